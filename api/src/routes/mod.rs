@@ -1,0 +1,6 @@
+//! Route handlers, one module per area.
+
+pub mod health;
+pub mod stripe;
+pub mod telegram;
+pub mod v1;

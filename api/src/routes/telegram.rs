@@ -1,0 +1,140 @@
+//! `POST /hooks/telegram/{bot_id}`: Telegram's webhook.
+//!
+//! Authenticates the delivery with the bot's secret, checks the body is an Update,
+//! and enqueues `process-telegram-update` keyed by `tg:<bot_id>:<update_id>` in one
+//! transaction. A redelivery answers 200 and enqueues nothing. Any answer but 2xx
+//! makes Telegram deliver again later, so a 503 loses nothing.
+
+use std::time::Instant;
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+};
+use gatehouse_jobs::{
+    catalog::process_telegram_update::ProcessTelegramUpdate,
+    metrics as m,
+    queue::{self, Enqueued, RunAt},
+    store,
+};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{AppState, error::ApiError};
+
+/// The header Telegram sends the webhook secret in.
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// The webhook handler.
+pub async fn webhook(
+    State(state): State<AppState>,
+    Path(bot_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let started = Instant::now();
+    let result = accept(&state, &bot_id, &headers, body).await;
+    let outcome = match &result {
+        Ok(Enqueued::New(_)) => "accepted",
+        Ok(Enqueued::Duplicate) => "duplicate",
+        Err(ApiError::Unauthorized(_)) => "unauthorized",
+        Err(ApiError::NotFound(_)) => "unknown_bot",
+        Err(ApiError::TooLarge) => "too_large",
+        Err(ApiError::Unavailable(_)) => "unavailable",
+        Err(_) => "bad_request",
+    };
+    metrics::counter!(m::WEBHOOKS, "source" => "telegram", "outcome" => outcome).increment(1);
+    metrics::histogram!(m::WEBHOOK_LATENCY, "source" => "telegram").record(started.elapsed().as_secs_f64());
+    result.map(|_| StatusCode::OK)
+}
+
+async fn accept(
+    state: &AppState,
+    bot_id: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Enqueued, ApiError> {
+    let bot_id: i64 = bot_id.parse().map_err(|_| ApiError::NotFound("no such bot".into()))?;
+    let bot = store::bots::find_for_webhook(&state.pool, bot_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such bot".into()))?;
+    let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    if !secret_matches(given, bot.webhook_secret_hash.as_deref()) {
+        return Err(ApiError::Unauthorized("wrong or missing secret token".into()));
+    }
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+        _ => ApiError::BadRequest(e.body_text()),
+    })?;
+    let job = parse_update(bot_id, &body)?;
+    let mut tx = state.pool.begin().await?;
+    let enqueued = queue::enqueue(&mut tx, &job, RunAt::Now).await?;
+    tx.commit().await?;
+    if enqueued == Enqueued::Duplicate {
+        tracing::debug!(bot_id, update_id = job.update_id, "duplicate update delivery");
+    }
+    Ok(enqueued)
+}
+
+/// Compares the header's secret with the stored hash in constant time. A bot with
+/// no secret yet (not connected) accepts nothing.
+fn secret_matches(given: &[u8], stored_hash: Option<&[u8]>) -> bool {
+    let Some(stored) = stored_hash else {
+        return false;
+    };
+    if given.is_empty() {
+        return false;
+    }
+    let digest = Sha256::digest(given);
+    digest.as_slice().ct_eq(stored).into()
+}
+
+/// An Update is a JSON object with an integer `update_id` and at most one payload.
+fn parse_update(bot_id: i64, body: &[u8]) -> Result<ProcessTelegramUpdate, ApiError> {
+    let update: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body is not JSON: {e}")))?;
+    let object = update.as_object().ok_or_else(|| ApiError::BadRequest("an Update is a JSON object".into()))?;
+    let update_id = object
+        .get("update_id")
+        .and_then(serde_json::Value::as_i64)
+        .filter(|id| *id >= 0)
+        .ok_or_else(|| ApiError::BadRequest("an Update has a non-negative integer update_id".into()))?;
+    let payloads = gatehouse_jobs::catalog::process_telegram_update::UPDATE_TYPES
+        .iter()
+        .filter(|t| object.contains_key(**t))
+        .count();
+    if payloads > 1 {
+        return Err(ApiError::BadRequest("an Update carries at most one payload".into()));
+    }
+    Ok(ProcessTelegramUpdate { bot_id, update_id, update })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_matches_only_its_own_hash() {
+        let stored = Sha256::digest(b"s3cret").to_vec();
+        assert!(secret_matches(b"s3cret", Some(&stored)));
+        assert!(!secret_matches(b"s3cres", Some(&stored)));
+        assert!(!secret_matches(b"", Some(&stored)));
+        assert!(!secret_matches(b"s3cret", None));
+    }
+
+    #[test]
+    fn a_body_must_be_an_update() {
+        assert!(parse_update(1, br#"{"update_id": 5, "message": {}}"#).is_ok());
+        assert!(parse_update(1, br#"{"update_id": 6}"#).is_ok());
+        for bad in [
+            &br#"[1]"#[..],
+            br#"{"message": {}}"#,
+            br#"{"update_id": "x"}"#,
+            b"not json",
+            br#"{"update_id": 1, "message": {}, "chat_member": {}}"#,
+        ] {
+            assert!(parse_update(1, bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

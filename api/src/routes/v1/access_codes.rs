@@ -1,0 +1,106 @@
+//! `POST /v1/projects/{project_id}/access-codes`: creates an access code for a plan,
+//! redeemed in the bot with `/start <code>` (a deep link
+//! `https://t.me/<bot>?start=<code>`). `max_uses` null = unlimited, 1 = single-use;
+//! `code` is generated when absent.
+
+use axum::{Json, extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use gatehouse_jobs::{
+    payments::access_codes,
+    store::{self, payments::NewAccessCode},
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::JsonBody;
+use crate::{
+    AppState,
+    auth::ProjectKey,
+    error::{ApiError, constraint},
+};
+
+/// The body of `POST .../access-codes`.
+#[derive(Deserialize)]
+pub struct CreateAccessCode {
+    #[serde(default)]
+    code: Option<String>,
+    plan_id: Uuid,
+    #[serde(default)]
+    max_uses: Option<i32>,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    duration_days: Option<i32>,
+}
+
+/// The created code.
+#[derive(Serialize)]
+pub struct CreatedAccessCode {
+    id: Uuid,
+    code: String,
+    plan_id: Uuid,
+    max_uses: Option<i32>,
+    expires_at: Option<DateTime<Utc>>,
+    duration_days: Option<i32>,
+    deep_link: Option<String>,
+}
+
+/// Creates the code.
+pub async fn create(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateAccessCode>,
+) -> Result<(StatusCode, Json<CreatedAccessCode>), ApiError> {
+    let code = match body.code.as_deref().map(str::trim) {
+        Some(code) if access_codes::is_code_shaped(code) => code.to_string(),
+        Some(_) => return Err(ApiError::Unprocessable("code: expected 4 to 64 characters of A-Z a-z 0-9 _ -".into())),
+        None => access_codes::generate_code(),
+    };
+    if body.max_uses.is_some_and(|n| n < 1) {
+        return Err(ApiError::Unprocessable("max_uses: expected at least 1, or null for unlimited".into()));
+    }
+    if body.duration_days.is_some_and(|d| !(1..=36_600).contains(&d)) {
+        return Err(ApiError::Unprocessable("duration_days: expected 1 to 36600, or null for the plan's".into()));
+    }
+    if body.expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(ApiError::Unprocessable("expires_at: is in the past".into()));
+    }
+    let id = Uuid::now_v7();
+    let mut tx = state.pool.begin().await?;
+    if !store::setup::plan_exists(&mut *tx, key.project_id, body.plan_id).await? {
+        return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
+    }
+    let inserted = store::payments::insert_access_code(
+        &mut *tx,
+        &NewAccessCode {
+            id,
+            project_id: key.project_id,
+            plan_id: body.plan_id,
+            code: &code,
+            max_uses: body.max_uses,
+            expires_at: body.expires_at,
+            duration_days: body.duration_days,
+        },
+    )
+    .await;
+    if let Err(e) = &inserted
+        && constraint(e) == Some(store::payments::ACCESS_CODE_KEY)
+    {
+        return Err(ApiError::Conflict("code: this project already has this code".into()));
+    }
+    inserted?;
+    let username = store::payments::project_terms(&mut *tx, key.project_id).await?.and_then(|t| t.bot_username);
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAccessCode {
+            id,
+            deep_link: username.map(|u| format!("https://t.me/{u}?start={code}")),
+            code,
+            plan_id: body.plan_id,
+            max_uses: body.max_uses,
+            expires_at: body.expires_at,
+            duration_days: body.duration_days,
+        }),
+    ))
+}

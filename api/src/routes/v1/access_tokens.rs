@@ -1,0 +1,60 @@
+//! `POST /v1/projects/{project_id}/access-tokens {"plan_id","duration_days"?,"expires_at"?}`
+//! → 201 `{"token","deep_link_payload"}`: a single-use activation token. The
+//! integrator hands `https://t.me/<bot>?start=accesstoken_<token>` to one person;
+//! whoever opens it first gets the plan. Only a SHA-256 of the token is stored.
+
+use axum::{Json, extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use gatehouse_jobs::{crypto, store};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::JsonBody;
+use crate::{AppState, auth::ProjectKey, error::ApiError};
+
+/// The body.
+#[derive(Deserialize)]
+pub struct TokenRequest {
+    plan_id: Uuid,
+    #[serde(default)]
+    duration_days: Option<i32>,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// The answer (the token is shown once).
+#[derive(Serialize)]
+pub struct Token {
+    token: String,
+    deep_link_payload: String,
+}
+
+/// Creates a token.
+pub async fn create(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<TokenRequest>,
+) -> Result<(StatusCode, Json<Token>), ApiError> {
+    if body.duration_days.is_some_and(|d| !(1..=36_500).contains(&d)) {
+        return Err(ApiError::Unprocessable("duration_days: a whole number of days from 1".into()));
+    }
+    if body.expires_at.is_some_and(|e| e <= Utc::now()) {
+        return Err(ApiError::Unprocessable("expires_at: must be in the future".into()));
+    }
+    if !store::setup::plan_exists(&state.pool, key.project_id, body.plan_id).await? {
+        return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
+    }
+    // 24 random bytes in URL-safe base64: 32 characters, within a deep link's 64.
+    let token = crypto::random_secret(24);
+    store::conversation::insert_access_token(
+        &state.pool,
+        key.project_id,
+        body.plan_id,
+        &crypto::digest(token.expose()),
+        body.duration_days,
+        body.expires_at,
+    )
+    .await?;
+    let payload = format!("accesstoken_{}", token.expose());
+    Ok((StatusCode::CREATED, Json(Token { token: token.expose().clone(), deep_link_payload: payload })))
+}

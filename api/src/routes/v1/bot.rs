@@ -1,0 +1,150 @@
+//! `PUT /v1/projects/{project_id}/bot`: connects (or reconnects) the project's bot;
+//! `GET` shows how that went.
+//!
+//! The token is sealed before it is stored and never logged or echoed: every error
+//! about it describes the expected format, not the value. `connect-bot` does the
+//! talking to Telegram.
+
+use axum::{Json, extract::State, http::StatusCode};
+use gatehouse_jobs::{
+    Secret,
+    catalog::connect_bot::ConnectBot,
+    crypto,
+    queue::{self, RunAt},
+    store,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::JsonBody;
+use crate::{
+    AppState,
+    auth::ProjectKey,
+    error::{ApiError, constraint},
+};
+
+/// The body of `PUT .../bot`. No `Debug`: it holds the token.
+#[derive(Deserialize)]
+pub struct ConnectRequest {
+    token: String,
+}
+
+/// The answer to `PUT .../bot`.
+#[derive(Serialize)]
+pub struct Connecting {
+    bot_id: Uuid,
+    status: &'static str,
+}
+
+/// The answer to `GET .../bot`.
+#[derive(Serialize)]
+pub struct BotView {
+    bot_id: Uuid,
+    telegram_bot_id: i64,
+    username: Option<String>,
+    status: String,
+    reason: Option<String>,
+}
+
+/// A bot token in the form BotFather gives: `<bot id>:<secret>`.
+struct BotToken {
+    telegram_bot_id: i64,
+    token: Secret<String>,
+}
+
+impl BotToken {
+    /// Checks `^[0-9]{1,20}:[A-Za-z0-9_-]{30,64}$` and that the bot id is a positive
+    /// 64-bit number. The error never contains the token.
+    fn parse(token: String) -> Result<Self, ApiError> {
+        let invalid = || {
+            ApiError::Unprocessable(
+                "token: expected a bot token as BotFather gives it: <bot id>:<30 to 64 characters of A-Z, a-z, 0-9, '_' and '-'>".into(),
+            )
+        };
+        let token = Secret::new(token);
+        let (id, secret) = token.expose().split_once(':').ok_or_else(invalid)?;
+        let id_ok = (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit());
+        let secret_ok = (30..=64).contains(&secret.len())
+            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !id_ok || !secret_ok {
+            return Err(invalid());
+        }
+        let telegram_bot_id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(invalid)?;
+        Ok(BotToken { telegram_bot_id, token })
+    }
+}
+
+/// Stores the sealed token, marks the bot `connecting` and enqueues `connect-bot`.
+pub async fn connect(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<ConnectRequest>,
+) -> Result<(StatusCode, Json<Connecting>), ApiError> {
+    let token = BotToken::parse(body.token)?;
+    let sealed = crypto::seal(state.config.encryption_key()?, token.token.expose());
+
+    let mut tx = state.pool.begin().await?;
+    let bot_id = store::setup::upsert_bot(&mut *tx, Uuid::new_v4(), key.project_id, token.telegram_bot_id, &sealed)
+        .await
+        .map_err(|e| match constraint(&e) {
+            Some(store::setup::BOT_TELEGRAM_ID_KEY) => {
+                ApiError::Conflict("token: this bot is connected to another project".into())
+            }
+            _ => e.into(),
+        })?;
+    let job = ConnectBot { bot_id, attempt: Uuid::new_v4() };
+    queue::enqueue(&mut tx, &job, RunAt::Now).await?;
+    tx.commit().await?;
+    tracing::info!(project_id = %key.project_id, %bot_id, telegram_bot_id = token.telegram_bot_id, "bot connecting");
+    Ok((StatusCode::ACCEPTED, Json(Connecting { bot_id, status: "connecting" })))
+}
+
+/// The project's bot and its connection status.
+pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json<BotView>, ApiError> {
+    let bot = store::setup::find_bot(&state.pool, key.project_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("this project has no bot yet".into()))?;
+    Ok(Json(BotView {
+        bot_id: bot.id,
+        telegram_bot_id: bot.telegram_bot_id,
+        username: bot.username,
+        status: bot.status,
+        reason: bot.status_reason,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "AAE_abcdefghijklmnopqrstuvwxyz-0123";
+
+    #[test]
+    fn a_token_gives_its_bot_id() {
+        let t = BotToken::parse(format!("123456:{SECRET}")).unwrap();
+        assert_eq!(t.telegram_bot_id, 123456);
+        assert_eq!(t.token.expose(), &format!("123456:{SECRET}"));
+    }
+
+    #[test]
+    fn a_malformed_token_is_refused_without_being_echoed() {
+        for bad in [
+            String::new(),
+            SECRET.to_string(),
+            format!(":{SECRET}"),
+            format!("12a:{SECRET}"),
+            format!("123:{}", &SECRET[..29]),
+            format!("123:{}", "a".repeat(65)),
+            format!("123:{SECRET}!"),
+            format!("99999999999999999999:{SECRET}"),
+            format!("0:{SECRET}"),
+            format!("123:{SECRET}:x"),
+        ] {
+            let Err(ApiError::Unprocessable(message)) = BotToken::parse(bad.clone()) else {
+                panic!("accepted {bad:?}");
+            };
+            assert!(message.starts_with("token:"));
+            assert!(!message.contains(SECRET));
+        }
+    }
+}

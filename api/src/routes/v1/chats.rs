@@ -1,0 +1,104 @@
+//! `POST /v1/projects/{project_id}/chats`: adds a managed chat (or asks for it to be
+//! verified again) and enqueues `verify-chat`; `GET` lists the project's chats.
+
+use axum::{Json, extract::State, http::StatusCode};
+use gatehouse_jobs::{
+    catalog::verify_chat::VerifyChat,
+    queue::{self, RunAt},
+    store,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::JsonBody;
+use crate::{AppState, auth::ProjectKey, error::ApiError};
+
+/// How people get into a managed chat.
+const JOIN_STRATEGIES: [&str; 2] = ["single_use_link", "join_request"];
+
+/// The body of `POST .../chats`.
+#[derive(Deserialize)]
+pub struct AddChat {
+    chat_id: i64,
+    #[serde(default)]
+    join_strategy: Option<String>,
+}
+
+/// The answer to `POST .../chats`.
+#[derive(Serialize)]
+pub struct Verifying {
+    id: Uuid,
+    chat_id: i64,
+    status: &'static str,
+}
+
+/// One chat in `GET .../chats`.
+#[derive(Serialize)]
+pub struct ChatView {
+    id: Uuid,
+    chat_id: i64,
+    title: Option<String>,
+    kind: Option<String>,
+    join_strategy: String,
+    status: String,
+    reason: Option<String>,
+    can_invite_users: bool,
+    can_restrict_members: bool,
+}
+
+/// The answer to `GET .../chats`.
+#[derive(Serialize)]
+pub struct Chats {
+    chats: Vec<ChatView>,
+}
+
+/// Adds the chat as `pending` (or resets an existing one to `pending`, with the new
+/// strategy when one is given) and enqueues its verification. Needs a bot.
+pub async fn add(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<AddChat>,
+) -> Result<(StatusCode, Json<Verifying>), ApiError> {
+    if body.chat_id == 0 {
+        return Err(ApiError::Unprocessable("chat_id: expected a Telegram chat id (such as -1001234567890)".into()));
+    }
+    let join_strategy = match body.join_strategy.as_deref() {
+        None => None,
+        Some(s) if JOIN_STRATEGIES.contains(&s) => Some(s),
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "join_strategy: expected \"single_use_link\" or \"join_request\"".into(),
+            ));
+        }
+    };
+
+    let mut tx = state.pool.begin().await?;
+    if !store::setup::project_has_bot(&mut *tx, key.project_id).await? {
+        return Err(ApiError::Conflict("connect a bot first".into()));
+    }
+    let id = store::setup::upsert_chat(&mut *tx, Uuid::new_v4(), key.project_id, body.chat_id, join_strategy).await?;
+    let job = VerifyChat { chat_id: id, attempt: Uuid::new_v4() };
+    queue::enqueue(&mut tx, &job, RunAt::Now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, Json(Verifying { id, chat_id: body.chat_id, status: "pending" })))
+}
+
+/// The project's chats and what verification found.
+pub async fn list(key: ProjectKey, State(state): State<AppState>) -> Result<Json<Chats>, ApiError> {
+    let chats = store::setup::list_chats(&state.pool, key.project_id)
+        .await?
+        .into_iter()
+        .map(|c| ChatView {
+            id: c.id,
+            chat_id: c.telegram_chat_id,
+            title: c.title,
+            kind: c.kind,
+            join_strategy: c.join_strategy,
+            status: c.status,
+            reason: c.status_reason,
+            can_invite_users: c.can_invite_users,
+            can_restrict_members: c.can_restrict_members,
+        })
+        .collect();
+    Ok(Json(Chats { chats }))
+}

@@ -1,0 +1,192 @@
+//! `POST /v1/projects/{project_id}/grants`: gives a user a plan by hand and enqueues
+//! `grant-access`; `DELETE .../grants/{grant_id}`: revokes it and enqueues
+//! `kick-expired` for the end it now has.
+//!
+//! `POST` honours an `Idempotency-Key` header: the first request with a key records
+//! its answer in the same transaction as the grant; a repeat with the same key and
+//! the same body gets that answer back and creates nothing; the same key with a
+//! different body is a 409.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+};
+use chrono::{DateTime, Utc};
+use gatehouse_jobs::{
+    catalog::{grant_access::GrantAccess, kick_expired::KickExpired},
+    crypto,
+    queue::{self, RunAt},
+    store::{self, setup::NewManualGrant},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{JsonBody, parse_segment, telegram_user_id};
+use crate::{AppState, auth::ProjectKey, error::ApiError};
+
+/// The header carrying the client's idempotency key.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The scope of idempotency keys used to create grants.
+const SCOPE: &str = "grants.create";
+
+/// The body of `POST .../grants`.
+#[derive(Deserialize)]
+pub struct CreateGrant {
+    telegram_user_id: i64,
+    plan_id: Uuid,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// The answer to `DELETE .../grants/{grant_id}`.
+#[derive(Serialize)]
+pub struct Revoked {
+    grant_id: Uuid,
+    state: &'static str,
+}
+
+/// Creates an active manual grant from now to `expires_at` (or forever).
+pub async fn create(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CreateGrant>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let idempotency_key = idempotency_key(&headers)?;
+    let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
+    if body.expires_at.is_some_and(|t| t <= Utc::now()) {
+        return Err(ApiError::Unprocessable(
+            "expires_at: is in the past (expected a future RFC 3339 time, or null for no end)".into(),
+        ));
+    }
+    let note = body.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 1000) {
+        return Err(ApiError::Unprocessable("note: expected at most 1000 characters".into()));
+    }
+
+    let grant_id = Uuid::new_v4();
+    let answer = json!({ "grant_id": grant_id });
+    let mut tx = state.pool.begin().await?;
+    if let Some(idempotency_key) = idempotency_key {
+        let digest = request_digest(&body);
+        let claimed =
+            store::setup::claim_request_key(&mut *tx, key.project_id, SCOPE, idempotency_key, &digest, &answer).await?;
+        if !claimed {
+            let stored = store::setup::find_request_key(&mut *tx, key.project_id, SCOPE, idempotency_key)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Conflict("Idempotency-Key: a request with this key is being handled, try again".into())
+                })?;
+            if stored.request_digest != digest {
+                return Err(ApiError::Conflict("Idempotency-Key: already used with a different request".into()));
+            }
+            return Ok((StatusCode::ACCEPTED, Json(stored.response)));
+        }
+    }
+    let subscriber =
+        store::setup::upsert_subscriber(&mut *tx, Uuid::new_v4(), key.project_id, telegram_user_id).await?;
+    if subscriber.status == "banned" {
+        return Err(ApiError::Conflict("telegram_user_id: this user is banned in this project".into()));
+    }
+    if !store::setup::plan_exists(&mut *tx, key.project_id, body.plan_id).await? {
+        return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
+    }
+    store::setup::insert_manual_grant(
+        &mut *tx,
+        &NewManualGrant {
+            id: grant_id,
+            project_id: key.project_id,
+            subscriber_id: subscriber.id,
+            plan_id: body.plan_id,
+            ends_at: body.expires_at,
+            note,
+        },
+    )
+    .await?;
+    queue::enqueue(&mut tx, &GrantAccess { grant_id }, RunAt::Now).await?;
+    tx.commit().await?;
+    Ok((StatusCode::ACCEPTED, Json(answer)))
+}
+
+/// Revokes the grant (it ends now, unless it ended earlier) and enqueues the kick.
+/// Revoking a revoked grant answers the same and enqueues nothing.
+pub async fn revoke(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    Path((_, grant_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Revoked>), ApiError> {
+    let grant_id: Uuid = parse_segment(&grant_id, "grant")?;
+    let mut tx = state.pool.begin().await?;
+    let grant = store::setup::lock_grant(&mut *tx, key.project_id, grant_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such grant".into()))?;
+    if grant.state != "revoked" {
+        let ends_at = store::setup::revoke_grant(&mut *tx, grant_id).await?;
+        queue::enqueue(&mut tx, &KickExpired { grant_id, ends_at }, RunAt::Now).await?;
+        tx.commit().await?;
+        tracing::info!(project_id = %key.project_id, %grant_id, "grant revoked");
+    }
+    Ok((StatusCode::ACCEPTED, Json(Revoked { grant_id, state: "revoked" })))
+}
+
+/// The `Idempotency-Key` header, if sent: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .map(Some)
+        .ok_or_else(|| ApiError::Unprocessable("Idempotency-Key: expected 1 to 255 visible ASCII characters".into()))
+}
+
+/// What identifies a request to create a grant, whatever the JSON looked like.
+fn request_digest(body: &CreateGrant) -> Vec<u8> {
+    let canonical = json!({
+        "telegram_user_id": body.telegram_user_id,
+        "plan_id": body.plan_id,
+        "expires_at": body.expires_at,
+        "note": body.note,
+    });
+    crypto::digest(&canonical.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn grant(body: serde_json::Value) -> CreateGrant {
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn the_same_request_written_differently_has_one_digest() {
+        let plan = Uuid::new_v4();
+        let a = grant(json!({"telegram_user_id": 5, "plan_id": plan, "expires_at": "2030-01-01T01:00:00+01:00"}));
+        let b = grant(json!({"plan_id": plan, "expires_at": "2030-01-01T00:00:00Z", "telegram_user_id": 5, "x": 1}));
+        let c = grant(json!({"telegram_user_id": 6, "plan_id": plan, "expires_at": "2030-01-01T00:00:00Z"}));
+        assert_eq!(request_digest(&a), request_digest(&b));
+        assert_ne!(request_digest(&a), request_digest(&c));
+    }
+
+    #[test]
+    fn an_idempotency_key_is_short_visible_ascii() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(idempotency_key(&headers).unwrap(), None);
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("order-42"));
+        assert_eq!(idempotency_key(&headers).unwrap(), Some("order-42"));
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_static("a b"));
+        assert!(idempotency_key(&headers).is_err());
+        headers.insert(IDEMPOTENCY_KEY, HeaderValue::from_str(&"k".repeat(256)).unwrap());
+        assert!(idempotency_key(&headers).is_err());
+    }
+}

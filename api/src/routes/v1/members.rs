@@ -1,0 +1,178 @@
+//! A member of a project: `GET /v1/projects/{project_id}/members/{telegram_user_id}`
+//! shows everything Gatehouse knows and did about them; `POST .../whitelist` and
+//! `DELETE .../whitelist/{telegram_user_id}` set whether they are never removed
+//! (the jobs read the flag).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use chrono::{DateTime, Utc};
+use gatehouse_jobs::store;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{JsonBody, parse_segment, telegram_user_id};
+use crate::{AppState, auth::ProjectKey, error::ApiError};
+
+/// How many audit entries a member's view shows, newest first.
+pub const AUDIT_LIMIT: i64 = 100;
+
+/// The body of `POST .../whitelist`.
+#[derive(Deserialize)]
+pub struct WhitelistRequest {
+    telegram_user_id: i64,
+}
+
+/// The answer of both whitelist routes.
+#[derive(Serialize)]
+pub struct Whitelisted {
+    telegram_user_id: i64,
+    whitelisted: bool,
+}
+
+/// A member's view.
+#[derive(Serialize)]
+pub struct MemberView {
+    telegram_user_id: i64,
+    status: String,
+    whitelisted: bool,
+    entitlements: Vec<EntitlementView>,
+    memberships: Vec<MembershipView>,
+    open_links: Vec<OpenLinkView>,
+    audit: Vec<AuditView>,
+}
+
+/// One grant of the member.
+#[derive(Serialize)]
+pub struct EntitlementView {
+    grant_id: Uuid,
+    plan_id: Uuid,
+    plan_name: String,
+    source: String,
+    state: String,
+    starts_at: DateTime<Utc>,
+    ends_at: Option<DateTime<Utc>>,
+    entitled: bool,
+    chat_ids: Vec<i64>,
+}
+
+/// One observed membership.
+#[derive(Serialize)]
+pub struct MembershipView {
+    chat_id: i64,
+    status: String,
+    joined_at: Option<DateTime<Utc>>,
+    left_at: Option<DateTime<Utc>>,
+    via_link: Option<String>,
+}
+
+/// One invite link that can still be used.
+#[derive(Serialize)]
+pub struct OpenLinkView {
+    chat_id: i64,
+    link: Option<String>,
+    expire_at: Option<DateTime<Utc>>,
+    state: String,
+}
+
+/// One audit entry.
+#[derive(Serialize)]
+pub struct AuditView {
+    at: DateTime<Utc>,
+    action: String,
+    reason: String,
+    chat_id: Option<i64>,
+    job_id: Option<String>,
+    details: serde_json::Value,
+}
+
+/// Whitelists the user (creating the subscriber if new).
+pub async fn whitelist(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<WhitelistRequest>,
+) -> Result<Json<Whitelisted>, ApiError> {
+    let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
+    let subscriber =
+        store::setup::whitelist_subscriber(&state.pool, Uuid::new_v4(), key.project_id, telegram_user_id).await?;
+    Ok(Json(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
+}
+
+/// Takes the user off the whitelist; 404 if the project does not know them.
+pub async fn unwhitelist(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    Path((_, user)): Path<(String, String)>,
+) -> Result<Json<Whitelisted>, ApiError> {
+    let telegram_user_id: i64 = parse_segment(&user, "member")?;
+    let subscriber = store::setup::unwhitelist_subscriber(&state.pool, key.project_id, telegram_user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such member".into()))?;
+    Ok(Json(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
+}
+
+/// The member: standing, grants, observed memberships, open links, audit trail.
+pub async fn show(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    Path((_, user)): Path<(String, String)>,
+) -> Result<Json<MemberView>, ApiError> {
+    let telegram_user_id: i64 = parse_segment(&user, "member")?;
+    let pool = &state.pool;
+    let subscriber = store::setup::find_subscriber(pool, key.project_id, telegram_user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such member".into()))?;
+    let entitlements = store::setup::member_entitlements(pool, subscriber.id)
+        .await?
+        .into_iter()
+        .map(|e| EntitlementView {
+            grant_id: e.grant_id,
+            plan_id: e.plan_id,
+            plan_name: e.plan_name,
+            source: e.source,
+            state: e.state,
+            starts_at: e.starts_at,
+            ends_at: e.ends_at,
+            entitled: e.entitled,
+            chat_ids: e.telegram_chat_ids,
+        })
+        .collect();
+    let memberships = store::setup::member_memberships(pool, key.project_id, telegram_user_id)
+        .await?
+        .into_iter()
+        .map(|m| MembershipView {
+            chat_id: m.telegram_chat_id,
+            status: m.status,
+            joined_at: m.joined_at,
+            left_at: m.left_at,
+            via_link: m.via_link,
+        })
+        .collect();
+    let open_links = store::setup::member_open_links(pool, subscriber.id)
+        .await?
+        .into_iter()
+        .map(|l| OpenLinkView { chat_id: l.telegram_chat_id, link: l.link, expire_at: l.expire_at, state: l.state })
+        .collect();
+    let audit = store::setup::member_audit(pool, key.project_id, telegram_user_id, AUDIT_LIMIT)
+        .await?
+        .into_iter()
+        .map(|a| AuditView {
+            at: a.at,
+            action: a.action,
+            reason: a.reason,
+            chat_id: a.telegram_chat_id,
+            job_id: a.job_id,
+            details: a.details,
+        })
+        .collect();
+    Ok(Json(MemberView {
+        telegram_user_id,
+        status: subscriber.status,
+        whitelisted: subscriber.whitelisted,
+        entitlements,
+        memberships,
+        open_links,
+        audit,
+    }))
+}

@@ -1,0 +1,101 @@
+//! `POST /v1/projects` (admin token): creates a project and its first api key.
+
+use axum::{Json, extract::State, http::StatusCode};
+use gatehouse_jobs::{Secret, crypto, store};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::JsonBody;
+use crate::{
+    AppState,
+    auth::Admin,
+    error::{ApiError, constraint},
+};
+
+/// What a new api key starts with, so that one is recognisable in a leak scan.
+pub const API_KEY_PREFIX: &str = "gh_";
+/// How many characters of a key are stored in clear to tell keys apart.
+const KEY_PREFIX_LEN: usize = 8;
+
+/// The body of `POST /v1/projects`.
+#[derive(Deserialize)]
+pub struct NewProject {
+    handle: String,
+    name: String,
+    owner_telegram_id: i64,
+}
+
+/// The answer: the key is shown here once and never again.
+#[derive(Serialize)]
+pub struct CreatedProject {
+    project_id: Uuid,
+    api_key: String,
+}
+
+/// Creates the project and an api key with every ability of that project.
+pub async fn create(
+    _admin: Admin,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<NewProject>,
+) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
+    let handle = parse_handle(&body.handle)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::Unprocessable("name: expected 1 to 200 characters".into()));
+    }
+    if body.owner_telegram_id <= 0 {
+        return Err(ApiError::Unprocessable("owner_telegram_id: expected a positive Telegram user id".into()));
+    }
+
+    let project_id = Uuid::new_v4();
+    let api_key = Secret::new(format!("{API_KEY_PREFIX}{}", crypto::random_secret(32).expose()));
+    let mut tx = state.pool.begin().await?;
+    store::setup::insert_project(&mut *tx, project_id, handle, name, body.owner_telegram_id).await.map_err(|e| {
+        match constraint(&e) {
+            Some(store::setup::PROJECT_HANDLE_KEY) => ApiError::Conflict(format!("handle: {handle:?} is taken")),
+            _ => e.into(),
+        }
+    })?;
+    store::setup::insert_api_key(
+        &mut *tx,
+        Uuid::new_v4(),
+        project_id,
+        &crypto::digest(api_key.expose()),
+        &api_key.expose()[..KEY_PREFIX_LEN],
+        &["*".to_string()],
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(%project_id, handle, "project created");
+    Ok((StatusCode::CREATED, Json(CreatedProject { project_id, api_key: api_key.expose().clone() })))
+}
+
+/// A handle as the database allows it: `^[a-z0-9][a-z0-9_-]{1,62}$`.
+fn parse_handle(handle: &str) -> Result<&str, ApiError> {
+    let bytes = handle.as_bytes();
+    let valid = (2..=63).contains(&bytes.len())
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes[1..].iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
+    if valid {
+        Ok(handle)
+    } else {
+        Err(ApiError::Unprocessable(
+            "handle: expected 2 to 63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit".into(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_follow_the_database_rule() {
+        for good in ["ab", "a1", "0-club", "my_club-2", &"a".repeat(63)] {
+            assert!(parse_handle(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a", "-ab", "_ab", "Ab", "a b", "añb", "a.b", &"a".repeat(64)] {
+            assert!(parse_handle(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! `ban-subscriber`: the owner's `/ban` and `/unban`.
+//!
+//! A ban marks the subscriber banned, ends every entitling grant now (through the
+//! subscription state machine), stops their paid subscriptions at the provider,
+//! revokes their links, and removes them from every chat of the project leaving
+//! them banned there (administrators excepted). An unban lets them use the bot
+//! again and lifts the bans Gatehouse made (`only_if_banned`), so they can rejoin
+//! when entitled.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Job, JobContext, cancel_subscription::CancelSubscription, remove_member};
+use crate::{
+    payments::subscription::{Event, State, transition},
+    queue::{JobError, JobSpec, Queue},
+    store,
+};
+
+/// The args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BanSubscriber {
+    /// The project.
+    pub project_id: Uuid,
+    /// Who.
+    pub telegram_user_id: i64,
+    /// `true` to ban, `false` to unban.
+    pub ban: bool,
+    /// The owner's command that asked (idempotency key).
+    pub cause: String,
+}
+
+impl JobSpec for BanSubscriber {
+    const KIND: &'static str = "ban-subscriber";
+    const QUEUE: Queue = Queue::Lifecycle;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(self.cause.clone())
+    }
+}
+
+impl Job for BanSubscriber {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let user = self.telegram_user_id;
+        let api = ctx.bot_api(self.project_id).await?;
+        let chats = store::conversation::chats_of_project(&ctx.pool, self.project_id).await?;
+        if !self.ban {
+            store::conversation::unban(&ctx.pool, self.project_id, user).await?;
+            for (chat_id, telegram_chat_id) in chats {
+                if store::audit::banned_by_gatehouse(&ctx.pool, chat_id, user).await? {
+                    api.unban(telegram_chat_id, user, true).await?;
+                    ctx.audit(
+                        self.project_id,
+                        Some(user),
+                        Some(chat_id),
+                        "unbanned",
+                        "unbanned by the owner",
+                        json!({}),
+                    )
+                    .await?;
+                }
+            }
+            return Ok(());
+        }
+        let now = ctx.now();
+        let mut tx = ctx.pool.begin().await?;
+        store::conversation::mark_banned(&mut *tx, self.project_id, user).await?;
+        let mut ended = Vec::new();
+        for (grant_id, state) in store::conversation::live_grants_for_update(&mut *tx, self.project_id, user).await? {
+            if let Ok(next) = transition(State::parse(&state), Event::Ban) {
+                store::conversation::end_grant(&mut *tx, grant_id, next.as_str(), now).await?;
+                ended.push(grant_id);
+            }
+        }
+        tx.commit().await?;
+        for grant_id in &ended {
+            ctx.enqueue(&CancelSubscription { grant_id: *grant_id, at_period_end: false }).await?;
+        }
+        for (chat_id, _) in chats {
+            let Some(chat) = store::lifecycle::chat(&ctx.pool, chat_id).await? else { continue };
+            remove_member::revoke_open_links(ctx, &api, &chat, user, "banned by the owner").await?;
+            let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
+            if member.is_admin() {
+                ctx.audit(
+                    self.project_id,
+                    Some(user),
+                    Some(chat.id),
+                    "kept",
+                    "a chat administrator is never removed",
+                    json!({"wanted": "ban"}),
+                )
+                .await?;
+                continue;
+            }
+            if member.status != "kicked" {
+                api.ban(chat.telegram_chat_id, user).await?;
+            }
+            store::lifecycle::observe_membership(&ctx.pool, chat.id, user, "kicked", None, ctx.now()).await?;
+            ctx.audit(
+                self.project_id,
+                Some(user),
+                Some(chat.id),
+                "banned",
+                "banned by the owner",
+                json!({"grants_ended": ended.len()}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

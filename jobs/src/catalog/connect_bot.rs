@@ -1,0 +1,76 @@
+//! `connect-bot`: checks the token with getMe, points the bot's webhook at
+//! Gatehouse with a fresh secret, and sets its commands.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Job, JobContext};
+use crate::{
+    crypto,
+    queue::{JobError, JobSpec, Queue},
+    store::lifecycle as store,
+    telegram::TgError,
+    texts::{self, Lang},
+};
+
+/// The updates Gatehouse asks Telegram for (`chat_member` must be listed explicitly).
+pub const ALLOWED_UPDATES: &[&str] =
+    &["message", "callback_query", "chat_member", "my_chat_member", "chat_join_request", "pre_checkout_query"];
+
+/// The args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectBot {
+    /// `bots.id`.
+    pub bot_id: Uuid,
+    /// One per request to connect (a new token is a new attempt).
+    pub attempt: Uuid,
+}
+
+impl JobSpec for ConnectBot {
+    const KIND: &'static str = "connect-bot";
+    const QUEUE: Queue = Queue::Interactive;
+    const MAX_ATTEMPTS: i32 = 8;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("{}:{}", self.bot_id, self.attempt))
+    }
+}
+
+impl Job for ConnectBot {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some(bot) = store::bot(&ctx.pool, self.bot_id).await? else {
+            return Err(JobError::Permanent(format!("bot {} no longer exists", self.bot_id)));
+        };
+        let result = connect(ctx, &bot).await;
+        match &result {
+            Err(JobError::Permanent(reason)) => store::bot_failed(&ctx.pool, bot.id, reason).await?,
+            Err(JobError::Retry(reason)) if ctx.attempt >= Self::MAX_ATTEMPTS as u32 => {
+                store::bot_failed(&ctx.pool, bot.id, &format!("Telegram did not answer: {reason}")).await?
+            }
+            _ => {}
+        }
+        result
+    }
+}
+
+async fn connect(ctx: &JobContext, bot: &store::BotRow) -> Result<(), JobError> {
+    let api = ctx.open_bot(bot)?;
+    let me = api.get_me().await.map_err(|e| match e {
+        TgError::Rejected { code: 401 | 404, .. } => JobError::Permanent("Telegram rejected the token".into()),
+        other => other.into(),
+    })?;
+    if me.id != bot.telegram_bot_id {
+        return Err(JobError::Permanent(format!("the token belongs to bot {}, not {}", me.id, bot.telegram_bot_id)));
+    }
+    let secret = crypto::random_secret(32);
+    let url = format!("{}/hooks/telegram/{}", ctx.config.public_url, bot.telegram_bot_id);
+    api.set_webhook(&url, secret.expose(), ALLOWED_UPDATES).await?;
+    store::bot_connected(&ctx.pool, bot.id, me.username.as_deref(), &crypto::digest(secret.expose())).await?;
+    api.set_my_commands(&texts::public_commands(Lang::En), None).await?;
+    // The owner and their admins see the owner commands too, in their own chats only.
+    for staff in crate::store::conversation::staff(&ctx.pool, bot.project_id).await? {
+        let scope = serde_json::json!({"type": "chat", "chat_id": staff});
+        api.set_my_commands(&texts::owner_commands(Lang::En), Some(scope)).await?;
+    }
+    tracing::info!(bot = bot.telegram_bot_id, username = ?me.username, "bot connected");
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `consistency-sweep` (scheduled) fans out to one `sweep-chat` per managed chat,
+//! which reconciles what should be with what is:
+//!
+//! 1. missed expiries are processed (the same work as `expiry-scan`);
+//! 2. known members whom nothing entitles any more are checked with getChatMember
+//!    and removed if still inside (administrators and the whitelist excepted);
+//! 3. open links of ended entitlements, and expired links, are revoked;
+//! 4. when Telegram counts more members than Gatehouse knows, the gap is reported
+//!    (`gatehouse_chat_unknown_members`): those people joined unseen.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Job, JobContext, expiry_scan, remove_member};
+use crate::{
+    metrics as m,
+    queue::{JobError, JobSpec, Queue},
+    store,
+};
+
+/// The scheduled tick.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sweep {
+    /// The schedule tick.
+    pub tick: DateTime<Utc>,
+}
+
+impl JobSpec for Sweep {
+    const KIND: &'static str = "consistency-sweep";
+    const QUEUE: Queue = Queue::Bulk;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(self.tick.to_rfc3339())
+    }
+}
+
+impl Job for Sweep {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        expiry_scan::expire_due(ctx).await?;
+        for chat in store::lifecycle::all_chats(&ctx.pool).await? {
+            ctx.enqueue(&SweepChat { chat_id: chat.id, tick: self.tick }).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One chat's sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SweepChat {
+    /// `chats.id`.
+    pub chat_id: Uuid,
+    /// The sweep it belongs to.
+    pub tick: DateTime<Utc>,
+}
+
+impl JobSpec for SweepChat {
+    const KIND: &'static str = "sweep-chat";
+    const QUEUE: Queue = Queue::Bulk;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("{}:{}", self.chat_id, self.tick.to_rfc3339()))
+    }
+}
+
+impl Job for SweepChat {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some(chat) = store::lifecycle::chat(&ctx.pool, self.chat_id).await? else { return Ok(()) };
+        if chat.status != "ready" {
+            tracing::info!(chat = chat.telegram_chat_id, status = %chat.status, "sweep skipped: chat not ready");
+            return Ok(());
+        }
+        let api = ctx.bot_api(chat.project_id).await?;
+        let now = ctx.now();
+        for user in store::lifecycle::unentitled_members(&ctx.pool, &chat, now).await? {
+            remove_member::remove(ctx, &api, &chat, user, "no entitlement (consistency sweep)").await?;
+        }
+        for link in store::lifecycle::stale_open_links(&ctx.pool, chat.id, now).await? {
+            remove_member::revoke(ctx, &api, &chat, &link, "entitlement ended or link expired (consistency sweep)")
+                .await?;
+        }
+        let counted = api.get_chat_member_count(chat.telegram_chat_id).await?;
+        let known = store::lifecycle::known_inside(&ctx.pool, chat.id).await?;
+        let unknown = (counted - known).max(0);
+        store::lifecycle::chat_unknown_members(&ctx.pool, chat.id, unknown as i32).await?;
+        metrics::gauge!(m::CHAT_UNKNOWN_MEMBERS, "chat" => chat.telegram_chat_id.to_string()).set(unknown as f64);
+        if unknown > 0 {
+            tracing::warn!(chat = chat.telegram_chat_id, counted, known, "members Gatehouse has not seen join");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,41 @@
+//! `grant-access`: a new entitlement: one `unban-then-link` per chat of its plan.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Job, JobContext, unban_then_link::UnbanThenLink};
+use crate::{
+    queue::{JobError, JobSpec, Queue},
+    store::lifecycle as store,
+};
+
+/// The args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GrantAccess {
+    /// `grants.id`.
+    pub grant_id: Uuid,
+}
+
+impl JobSpec for GrantAccess {
+    const KIND: &'static str = "grant-access";
+    const QUEUE: Queue = Queue::Interactive;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(self.grant_id.to_string())
+    }
+}
+
+impl Job for GrantAccess {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some(grant) = store::grant(&ctx.pool, self.grant_id, ctx.now()).await? else {
+            return Err(JobError::Permanent(format!("grant {} no longer exists", self.grant_id)));
+        };
+        if !grant.entitled {
+            tracing::info!(grant = %grant.id, state = %grant.state, "grant no longer entitles: no links");
+            return Ok(());
+        }
+        for chat in store::chats_of_plan(&ctx.pool, grant.plan_id).await? {
+            ctx.enqueue(&UnbanThenLink { grant_id: grant.id, chat_id: chat.id, reason: String::new() }).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,140 @@
+//! `issue-invite`: a personal invite link for one grant and chat (`member_limit=1`,
+//! a short `expire_date`, a `name` identifying the grant), sent to its owner.
+//! Also the second half of `unban-then-link`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Job, JobContext, send_message::SendMessage};
+use crate::{
+    queue::{JobError, JobSpec, Queue},
+    store::{
+        self,
+        lifecycle::{ChatRow, GrantRow},
+    },
+    telegram::BotApi,
+    texts::{self, Lang},
+};
+
+/// How long a personal link stays usable.
+pub const LINK_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// The args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssueInvite {
+    /// `grants.id`.
+    pub grant_id: Uuid,
+    /// `chats.id`.
+    pub chat_id: Uuid,
+    /// Why a new link is needed (part of the idempotency key: one link per reason).
+    pub reason: String,
+}
+
+impl JobSpec for IssueInvite {
+    const KIND: &'static str = "issue-invite";
+    const QUEUE: Queue = Queue::Interactive;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("{}:{}:{}", self.grant_id, self.chat_id, self.reason))
+    }
+}
+
+impl Job for IssueInvite {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some((grant, chat)) = load(ctx, self.grant_id, self.chat_id).await? else { return Ok(()) };
+        let api = ctx.bot_api(chat.project_id).await?;
+        let key = format!("invite:{}:{}:{}", self.grant_id, self.chat_id, self.reason);
+        let result = issue_link(ctx, &api, &chat, &grant, &key).await;
+        ctx.audit_failure(chat.project_id, Some(grant.telegram_user_id), Some(chat.id), result).await
+    }
+}
+
+/// The grant and chat, if the grant still entitles (else `None`: nothing to do).
+pub(crate) async fn load(
+    ctx: &JobContext,
+    grant_id: Uuid,
+    chat_id: Uuid,
+) -> Result<Option<(GrantRow, ChatRow)>, JobError> {
+    let grant = store::lifecycle::grant(&ctx.pool, grant_id, ctx.now())
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("grant {grant_id} no longer exists")))?;
+    let chat = store::lifecycle::chat(&ctx.pool, chat_id)
+        .await?
+        .ok_or_else(|| JobError::Permanent(format!("chat {chat_id} no longer exists")))?;
+    if !grant.entitled {
+        tracing::info!(grant = %grant.id, "grant no longer entitles: no link");
+        return Ok(None);
+    }
+    if chat.status != "ready" {
+        // The bot cannot invite yet (not verified, or lost its rights): try again later.
+        return Err(JobError::Retry(format!("chat {} is {}, not ready", chat.telegram_chat_id, chat.status)));
+    }
+    Ok(Some((grant, chat)))
+}
+
+/// Makes the link for this action (`issue_key`) and sends it, once. An action that
+/// runs again finds its link (used or not) and makes no second one; a still-open
+/// link of the grant is reused rather than a new one made.
+pub(crate) async fn issue_link(
+    ctx: &JobContext,
+    api: &BotApi,
+    chat: &ChatRow,
+    grant: &GrantRow,
+    issue_key: &str,
+) -> Result<(), JobError> {
+    let now = ctx.now();
+    let existing = match store::lifecycle::link_by_issue_key(&ctx.pool, chat.project_id, issue_key).await? {
+        Some(link) => Some(link),
+        None => store::lifecycle::open_link(&ctx.pool, grant.id, chat.id, now).await?,
+    };
+    let link = match existing {
+        Some(link) => link,
+        None => {
+            let expire_at = now + LINK_LIFETIME;
+            let name = format!("gh {}", &grant.id.simple().to_string()[..16]);
+            let created = if chat.join_strategy == "join_request" {
+                api.create_join_request_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
+            } else {
+                api.create_personal_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
+            };
+            let id = store::lifecycle::insert_link(
+                &ctx.pool,
+                chat,
+                grant,
+                issue_key,
+                &name,
+                &created.invite_link,
+                expire_at,
+            )
+            .await?;
+            ctx.audit(
+                chat.project_id,
+                Some(grant.telegram_user_id),
+                Some(chat.id),
+                "link_issued",
+                "entitled by a grant",
+                json!({"grant_id": grant.id, "link_id": id, "expire_at": expire_at}),
+            )
+            .await?;
+            store::lifecycle::link(&ctx.pool, id).await?.ok_or_else(|| JobError::Retry("link row vanished".into()))?
+        }
+    };
+    let text = texts::your_link(
+        Lang::from_code(grant.language_code.as_deref()),
+        chat.title.as_deref().unwrap_or("the chat"),
+        link.link.as_deref().unwrap_or_default(),
+        link.expire_at.unwrap_or(now + LINK_LIFETIME),
+    );
+    let message_id = store::messages::put(
+        &ctx.pool,
+        chat.project_id,
+        grant.telegram_user_id,
+        // One message per link and asking action: a re-run sends nothing new, while
+        // /links sends the same open link again.
+        &format!("link:{}:{issue_key}", link.id),
+        &text,
+        None,
+    )
+    .await?;
+    ctx.enqueue(&SendMessage { message_id }).await
+}

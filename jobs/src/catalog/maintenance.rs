@@ -1,0 +1,40 @@
+//! Maintenance jobs run on the scheduler's ticks.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{Job, JobContext};
+use crate::{
+    queue::{JobError, JobSpec, Queue},
+    store,
+};
+
+/// Deletes finished jobs (done, killed, failed for good) older than the retention.
+/// apalis-postgres never deletes them, and its ack query slows down as they pile up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PruneFinishedJobs {
+    /// The schedule tick this run belongs to (its idempotency key).
+    pub tick: DateTime<Utc>,
+}
+
+impl JobSpec for PruneFinishedJobs {
+    const KIND: &'static str = "prune-finished-jobs";
+    const QUEUE: Queue = Queue::Bulk;
+    const MAX_ATTEMPTS: i32 = 3;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(self.tick.to_rfc3339())
+    }
+}
+
+impl Job for PruneFinishedJobs {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let retention = chrono::Duration::from_std(ctx.config.worker.job_retention)
+            .map_err(|e| JobError::Permanent(e.to_string()))?;
+        let pruned = store::queue::prune_finished(&ctx.pool, Utc::now() - retention).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "pruned finished jobs");
+        }
+        metrics::counter!(crate::metrics::JOBS_PRUNED).increment(pruned);
+        Ok(())
+    }
+}

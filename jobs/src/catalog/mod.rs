@@ -1,0 +1,225 @@
+//! The job catalog: one file per job kind, and [`dispatch`], which runs an
+//! [`Envelope`] by its kind. Kind strings are stable: never rename one once shipped.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    queue::{Envelope, JobError, JobSpec, Queue},
+    store,
+    telegram::{BotApi, budget::Budgets},
+};
+
+pub mod answer_join_request;
+pub mod answer_pre_checkout;
+pub mod ban_subscriber;
+pub mod cancel_subscription;
+pub mod connect_bot;
+pub mod consistency_sweep;
+pub mod create_stripe_checkout;
+pub mod daily_member_count;
+pub mod diagnostics;
+pub mod expiry_scan;
+pub mod grant_access;
+pub mod issue_invite;
+pub mod kick_expired;
+pub mod maintenance;
+pub mod process_stars_payment;
+pub mod process_stripe_event;
+pub mod process_telegram_update;
+pub mod redeem_access_code;
+pub mod refund_stars_payment;
+pub mod remind_expiry;
+pub mod remove_member;
+pub mod revoke_link;
+pub mod revoke_misused_link;
+pub mod send_message;
+pub mod send_stars_invoice;
+pub mod set_owner_commands;
+pub mod unban_then_link;
+pub mod verify_chat;
+
+/// Every job kind, for routing: `$m!(Type, …)`.
+macro_rules! all_jobs {
+    ($m:ident) => {
+        $m!(
+            diagnostics::Noop,
+            diagnostics::Probe,
+            maintenance::PruneFinishedJobs,
+            process_telegram_update::ProcessTelegramUpdate,
+            connect_bot::ConnectBot,
+            verify_chat::VerifyChat,
+            grant_access::GrantAccess,
+            unban_then_link::UnbanThenLink,
+            issue_invite::IssueInvite,
+            revoke_link::RevokeLink,
+            revoke_misused_link::RevokeMisusedLink,
+            kick_expired::KickExpired,
+            remove_member::RemoveMember,
+            answer_join_request::AnswerJoinRequest,
+            expiry_scan::ExpiryScan,
+            daily_member_count::CountMembers,
+            daily_member_count::DailyMemberCount,
+            consistency_sweep::Sweep,
+            consistency_sweep::SweepChat,
+            send_message::SendMessage,
+            ban_subscriber::BanSubscriber,
+            cancel_subscription::CancelSubscription,
+            set_owner_commands::SetOwnerCommands,
+            process_stripe_event::ProcessStripeEvent,
+            create_stripe_checkout::CreateStripeCheckout,
+            send_stars_invoice::SendStarsInvoice,
+            answer_pre_checkout::AnswerPreCheckout,
+            process_stars_payment::ProcessStarsPayment,
+            refund_stars_payment::RefundStarsPayment,
+            redeem_access_code::RedeemAccessCode,
+            remind_expiry::ReminderScan,
+            remind_expiry::RemindExpiry,
+        )
+    };
+}
+
+/// What every job run can reach.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The database.
+    pub pool: PgPool,
+    /// The process configuration.
+    pub config: Arc<Config>,
+    /// The name of the worker running the job (unique per process start).
+    pub worker: Arc<str>,
+    /// The id of the job row (`apalis.jobs.id`), for the audit trail.
+    pub job_id: String,
+    /// This run's number, from 1.
+    pub attempt: u32,
+    /// The shared HTTP client (Telegram, Stripe).
+    pub http: reqwest::Client,
+    /// Gatehouse's time.
+    pub clock: Clock,
+    /// The queue the job runs in: its Bot API calls spend that lane's budget.
+    pub queue: Queue,
+    /// This process's share of the bots' rate budgets (one per worker process).
+    pub budgets: Arc<Budgets>,
+}
+
+impl JobContext {
+    /// Now, from the job's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// A Bot API client for a project's bot. A project without a bot, or a token that
+    /// does not open, is a permanent failure.
+    pub async fn bot_api(&self, project_id: Uuid) -> Result<BotApi, JobError> {
+        let bot = store::lifecycle::bot_of_project(&self.pool, project_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("project {project_id} has no bot")))?;
+        self.open_bot(&bot)
+    }
+
+    /// A Bot API client for a bot row.
+    pub fn open_bot(&self, bot: &store::lifecycle::BotRow) -> Result<BotApi, JobError> {
+        let key = self.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;
+        let token = crate::crypto::open(key, &bot.token_ciphertext).map_err(|e| JobError::Permanent(e.to_string()))?;
+        Ok(BotApi::new(self.http.clone(), &self.config.telegram_api_url, token)
+            .with_budget(self.budgets.clone(), self.queue))
+    }
+
+    /// Appends to the audit trail, as this job.
+    pub async fn audit(
+        &self,
+        project_id: Uuid,
+        telegram_user_id: Option<i64>,
+        chat_id: Option<Uuid>,
+        action: &str,
+        reason: &str,
+        details: serde_json::Value,
+    ) -> Result<(), JobError> {
+        store::audit::record(
+            &self.pool,
+            store::audit::Entry {
+                project_id,
+                telegram_user_id,
+                chat_id,
+                action,
+                reason,
+                job_id: Some(&self.job_id),
+                details,
+            },
+        )
+        .await?;
+        metrics::counter!(crate::metrics::MEMBER_ACTIONS, "action" => action.to_string()).increment(1);
+        Ok(())
+    }
+
+    /// Records a permanent failure of an action on a member in the audit trail (the
+    /// queue keeps it too, with the job); passes the result through.
+    pub async fn audit_failure<T>(
+        &self,
+        project_id: Uuid,
+        telegram_user_id: Option<i64>,
+        chat_id: Option<Uuid>,
+        result: Result<T, JobError>,
+    ) -> Result<T, JobError> {
+        if let Err(JobError::Permanent(reason)) = &result {
+            self.audit(
+                project_id,
+                telegram_user_id,
+                chat_id,
+                "failed",
+                reason,
+                serde_json::json!({"attempt": self.attempt}),
+            )
+            .await?;
+        }
+        result
+    }
+
+    /// Writes a job now (outside any transaction).
+    pub async fn enqueue<J: JobSpec>(&self, job: &J) -> Result<(), JobError> {
+        let mut conn = self.pool.acquire().await?;
+        crate::queue::enqueue(&mut conn, job, crate::queue::RunAt::Now).await?;
+        Ok(())
+    }
+}
+
+/// A job kind the catalog knows.
+pub trait Job: JobSpec {
+    /// Runs the job. Must be idempotent: it may run again after a crash or a retry.
+    fn run(self, ctx: &JobContext) -> impl Future<Output = Result<(), JobError>> + Send;
+}
+
+/// The queue a kind belongs to, for metric labels before its args are parsed.
+pub fn queue_of(kind: &str) -> Option<Queue> {
+    macro_rules! lookup {
+        ($($job:ty),* $(,)?) => {
+            $(if kind == <$job as JobSpec>::KIND { return Some(<$job as JobSpec>::QUEUE); })*
+        };
+    }
+    all_jobs!(lookup);
+    None
+}
+
+/// Runs a job by its kind. An unknown kind or args that do not parse are permanent
+/// failures: retrying cannot fix them, and the row keeps the reason.
+pub async fn dispatch(envelope: Envelope, ctx: &JobContext) -> Result<(), JobError> {
+    async fn run<J: Job>(args: serde_json::Value, ctx: &JobContext) -> Result<(), JobError> {
+        let job: J = serde_json::from_value(args)
+            .map_err(|e| JobError::Permanent(format!("{}: args do not parse: {e}", J::KIND)))?;
+        job.run(ctx).await
+    }
+    macro_rules! route {
+        ($($job:ty),* $(,)?) => {
+            match envelope.kind.as_str() {
+                $(<$job as JobSpec>::KIND => run::<$job>(envelope.args, ctx).await,)*
+                other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
+            }
+        };
+    }
+    all_jobs!(route)
+}

@@ -1,0 +1,296 @@
+//! `process-telegram-update`: one Telegram update, as the webhook received it.
+//!
+//! The webhook only authenticates and enqueues; this job does the work. Its key is
+//! `tg:<bot_id>:<update_id>` (update ids are unique per bot only), so a redelivered
+//! update is "already enqueued".
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{
+    Job, JobContext, answer_join_request::AnswerJoinRequest, answer_pre_checkout::AnswerPreCheckout,
+    process_stars_payment::ProcessStarsPayment, remove_member::RemoveMember, revoke_link::RevokeLink,
+    revoke_misused_link::RevokeMisusedLink, verify_chat::VerifyChat,
+};
+use crate::{
+    queue::{JobError, JobSpec, Queue},
+    store,
+    telegram::{ChatMember, InviteLink, User},
+};
+
+/// The update types Telegram can send, by the field that carries them.
+pub const UPDATE_TYPES: &[&str] = &[
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "business_connection",
+    "business_message",
+    "edited_business_message",
+    "deleted_business_messages",
+    "message_reaction",
+    "message_reaction_count",
+    "inline_query",
+    "chosen_inline_result",
+    "callback_query",
+    "shipping_query",
+    "pre_checkout_query",
+    "purchased_paid_media",
+    "poll",
+    "poll_answer",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+    "chat_boost",
+    "removed_chat_boost",
+];
+
+/// The args: which bot received it, and the update itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessTelegramUpdate {
+    /// Telegram's id of the bot the update was sent to.
+    pub bot_id: i64,
+    /// `update_id`.
+    pub update_id: i64,
+    /// The whole update.
+    pub update: serde_json::Value,
+}
+
+impl ProcessTelegramUpdate {
+    /// The update's type: the name of its one payload field (`message`, `chat_member`…).
+    pub fn update_type(&self) -> &'static str {
+        update_type(&self.update).unwrap_or("unknown")
+    }
+}
+
+/// The type of an update object, if it carries one Gatehouse knows.
+pub fn update_type(update: &serde_json::Value) -> Option<&'static str> {
+    let object = update.as_object()?;
+    UPDATE_TYPES.iter().copied().find(|t| object.contains_key(*t))
+}
+
+impl JobSpec for ProcessTelegramUpdate {
+    const KIND: &'static str = "process-telegram-update";
+    const QUEUE: Queue = Queue::Interactive;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("tg:{}:{}", self.bot_id, self.update_id))
+    }
+}
+
+/// `chat_member` and `my_chat_member` payloads.
+#[derive(Debug, Deserialize)]
+struct ChatMemberUpdated {
+    chat: ChatRef,
+    date: i64,
+    old_chat_member: ChatMember,
+    new_chat_member: ChatMember,
+    invite_link: Option<InviteLink>,
+}
+
+/// `chat_join_request` payload.
+#[derive(Debug, Deserialize)]
+struct ChatJoinRequest {
+    chat: ChatRef,
+    from: User,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatRef {
+    id: i64,
+}
+
+/// `pre_checkout_query` payload.
+#[derive(Debug, Deserialize)]
+struct PreCheckoutQuery {
+    id: String,
+    from: User,
+    currency: String,
+    total_amount: i64,
+    invoice_payload: String,
+}
+
+impl Job for ProcessTelegramUpdate {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let kind = self.update_type();
+        metrics::counter!(crate::metrics::TELEGRAM_UPDATES, "update_type" => kind).increment(1);
+        let Some(bot) = store::lifecycle::bot_by_telegram_id(&ctx.pool, self.bot_id).await? else {
+            return Err(JobError::Permanent(format!("bot {} is no longer managed", self.bot_id)));
+        };
+        let payload = self.update.get(kind).cloned().unwrap_or_default();
+        let parse = |e: serde_json::Error| JobError::Permanent(format!("{kind} does not parse: {e}"));
+        match kind {
+            "chat_member" => {
+                let update: ChatMemberUpdated = serde_json::from_value(payload).map_err(parse)?;
+                self.chat_member(ctx, bot.project_id, update).await
+            }
+            "my_chat_member" => {
+                let update: ChatMemberUpdated = serde_json::from_value(payload).map_err(parse)?;
+                self.my_chat_member(ctx, bot.project_id, update).await
+            }
+            "chat_join_request" => {
+                let request: ChatJoinRequest = serde_json::from_value(payload).map_err(parse)?;
+                let Some(chat) =
+                    store::lifecycle::chat_by_telegram_id(&ctx.pool, bot.project_id, request.chat.id).await?
+                else {
+                    return Ok(());
+                };
+                store::lifecycle::remember_user(&ctx.pool, bot.project_id, &request.from).await?;
+                ctx.enqueue(&AnswerJoinRequest {
+                    chat_id: chat.id,
+                    telegram_user_id: request.from.id,
+                    cause: self.cause(),
+                })
+                .await
+            }
+            // Payments: a pre-checkout query is answered by a job that does only that.
+            "pre_checkout_query" => {
+                let query: PreCheckoutQuery = serde_json::from_value(payload).map_err(parse)?;
+                ctx.enqueue(&AnswerPreCheckout {
+                    bot_id: self.bot_id,
+                    query_id: query.id,
+                    telegram_user_id: query.from.id,
+                    language_code: query.from.language_code,
+                    payload: query.invoice_payload,
+                    currency: query.currency,
+                    total_amount: query.total_amount,
+                })
+                .await
+            }
+            "message" => self.payment_message(ctx, bot.project_id, &payload).await,
+            "callback_query" => {
+                let query: teloxide::types::CallbackQuery = serde_json::from_str(&payload.to_string())
+                    .map_err(|e| JobError::Permanent(format!("callback_query does not parse: {e}")))?;
+                crate::conversation::on_callback(ctx, &bot, &self.cause(), &query).await
+            }
+            _ => {
+                tracing::debug!(bot_id = self.bot_id, update_id = self.update_id, kind, "update not handled here");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl ProcessTelegramUpdate {
+    /// A `message` update: a Stars `successful_payment` goes to payments; anything
+    /// else a user says goes to the bot's conversation (commands, deep links).
+    async fn payment_message(
+        &self,
+        ctx: &JobContext,
+        project_id: Uuid,
+        message: &serde_json::Value,
+    ) -> Result<(), JobError> {
+        if let Some(payment) = crate::payments::stars::Payment::from_message(message) {
+            return ctx.enqueue(&ProcessStarsPayment { bot_id: self.bot_id, payment }).await;
+        }
+        // Everything else a user says goes to the bot's conversation.
+        let message: teloxide::types::Message = serde_json::from_str(&message.to_string())
+            .map_err(|e| JobError::Permanent(format!("message does not parse: {e}")))?;
+        let bot = store::lifecycle::bot_by_telegram_id(&ctx.pool, self.bot_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("bot {} is no longer managed", self.bot_id)))?;
+        debug_assert_eq!(bot.project_id, project_id);
+        crate::conversation::on_message(ctx, &bot, &self.cause(), &message).await
+    }
+
+    fn cause(&self) -> String {
+        format!("tg:{}:{}", self.bot_id, self.update_id)
+    }
+
+    /// Someone joined or left a managed chat.
+    async fn chat_member(&self, ctx: &JobContext, project_id: Uuid, update: ChatMemberUpdated) -> Result<(), JobError> {
+        let Some(chat) = store::lifecycle::chat_by_telegram_id(&ctx.pool, project_id, update.chat.id).await? else {
+            return Ok(());
+        };
+        let user = &update.new_chat_member.user;
+        let at = DateTime::from_timestamp(update.date, 0).unwrap_or_else(Utc::now);
+        let via = update.invite_link.as_ref().map(|l| l.invite_link.as_str());
+        store::lifecycle::observe_membership(&ctx.pool, chat.id, user.id, &update.new_chat_member.status, via, at)
+            .await?;
+        let joined = !update.old_chat_member.is_inside() && update.new_chat_member.is_inside();
+        if !joined || update.new_chat_member.is_admin() || user.is_bot {
+            return Ok(());
+        }
+        store::lifecycle::remember_user(&ctx.pool, project_id, user).await?;
+        let link = match via {
+            Some(url) => store::lifecycle::link_by_url(&ctx.pool, chat.id, url).await?,
+            None => None,
+        };
+        match link {
+            Some(link) if link.owner_telegram_user_id == user.id => {
+                store::lifecycle::link_used(&ctx.pool, link.id, user.id, at).await?;
+                ctx.audit(
+                    project_id,
+                    Some(user.id),
+                    Some(chat.id),
+                    "joined",
+                    "with their own link",
+                    json!({"link_id": link.id}),
+                )
+                .await?;
+                ctx.enqueue(&RevokeLink { link_id: link.id, reason: "its owner joined".into() }).await
+            }
+            Some(link) => {
+                store::lifecycle::link_used(&ctx.pool, link.id, user.id, at).await?;
+                ctx.audit(
+                    project_id,
+                    Some(user.id),
+                    Some(chat.id),
+                    "joined",
+                    "with another person's link",
+                    json!({"link_id": link.id, "owner": link.owner_telegram_user_id}),
+                )
+                .await?;
+                ctx.enqueue(&RevokeMisusedLink { link_id: link.id, intruder: user.id }).await
+            }
+            None => {
+                let entitled = store::lifecycle::is_entitled(&ctx.pool, chat.id, user.id, ctx.now()).await?
+                    || store::lifecycle::is_whitelisted(&ctx.pool, project_id, user.id).await?;
+                if entitled {
+                    return Ok(());
+                }
+                ctx.audit(
+                    project_id,
+                    Some(user.id),
+                    Some(chat.id),
+                    "joined",
+                    "without an entitlement",
+                    json!({"via": via}),
+                )
+                .await?;
+                ctx.enqueue(&RemoveMember {
+                    chat_id: chat.id,
+                    telegram_user_id: user.id,
+                    reason: "joined without an entitlement".into(),
+                    cause: self.cause(),
+                })
+                .await
+            }
+        }
+    }
+
+    /// The bot's own status changed in a chat.
+    async fn my_chat_member(
+        &self,
+        ctx: &JobContext,
+        project_id: Uuid,
+        update: ChatMemberUpdated,
+    ) -> Result<(), JobError> {
+        let Some(chat) = store::lifecycle::chat_by_telegram_id(&ctx.pool, project_id, update.chat.id).await? else {
+            return Ok(());
+        };
+        let me = &update.new_chat_member;
+        let Some(problem) = super::verify_chat::rights_problem(me) else {
+            // Rights (re)gained: verify the chat again. The attempt is derived from the
+            // update, so processing the update again enqueues nothing new.
+            let attempt = Uuid::new_v5(&Uuid::NAMESPACE_OID, self.cause().as_bytes());
+            return ctx.enqueue(&VerifyChat { chat_id: chat.id, attempt }).await;
+        };
+        let reason = format!("{problem}: nobody is removed here until it is fixed");
+        store::lifecycle::chat_not_ready(&ctx.pool, chat.id, &me.status, &reason).await?;
+        metrics::counter!(crate::metrics::BOT_LOST_ADMIN).increment(1);
+        tracing::error!(chat = chat.telegram_chat_id, status = %me.status, %problem, "the bot cannot manage the chat");
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! `reminder-scan` (every 10 minutes) finds entitlements that end within one of the
+//! project's reminder offsets (default 3 and 1 days) and enqueues `remind-expiry`
+//! per (grant, end, offset); `remind-expiry` sends the reminder with a renewal deep
+//! link, once, from the bulk queue (it sends itself rather than through the
+//! interactive `send-message`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Job, JobContext, send_message::SendMessage};
+use crate::{
+    payments,
+    queue::{JobError, JobSpec, Queue},
+    store,
+    texts::{self, Lang},
+};
+
+/// Reminders enqueued per scan at most (the next scan takes the rest).
+const BATCH: i64 = 5_000;
+
+/// The scan's args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReminderScan {
+    /// The schedule tick.
+    pub tick: DateTime<Utc>,
+}
+
+impl JobSpec for ReminderScan {
+    const KIND: &'static str = "reminder-scan";
+    const QUEUE: Queue = Queue::Bulk;
+    const MAX_ATTEMPTS: i32 = 3;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(self.tick.to_rfc3339())
+    }
+}
+
+impl Job for ReminderScan {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let due = store::payments::due_reminders(&ctx.pool, ctx.now(), BATCH).await?;
+        for (grant_id, ends_at, days_before) in due {
+            ctx.enqueue(&RemindExpiry { grant_id, ends_at, days_before }).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One reminder's args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemindExpiry {
+    /// `grants.id`.
+    pub grant_id: Uuid,
+    /// The end it is about (a renewal moves the end, and earns new reminders).
+    pub ends_at: DateTime<Utc>,
+    /// The offset, in days.
+    pub days_before: i32,
+}
+
+impl JobSpec for RemindExpiry {
+    const KIND: &'static str = "remind-expiry";
+    const QUEUE: Queue = Queue::Bulk;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("{}:{}:{}", self.grant_id, self.ends_at.timestamp_micros(), self.days_before))
+    }
+}
+
+impl Job for RemindExpiry {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some(grant) = store::lifecycle::grant(&ctx.pool, self.grant_id, ctx.now()).await? else {
+            return Ok(());
+        };
+        if !grant.entitled || grant.ends_at != Some(self.ends_at) {
+            return Ok(()); // ended, renewed or moved since the scan
+        }
+        let terms = store::payments::project_terms(&ctx.pool, grant.project_id).await?;
+        let link = payments::renewal_link(terms.as_ref().and_then(|t| t.bot_username.as_deref()), grant.plan_id);
+        let lang = Lang::from_code(grant.language_code.as_deref());
+        let text = texts::access_ends_soon(lang, &grant.plan_name, self.ends_at, link.as_deref());
+        let key = store::payments::reminder_key(grant.id, self.ends_at, self.days_before);
+        let message_id =
+            store::messages::put(&ctx.pool, grant.project_id, grant.telegram_user_id, &key, &text, None).await?;
+        // Sent from here, in the bulk queue: a reminder never delays interactive work.
+        SendMessage { message_id }.run(ctx).await
+    }
+}

@@ -1,0 +1,64 @@
+//! `revoke-misused-link`: someone joined with another person's link. The link is
+//! revoked, the joiner removed (unless entitled on their own, whitelisted or an
+//! administrator), and the owner gets a fresh link.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Job, JobContext, issue_invite::IssueInvite, remove_member};
+use crate::{
+    queue::{JobError, JobSpec, Queue},
+    store,
+};
+
+/// The args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeMisusedLink {
+    /// `invite_links.id`.
+    pub link_id: Uuid,
+    /// Who used it.
+    pub intruder: i64,
+}
+
+impl JobSpec for RevokeMisusedLink {
+    const KIND: &'static str = "revoke-misused-link";
+    const QUEUE: Queue = Queue::Lifecycle;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("{}:{}", self.link_id, self.intruder))
+    }
+}
+
+impl Job for RevokeMisusedLink {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let link = store::lifecycle::link(&ctx.pool, self.link_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("link {} no longer exists", self.link_id)))?;
+        let chat = store::lifecycle::chat(&ctx.pool, link.chat_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("chat {} no longer exists", link.chat_id)))?;
+        let api = ctx.bot_api(chat.project_id).await?;
+        let reason = format!("used by {} instead of its owner {}", self.intruder, link.owner_telegram_user_id);
+        remove_member::revoke(ctx, &api, &chat, &link, &reason).await?;
+
+        if store::lifecycle::is_entitled(&ctx.pool, chat.id, self.intruder, ctx.now()).await? {
+            ctx.audit(
+                chat.project_id,
+                Some(self.intruder),
+                Some(chat.id),
+                "kept",
+                "used another's link but is entitled",
+                json!({"link_id": link.id}),
+            )
+            .await?;
+        } else {
+            let result =
+                remove_member::remove(ctx, &api, &chat, self.intruder, "joined with someone else's link").await;
+            ctx.audit_failure(chat.project_id, Some(self.intruder), Some(chat.id), result).await?;
+        }
+        if let Some(grant_id) = link.grant_id {
+            ctx.enqueue(&IssueInvite { grant_id, chat_id: chat.id, reason: format!("replaces:{}", link.id) }).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,90 @@
+//! `verify-chat`: checks the bot is an administrator of a managed chat with the
+//! rights Gatehouse needs, and records the chat's administrators (who are never
+//! removed).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Job, JobContext};
+use crate::{
+    queue::{JobError, JobSpec, Queue},
+    store::lifecycle::{self as store, ChatCheck},
+    telegram::TgError,
+};
+
+/// The args.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VerifyChat {
+    /// `chats.id`.
+    pub chat_id: Uuid,
+    /// One per request to verify.
+    pub attempt: Uuid,
+}
+
+impl JobSpec for VerifyChat {
+    const KIND: &'static str = "verify-chat";
+    const QUEUE: Queue = Queue::Interactive;
+    fn idempotency_key(&self) -> Option<String> {
+        Some(format!("{}:{}", self.chat_id, self.attempt))
+    }
+}
+
+impl Job for VerifyChat {
+    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+        let Some(chat) = store::chat(&ctx.pool, self.chat_id).await? else {
+            return Err(JobError::Permanent(format!("chat {} no longer exists", self.chat_id)));
+        };
+        let api = ctx.bot_api(chat.project_id).await?;
+        let bot_id = api.bot_id().ok_or_else(|| JobError::Permanent("malformed token".into()))?;
+        let not_ready = |bot_status: &'static str, problem: String| async move {
+            let check = ChatCheck {
+                kind: None,
+                title: None,
+                bot_status,
+                can_invite_users: false,
+                can_restrict_members: false,
+                problem: Some(&problem),
+            };
+            store::chat_checked(&ctx.pool, chat.id, &check).await?;
+            tracing::warn!(chat = chat.telegram_chat_id, %problem, "chat not ready");
+            Ok::<(), JobError>(())
+        };
+        let info = match api.get_chat(chat.telegram_chat_id).await {
+            Ok(info) => info,
+            Err(e @ TgError::Rejected { .. }) => {
+                return not_ready("left", format!("the bot cannot see this chat ({e})")).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let me = api.get_chat_member(chat.telegram_chat_id, bot_id).await?;
+        let problem = rights_problem(&me);
+        let observed = ctx.now();
+        for admin in api.get_chat_administrators(chat.telegram_chat_id).await? {
+            store::observe_membership(&ctx.pool, chat.id, admin.user.id, &admin.status, None, observed).await?;
+        }
+        let check = ChatCheck {
+            kind: Some(&info.kind),
+            title: info.title.as_deref(),
+            bot_status: &me.status,
+            can_invite_users: me.can_invite_users,
+            can_restrict_members: me.can_restrict_members,
+            problem: problem.as_deref(),
+        };
+        store::chat_checked(&ctx.pool, chat.id, &check).await?;
+        tracing::info!(chat = chat.telegram_chat_id, ready = problem.is_none(), "chat verified");
+        Ok(())
+    }
+}
+
+/// What keeps the bot from managing a chat, given its own membership there.
+pub(crate) fn rights_problem(me: &crate::telegram::ChatMember) -> Option<String> {
+    if me.status != "administrator" {
+        Some("the bot is not an administrator of this chat".to_string())
+    } else if !me.can_invite_users {
+        Some("the bot lacks the right to invite users (can_invite_users)".to_string())
+    } else if !me.can_restrict_members {
+        Some("the bot lacks the right to ban users (can_restrict_members)".to_string())
+    } else {
+        None
+    }
+}

@@ -1,0 +1,179 @@
+//! The membership bot: what subscribers and owners say to the creator's bot, and
+//! what it answers. Every reply is a recorded outbound message, keyed by the update
+//! that caused it, so a redelivered or re-run update never answers twice; the
+//! interactive job that handles the update sends it at once, and leaves it to a
+//! `send-message` job when Telegram cannot take it right now.
+//!
+//! - [`command`]: parsing commands and `/start` payloads (no I/O).
+//! - [`subscriber`]: home, plans, `/status`, `/links`, `/cancel`, `/help`, deep links.
+//! - [`owner`]: `/check`, `/ban`, `/unban`, `/grant`, `/stats` for the owner and their admins.
+
+pub mod command;
+pub mod owner;
+pub mod subscriber;
+
+use serde_json::Value;
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message};
+use uuid::Uuid;
+
+use crate::{
+    catalog::{JobContext, send_message::SendMessage},
+    queue::JobError,
+    store::{self, lifecycle::BotRow},
+    texts::{self, Lang},
+};
+
+/// Who is talking, in which project, and where replies go.
+pub struct Conversation<'a> {
+    ctx: &'a JobContext,
+    /// The project.
+    pub project: store::conversation::Project,
+    /// The user's Telegram id (also their private chat id).
+    pub user: i64,
+    /// Their language.
+    pub lang: Lang,
+    /// Their client's `language_code`.
+    pub language_code: Option<String>,
+    /// The update that caused this turn (`tg:<bot>:<update_id>`).
+    cause: String,
+    replies: usize,
+}
+
+impl<'a> Conversation<'a> {
+    async fn open(
+        ctx: &'a JobContext,
+        bot: &BotRow,
+        cause: &str,
+        from: &teloxide::types::User,
+    ) -> Result<Self, JobError> {
+        let project = store::conversation::project(&ctx.pool, bot.project_id)
+            .await?
+            .ok_or_else(|| JobError::Permanent(format!("project {} no longer exists", bot.project_id)))?;
+        let user = crate::telegram::User {
+            id: from.id.0 as i64,
+            is_bot: from.is_bot,
+            first_name: from.first_name.clone(),
+            username: from.username.clone(),
+            language_code: from.language_code.clone(),
+        };
+        store::lifecycle::remember_user(&ctx.pool, bot.project_id, &user).await?;
+        Ok(Self {
+            ctx,
+            project,
+            user: user.id,
+            lang: Lang::from_code(user.language_code.as_deref()),
+            language_code: user.language_code.clone(),
+            cause: cause.to_string(),
+            replies: 0,
+        })
+    }
+
+    /// The job context.
+    pub fn ctx(&self) -> &JobContext {
+        self.ctx
+    }
+
+    /// The cause, for keys of jobs this turn starts.
+    pub fn cause(&self) -> &str {
+        &self.cause
+    }
+
+    /// Sends a reply (once per cause and position).
+    pub async fn reply(
+        &mut self,
+        text: impl Into<String>,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<(), JobError> {
+        self.send_to(self.user, text.into(), keyboard).await
+    }
+
+    /// Sends a message to another user of the project (once per cause and position).
+    pub async fn send_to(
+        &mut self,
+        user: i64,
+        text: String,
+        keyboard: Option<InlineKeyboardMarkup>,
+    ) -> Result<(), JobError> {
+        self.replies += 1;
+        let key = format!("reply:{}:{}", self.cause, self.replies);
+        let markup: Option<Value> = keyboard.map(|k| serde_json::to_value(k).expect("a keyboard serializes"));
+        let message_id = store::messages::put(&self.ctx.pool, self.project.id, user, &key, &text, markup).await?;
+        // Sent from this (interactive) job at once; if Telegram cannot take it now, a
+        // send-message job retries it.
+        match crate::catalog::send_message::deliver(self.ctx, message_id).await {
+            Ok(()) => Ok(()),
+            Err(JobError::Permanent(reason)) => Err(JobError::Permanent(reason)),
+            Err(_) => self.ctx.enqueue(&SendMessage { message_id }).await,
+        }
+    }
+
+    /// Whether the user may run owner commands.
+    pub async fn is_staff(&self) -> Result<bool, JobError> {
+        Ok(store::conversation::staff(&self.ctx.pool, self.project.id).await?.contains(&self.user))
+    }
+
+    /// Whether the owner banned this user.
+    pub async fn is_banned(&self) -> Result<bool, JobError> {
+        let subscriber = store::conversation::subscriber(&self.ctx.pool, self.project.id, self.user).await?;
+        Ok(subscriber.is_some_and(|s| s.status == "banned"))
+    }
+}
+
+/// An inline keyboard of one button per row.
+pub fn keyboard(buttons: Vec<InlineKeyboardButton>) -> InlineKeyboardMarkup {
+    InlineKeyboardMarkup::new(buttons.into_iter().map(|b| vec![b]))
+}
+
+/// A message in a private chat with the bot.
+pub async fn on_message(ctx: &JobContext, bot: &BotRow, cause: &str, message: &Message) -> Result<(), JobError> {
+    if !message.chat.is_private() {
+        return Ok(());
+    }
+    let (Some(from), Some(text)) = (message.from.as_ref(), message.text()) else { return Ok(()) };
+    if from.is_bot {
+        return Ok(());
+    }
+    let mut talk = Conversation::open(ctx, bot, cause, from).await?;
+    let command = command::parse(text, None);
+    if command.is_owner_only() {
+        if talk.is_staff().await? {
+            return owner::run(&mut talk, command).await;
+        }
+        // The same answer as any unknown command: owner commands are not advertised.
+        let text = texts::unknown_command(talk.lang);
+        return talk.reply(text, None).await;
+    }
+    if talk.is_banned().await? {
+        let text = texts::refused(talk.lang);
+        return talk.reply(text, None).await;
+    }
+    subscriber::run(&mut talk, command).await
+}
+
+/// An inline button pressed under one of the bot's messages.
+pub async fn on_callback(ctx: &JobContext, bot: &BotRow, cause: &str, query: &CallbackQuery) -> Result<(), JobError> {
+    let api = ctx.open_bot(bot)?;
+    // Stops the button's spinner. Answering twice (a re-run) is refused by Telegram: harmless.
+    let _ = api.call::<bool>("answerCallbackQuery", serde_json::json!({"callback_query_id": query.id.0})).await;
+    let mut talk = Conversation::open(ctx, bot, cause, &query.from).await?;
+    if talk.is_banned().await? {
+        let text = texts::refused(talk.lang);
+        return talk.reply(text, None).await;
+    }
+    let data = query.data.as_deref().unwrap_or_default();
+    match data.split(':').collect::<Vec<_>>().as_slice() {
+        ["plan", id] => match Uuid::parse_str(id) {
+            Ok(plan) => subscriber::plan_details(&mut talk, plan).await,
+            Err(_) => Ok(()),
+        },
+        ["home"] => subscriber::home(&mut talk).await,
+        ["pay", provider, id] => match Uuid::parse_str(id) {
+            Ok(plan) => subscriber::pay(&mut talk, plan, provider).await,
+            Err(_) => Ok(()),
+        },
+        ["cancel", "ask"] => subscriber::cancel(&mut talk).await,
+        ["cancel", "yes"] => subscriber::cancel_confirmed(&mut talk).await,
+        ["cancel", "no"] => subscriber::status(&mut talk).await,
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,135 @@
+//! Owner commands, for the project owner and the admins they added. Anyone else
+//! gets the answer an unknown command gets.
+
+use chrono::Duration;
+use uuid::Uuid;
+
+use super::{Conversation, command::Command};
+use crate::{
+    catalog::{ban_subscriber::BanSubscriber, grant_access::GrantAccess},
+    queue::{self, JobError, RunAt},
+    store, texts,
+};
+
+/// Runs an owner command.
+pub async fn run(talk: &mut Conversation<'_>, command: Command) -> Result<(), JobError> {
+    match command {
+        Command::Check(user) => check(talk, user).await,
+        Command::Ban(user) => {
+            talk.ctx()
+                .enqueue(&BanSubscriber {
+                    project_id: talk.project.id,
+                    telegram_user_id: user,
+                    ban: true,
+                    cause: talk.cause().into(),
+                })
+                .await?;
+            talk.reply(format!("Banning {user}: their subscriptions end, their links are revoked, and they are removed and banned from every chat."), None).await
+        }
+        Command::Unban(user) => {
+            talk.ctx()
+                .enqueue(&BanSubscriber {
+                    project_id: talk.project.id,
+                    telegram_user_id: user,
+                    ban: false,
+                    cause: talk.cause().into(),
+                })
+                .await?;
+            talk.reply(format!("Unbanning {user}: they may use the bot again and rejoin when entitled."), None).await
+        }
+        Command::Grant { user, plan, days } => grant(talk, user, &plan, days).await,
+        Command::Stats => stats(talk).await,
+        Command::Usage(usage) => talk.reply(format!("Usage: {usage}"), None).await,
+        _ => Ok(()),
+    }
+}
+
+/// `/check <user_id>`: everything Gatehouse knows about a member.
+async fn check(talk: &mut Conversation<'_>, user: i64) -> Result<(), JobError> {
+    let ctx = talk.ctx();
+    let now = ctx.now();
+    let project = talk.project.id;
+    let Some(subscriber) = store::conversation::subscriber(&ctx.pool, project, user).await? else {
+        return talk.reply(format!("{user} is not known to this project."), None).await;
+    };
+    let mut lines = vec![format!(
+        "User {user}: {}{}{}",
+        subscriber.status,
+        if subscriber.whitelisted { ", whitelisted" } else { "" },
+        if subscriber.unreachable_since.is_some() { ", has blocked the bot" } else { "" }
+    )];
+    lines.push("Subscriptions:".into());
+    let grants = store::conversation::grants_of(&ctx.pool, project, user).await?;
+    if grants.is_empty() {
+        lines.push("  none".into());
+    }
+    for g in &grants {
+        lines.push(format!(
+            "  {} ({}, {}): {}",
+            g.plan_name,
+            g.source,
+            g.state,
+            texts::ends_phrase(texts::Lang::En, now, g.ends_at)
+        ));
+    }
+    let payments = store::conversation::payments_of(&ctx.pool, project, user).await?;
+    lines.push(format!("Payments: {}", if payments.is_empty() { "none".into() } else { payments.join(", ") }));
+    let memberships = store::conversation::memberships_of(&ctx.pool, project, user).await?;
+    lines.push(format!(
+        "Chats: {}",
+        if memberships.is_empty() {
+            "never seen in one".into()
+        } else {
+            memberships.iter().map(|(chat, status)| format!("{chat} ({status})")).collect::<Vec<_>>().join(", ")
+        }
+    ));
+    let links = store::conversation::open_links_of(&ctx.pool, project, user).await?;
+    lines.push(format!("Open links: {}", links.len()));
+    lines.push("Last actions:".into());
+    for (at, action, reason) in store::conversation::last_actions(&ctx.pool, project, user, 5).await? {
+        lines.push(format!("  {} {action}: {reason}", at.format("%d %b %H:%M")));
+    }
+    talk.reply(lines.join("\n"), None).await
+}
+
+/// `/grant <user_id> <plan> <days>`: manual access, links sent to the user.
+async fn grant(talk: &mut Conversation<'_>, user: i64, plan: &str, days: i32) -> Result<(), JobError> {
+    let ctx = talk.ctx();
+    let Some((plan_id, plan_name, _)) =
+        store::conversation::plan_by_name_or_id(&ctx.pool, talk.project.id, plan).await?
+    else {
+        return talk.reply(format!("No plan named {plan:?}."), None).await;
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let subscriber = store::setup::upsert_subscriber(&mut *tx, Uuid::now_v7(), talk.project.id, user).await?;
+    if subscriber.status == "banned" {
+        drop(tx);
+        return talk.reply(format!("{user} is banned: /unban them first."), None).await;
+    }
+    let grant_id = Uuid::now_v7();
+    let new = store::setup::NewManualGrant {
+        id: grant_id,
+        project_id: talk.project.id,
+        subscriber_id: subscriber.id,
+        plan_id,
+        ends_at: Some(ctx.now() + Duration::days(days.into())),
+        note: Some("granted with /grant"),
+    };
+    store::setup::insert_manual_grant(&mut *tx, &new).await?;
+    queue::enqueue(&mut tx, &GrantAccess { grant_id }, RunAt::Now).await?;
+    tx.commit().await?;
+    talk.reply(format!("Granted {plan_name} to {user} for {days} days; their links are on the way."), None).await
+}
+
+/// `/stats`: members per chat, active subscriptions, joins and removals in 24 h.
+async fn stats(talk: &mut Conversation<'_>) -> Result<(), JobError> {
+    let ctx = talk.ctx();
+    let now = ctx.now();
+    let active = store::conversation::active_subscriptions(&ctx.pool, talk.project.id, now).await?;
+    let mut lines = vec![format!("{}: {active} active subscriptions", talk.project.name)];
+    for chat in store::conversation::chat_stats(&ctx.pool, talk.project.id, now - Duration::hours(24)).await? {
+        let members = chat.counted.map_or_else(|| format!("{} seen", chat.known), |c| format!("{c} members"));
+        lines.push(format!("{}: {members}; last 24 h: {} joined, {} removed", chat.title, chat.joins, chat.removals));
+    }
+    talk.reply(lines.join("\n"), None).await
+}

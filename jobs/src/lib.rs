@@ -1,0 +1,35 @@
+//! The core of Gatehouse: configuration, the database, the durable queue, the job
+//! catalog and the store. Nothing here knows about HTTP routing.
+//!
+//! # Layout
+//!
+//! - [`config`]: typed configuration from the environment; [`secret`]: redacted secrets.
+//! - [`db`]: connecting, creating the database, migrations, readiness.
+//! - [`queue`]: the three priority queues, [`queue::enqueue`] with idempotency keys,
+//!   [`queue::JobError`] (retry, snooze, permanent) and the retry backoff.
+//! - [`catalog`]: one file per job kind, and [`catalog::dispatch`].
+//! - [`store`]: all SQL, in small named functions.
+//! - [`telegram`]: the Bot API gateway with classified errors; [`crypto`]: sealed
+//!   tokens and hashed keys; [`clock`]: time that tests can move; [`texts`]: what users read.
+//! - [`metrics`]: the names of every metric Gatehouse exports.
+//! - [`payments`]: Stripe, Telegram Stars, access codes, trials and the subscription
+//!   state machine (`docs/subscriptions.md`).
+
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod conversation;
+pub mod crypto;
+pub mod db;
+pub mod metrics;
+pub mod payments;
+pub mod queue;
+pub mod secret;
+pub mod store;
+pub mod telegram;
+pub mod texts;
+
+pub use config::Config;
+pub use secret::Secret;

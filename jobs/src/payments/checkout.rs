@@ -1,0 +1,80 @@
+//! A request to pay for a plan: recorded with its job in the caller's transaction
+//! ([`begin`]); the job makes the Stripe Checkout Session or the Stars invoice and
+//! sends the user the way to pay. Free trials start here too ([`start_trial`]).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{
+    entitlement::{self, Change, Ends, Outcome, Target},
+    subscription::Event,
+};
+use crate::{
+    catalog::{create_stripe_checkout::CreateStripeCheckout, send_stars_invoice::SendStarsInvoice},
+    queue::{self, RunAt},
+    store::payments as store,
+};
+
+/// How the user pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// Stripe Checkout.
+    Stripe,
+    /// Telegram Stars.
+    Stars,
+}
+
+impl Provider {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Provider::Stripe => "stripe",
+            Provider::Stars => "stars",
+        }
+    }
+}
+
+/// Records a checkout request for `subscriber_id` and enqueues the job that sends
+/// them the way to pay (`create-stripe-checkout` or `send-stars-invoice`). The caller
+/// has checked the plan is on sale with a price for this provider.
+pub async fn begin(
+    conn: &mut PgConnection,
+    project_id: Uuid,
+    subscriber_id: Uuid,
+    plan_id: Uuid,
+    provider: Provider,
+) -> Result<Uuid, sqlx::Error> {
+    let request_id = Uuid::now_v7();
+    store::insert_checkout_request(&mut *conn, request_id, project_id, subscriber_id, plan_id, provider.as_str())
+        .await?;
+    match provider {
+        Provider::Stripe => queue::enqueue(conn, &CreateStripeCheckout { request_id }, RunAt::Now).await?,
+        Provider::Stars => queue::enqueue(conn, &SendStarsInvoice { request_id }, RunAt::Now).await?,
+    };
+    Ok(request_id)
+}
+
+/// Starts the plan's free trial for a subscriber: a `trial` grant, once per subscriber
+/// and plan, `trial_days` long. `None` if they had one already.
+pub async fn start_trial(
+    conn: &mut PgConnection,
+    project_id: Uuid,
+    subscriber_id: Uuid,
+    plan_id: Uuid,
+    trial_days: i32,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    let external_ref = format!("{plan_id}:{subscriber_id}");
+    let target = Target { project_id, subscriber_id, plan_id, source: "trial", external_ref: &external_ref };
+    store::lock_grant_key(conn, project_id, "trial", &external_ref).await?;
+    if store::grant_by_ref(conn, project_id, "trial", &external_ref).await?.is_some() {
+        return Ok(None);
+    }
+    let ends = Ends::At(Some(now + chrono::Duration::days(trial_days.into())));
+    let outcome = entitlement::apply(conn, target, Change { event: Event::Trial, ends, occurred_at: now }, now).await?;
+    Ok(match outcome {
+        Outcome::Applied { grant_id, .. } => Some(grant_id),
+        _ => None,
+    })
+}

@@ -1,0 +1,202 @@
+//! The durable queue: three priority queues in Postgres, run by apalis-postgres.
+//!
+//! Every queue holds [`Envelope`]s: a job's stable kind string and its JSON args.
+//! Jobs are written with [`enqueue`], inside the caller's transaction, with
+//! `ON CONFLICT DO NOTHING` on the idempotency key, so "already enqueued" is a
+//! success and never poisons the caller's transaction (apalis's own bulk push
+//! fails a whole batch on one duplicate).
+//!
+//! ## Job states (the rows in `apalis.jobs`)
+//!
+//! ```text
+//!  enqueue ─▶ Pending ──claim──▶ Queued ─▶ Running ─┬─ ok ───────────────▶ Done
+//!               ▲  ▲                                 ├─ Retry (transient) ─▶ Failed, run_at = now + backoff
+//!               │  │                                 │      └─ re-claimed at run_at while attempts < max_attempts;
+//!               │  │                                 │         at max_attempts it stays Failed (dead)
+//!               │  └──────── Snooze (429) ───────────┤  run_at = retry_after, max_attempts + 1 (not counted)
+//!               │                                    └─ Permanent ─────────▶ Killed (never retried)
+//!               └──── rescue: worker silent for rescue_after (heartbeats) ── Running/Queued ─▶ Pending
+//! ```
+//! Long waits never sleep in a worker slot: the row's `run_at` moves and the slot is freed.
+
+use std::{fmt, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use sqlx::PgConnection;
+
+/// A priority queue. Interactive work is never stuck behind bulk work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Queue {
+    /// Replies to a user, links for a paying user, pre-checkout answers.
+    Interactive,
+    /// Kicks, revokes, unbans.
+    Lifecycle,
+    /// Counts, sweeps, reminders, notifications, maintenance.
+    Bulk,
+}
+
+impl Queue {
+    /// Every queue, highest priority first.
+    pub const ALL: [Queue; 3] = [Queue::Interactive, Queue::Lifecycle, Queue::Bulk];
+
+    /// The queue's name: `job_type` in `apalis.jobs`, and the `queue` metric label.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Queue::Interactive => "interactive",
+            Queue::Lifecycle => "lifecycle",
+            Queue::Bulk => "bulk",
+        }
+    }
+}
+
+impl fmt::Display for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a queue row carries: the job's kind and its args.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The job's stable kind string (never renamed once shipped).
+    pub kind: String,
+    /// The job's args, as its type serializes them.
+    pub args: serde_json::Value,
+}
+
+/// A job type: its args, and the defaults it is enqueued with.
+pub trait JobSpec: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Stable kind string, e.g. `process-telegram-update`.
+    const KIND: &'static str;
+    /// The queue it runs in.
+    const QUEUE: Queue;
+    /// How many times it may run before it is given up (snoozes do not count).
+    const MAX_ATTEMPTS: i32 = 12;
+
+    /// The key that makes enqueueing idempotent: a second enqueue of the same
+    /// logical action is "already enqueued". `None` = every enqueue is a new job.
+    fn idempotency_key(&self) -> Option<String>;
+}
+
+/// When a job should run.
+#[derive(Debug, Clone, Copy)]
+pub enum RunAt {
+    /// As soon as a worker is free.
+    Now,
+    /// Not before this time.
+    At(DateTime<Utc>),
+}
+
+/// What [`enqueue`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// A new job row, with its id.
+    New(String),
+    /// A job with the same idempotency key already exists (in any state).
+    Duplicate,
+}
+
+/// Writes a job on `conn` (pass a transaction to write it atomically with the intent).
+pub async fn enqueue<J: JobSpec>(conn: &mut PgConnection, job: &J, run_at: RunAt) -> Result<Enqueued, sqlx::Error> {
+    let key = job.idempotency_key().map(|k| format!("{}:{}", J::KIND, k));
+    let envelope = Envelope {
+        kind: J::KIND.to_string(),
+        args: serde_json::to_value(job).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
+    };
+    let body = serde_json::to_vec(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let run_at = match run_at {
+        RunAt::Now => None,
+        RunAt::At(t) => Some(t),
+    };
+    let id = ulid::Ulid::generate().to_string();
+    let inserted: Option<String> = sqlx::query_scalar(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key)
+         VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, ''::hstore, $6)
+         ON CONFLICT (job_type, idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(&id)
+    .bind(J::QUEUE.name())
+    .bind(body)
+    .bind(J::MAX_ATTEMPTS)
+    .bind(run_at)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match inserted {
+        Some(id) => {
+            metrics::counter!(crate::metrics::JOBS_ENQUEUED, "kind" => J::KIND, "queue" => J::QUEUE.name())
+                .increment(1);
+            Enqueued::New(id)
+        }
+        None => {
+            metrics::counter!(crate::metrics::JOBS_DUPLICATE, "kind" => J::KIND, "queue" => J::QUEUE.name())
+                .increment(1);
+            Enqueued::Duplicate
+        }
+    })
+}
+
+/// Why a job did not succeed, and what the queue should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A transient failure (network, 5xx, database): run again after a backoff.
+    #[error("transient: {0}")]
+    Retry(String),
+    /// Not now, but not a failure either (rate limited): run again at this time,
+    /// without counting the attempt.
+    #[error("snoozed until {until}: {reason}")]
+    Snooze {
+        /// When to run again.
+        until: DateTime<Utc>,
+        /// Why (e.g. "429 retry_after=5").
+        reason: String,
+    },
+    /// A failure that another try cannot fix (chat not found, bot removed, bad args).
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Retry(format!("database: {e}"))
+    }
+}
+
+/// The delay before retry number `attempt` (1-based): exponential from 1 s, capped
+/// at 10 minutes, plus a random jitter of up to the same again, so that a burst of
+/// failures spreads out instead of retrying in lockstep.
+pub fn retry_delay(attempt: u32) -> Duration {
+    use backon::BackoffBuilder;
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(600))
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build();
+    delays.nth(attempt.saturating_sub(1) as usize).unwrap_or(Duration::from_secs(600))
+}
+
+/// A job that ran `attempts` times with this many allowed: is it dead now?
+pub fn is_exhausted(attempts: i32, max_attempts: i32) -> bool {
+    attempts >= max_attempts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_and_stay_bounded() {
+        for attempt in 1..40 {
+            let d = retry_delay(attempt);
+            assert!(d <= Duration::from_secs(1200), "attempt {attempt}: {d:?}");
+        }
+        // Exponential: the 8th delay is at least 2^7 s before jitter is added.
+        assert!(retry_delay(8) >= Duration::from_secs(128));
+        assert!(retry_delay(1) >= Duration::from_secs(1));
+    }
+}

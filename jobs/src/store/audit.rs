@@ -1,0 +1,56 @@
+//! The audit trail: every action taken on a member, with its reason and job.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// One action to record.
+pub struct Entry<'a> {
+    /// Project.
+    pub project_id: Uuid,
+    /// The member acted on.
+    pub telegram_user_id: Option<i64>,
+    /// The chat, if the action was in one.
+    pub chat_id: Option<Uuid>,
+    /// link_issued, link_revoked, removed, approved, declined, unbanned, kept, failed, …
+    pub action: &'a str,
+    /// Why, in words.
+    pub reason: &'a str,
+    /// The job that acted.
+    pub job_id: Option<&'a str>,
+    /// Anything else worth keeping.
+    pub details: serde_json::Value,
+}
+
+/// Appends an entry.
+pub async fn record(pool: &PgPool, entry: Entry<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (project_id, telegram_user_id, chat_id, action, reason, job_id, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(entry.project_id)
+    .bind(entry.telegram_user_id)
+    .bind(entry.chat_id)
+    .bind(entry.action)
+    .bind(entry.reason)
+    .bind(entry.job_id)
+    .bind(entry.details)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Whether Gatehouse's own last action on this user in this chat may have left them
+/// banned (a removal between its ban and its unban, or the owner's /ban). A ban Gatehouse did
+/// not make is an administrator's, and Gatehouse never lifts it.
+pub async fn banned_by_gatehouse(pool: &PgPool, chat_id: Uuid, telegram_user_id: i64) -> Result<bool, sqlx::Error> {
+    let last: Option<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log
+         WHERE chat_id = $1 AND telegram_user_id = $2 AND action IN ('ban_started', 'removed', 'banned', 'unbanned')
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(chat_id)
+    .bind(telegram_user_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(matches!(last.as_deref(), Some("ban_started") | Some("removed") | Some("banned")))
+}

@@ -1,0 +1,89 @@
+//! Outbound messages, each sent once (see the `outbound_messages` table).
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// A message to send.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboundMessage {
+    /// `outbound_messages.id`.
+    pub id: Uuid,
+    /// Project (its bot sends it).
+    pub project_id: Uuid,
+    /// Recipient.
+    pub telegram_user_id: i64,
+    /// Text.
+    pub text: String,
+    /// Inline keyboard.
+    pub reply_markup: Option<serde_json::Value>,
+    /// pending, sent, undeliverable.
+    pub state: String,
+}
+
+/// Records a message under its dedupe key (on a pool, or in the caller's
+/// transaction); returns its id, new or existing.
+pub async fn put(
+    db: impl sqlx::PgExecutor<'_>,
+    project_id: Uuid,
+    telegram_user_id: i64,
+    dedupe_key: &str,
+    text: &str,
+    reply_markup: Option<serde_json::Value>,
+) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH new AS (
+           INSERT INTO outbound_messages (id, project_id, telegram_user_id, dedupe_key, text, reply_markup)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (project_id, dedupe_key) DO NOTHING
+           RETURNING id)
+         SELECT id FROM new UNION ALL
+         SELECT id FROM outbound_messages WHERE project_id = $2 AND dedupe_key = $4
+         LIMIT 1",
+    )
+    .bind(Uuid::now_v7())
+    .bind(project_id)
+    .bind(telegram_user_id)
+    .bind(dedupe_key)
+    .bind(text)
+    .bind(reply_markup)
+    .fetch_one(db)
+    .await
+}
+
+/// A message by id.
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<OutboundMessage>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, project_id, telegram_user_id, text, reply_markup, state FROM outbound_messages WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Marks a message sent.
+pub async fn sent(pool: &PgPool, id: Uuid, telegram_message_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbound_messages SET state = 'sent', telegram_message_id = $2, sent_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(telegram_message_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Marks a message undeliverable, and its recipient unreachable.
+pub async fn undeliverable(pool: &PgPool, message: &OutboundMessage, error: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbound_messages SET state = 'undeliverable', error = $2 WHERE id = $1")
+        .bind(message.id)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "UPDATE subscribers SET unreachable_since = COALESCE(unreachable_since, now())
+         WHERE project_id = $1 AND telegram_user_id = $2",
+    )
+    .bind(message.project_id)
+    .bind(message.telegram_user_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Queue rows (`apalis.jobs`) beyond what apalis-postgres does itself: moving a
+//! job's next run, pruning, rescuing, and the figures for metrics and tests.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+/// Moves a running job's next run to `at`. With `snooze`, the run does not count
+/// against `max_attempts` (rate limited, not failed). The ack that follows keeps
+/// `run_at` as set here, so the row is claimed again only at `at`.
+pub async fn reschedule(pool: &PgPool, job_id: &str, at: DateTime<Utc>, snooze: bool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE apalis.jobs
+         SET run_at = $2, max_attempts = max_attempts + CASE WHEN $3 THEN 1 ELSE 0 END
+         WHERE id = $1",
+    )
+    .bind(job_id)
+    .bind(at)
+    .bind(snooze)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Moves a failed job's next run to `at` (its backoff) and returns its `max_attempts`.
+pub async fn reschedule_returning_max(pool: &PgPool, job_id: &str, at: DateTime<Utc>) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("UPDATE apalis.jobs SET run_at = $2 WHERE id = $1 RETURNING max_attempts")
+        .bind(job_id)
+        .bind(at)
+        .fetch_one(pool)
+        .await
+}
+
+/// Deletes finished jobs older than `before`; returns how many.
+pub async fn prune_finished(pool: &PgPool, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM apalis.jobs
+         WHERE (status IN ('Done', 'Killed') OR (status = 'Failed' AND attempts >= max_attempts))
+           AND COALESCE(done_at, run_at) < $1",
+    )
+    .bind(before)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Gives back the jobs held by workers that have not sent a heartbeat for
+/// `silent_secs`, whatever their queue: apalis only rescues within a queue, and only
+/// while a live worker of that queue is polling. A rescue counts as an attempt (as
+/// apalis's own does), and a job out of attempts stays failed: a job that kills its
+/// worker every time is not rescued forever. Returns how many were rescued.
+pub async fn rescue_orphans(pool: &PgPool, silent_secs: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE apalis.jobs j
+         SET status = CASE WHEN j.attempts + 1 >= j.max_attempts THEN 'Failed' ELSE 'Pending' END,
+             attempts = j.attempts + 1, lock_by = NULL, lock_at = NULL, done_at = NULL,
+             last_result = '{\"Err\": \"rescued: its worker stopped sending heartbeats\"}'::jsonb
+         FROM apalis.workers w
+         WHERE j.lock_by = w.id
+           AND j.status IN ('Running', 'Queued')
+           AND w.last_seen < now() - make_interval(secs => $1)",
+    )
+    .bind(silent_secs as f64)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Marks these workers (`apalis.workers.id`) as alive now. apalis records a heartbeat
+/// only when a worker polls for more work, which a worker still busy with a claimed batch
+/// (jobs waiting for their bot's rate budget, say) may not do within the rescue time; a
+/// live process vouches for its workers instead, so only a dead process's jobs are rescued.
+pub async fn keep_alive(pool: &PgPool, workers: &[String]) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("UPDATE apalis.workers SET last_seen = now() WHERE id = ANY($1)")
+        .bind(workers)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Jobs per queue and state, as exported in `gatehouse_queue_depth`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueDepth {
+    /// Queue name.
+    pub queue: String,
+    /// `available` (due, unclaimed), `scheduled` (future run_at), `running` (claimed),
+    /// `retrying` (failed, will run again), `done`, `failed` (killed or exhausted).
+    pub state: String,
+    /// Number of rows.
+    pub jobs: i64,
+}
+
+/// Counts jobs per queue and state.
+pub async fn depth(pool: &PgPool) -> Result<Vec<QueueDepth>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT job_type AS queue,
+                CASE
+                  WHEN status IN ('Queued', 'Running') THEN 'running'
+                  WHEN status = 'Done' THEN 'done'
+                  WHEN status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts) THEN 'failed'
+                  WHEN run_at > now() AND status = 'Failed' THEN 'retrying'
+                  WHEN run_at > now() THEN 'scheduled'
+                  ELSE 'available'
+                END AS state,
+                count(*) AS jobs
+         FROM apalis.jobs
+         GROUP BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Seconds the oldest due, unclaimed job of each queue has waited.
+pub async fn oldest_available_age(pool: &PgPool) -> Result<Vec<(String, f64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT job_type, EXTRACT(EPOCH FROM now() - min(run_at))::float8
+         FROM apalis.jobs
+         WHERE run_at <= now()
+           AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
+         GROUP BY job_type",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// How many jobs are due or in progress (claimed, running): zero means nothing
+/// is left to do now. Jobs scheduled for later are not counted.
+pub async fn due_or_running(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs
+         WHERE status IN ('Queued', 'Running')
+            OR (run_at <= now() AND (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts)))",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// How many jobs are not finished, whenever they are due.
+pub async fn unfinished(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs
+         WHERE status IN ('Pending', 'Queued', 'Running') OR (status = 'Failed' AND attempts < max_attempts)",
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// One job row, for tests and the CLI.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobRow {
+    /// ULID.
+    pub id: String,
+    /// Queue.
+    pub job_type: String,
+    /// Pending, Queued, Running, Done, Failed, Killed.
+    pub status: String,
+    /// Runs so far.
+    pub attempts: i32,
+    /// Allowed runs.
+    pub max_attempts: i32,
+    /// Next (or last) run time.
+    pub run_at: DateTime<Utc>,
+    /// The last result or error, as apalis recorded it.
+    pub last_result: Option<serde_json::Value>,
+    /// The idempotency key, prefixed with the kind.
+    pub idempotency_key: Option<String>,
+    /// The envelope kind.
+    pub kind: Option<String>,
+}
+
+/// Every job row, oldest first.
+pub async fn list(pool: &PgPool) -> Result<Vec<JobRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, job_type, status, attempts, max_attempts, run_at, last_result, idempotency_key,
+                convert_from(job, 'UTF8')::jsonb ->> 'kind' AS kind
+         FROM apalis.jobs ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,80 @@
+//! Shared by the benchmarks: a scratch database and `gatehouse` child processes.
+
+#![allow(dead_code)]
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub const PG_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+pub const ENCRYPTION_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+
+/// A scratch database, migrated; dropped by [`BenchDb::drop_now`].
+pub struct BenchDb {
+    pub name: String,
+    pub url: String,
+    pub pool: sqlx::PgPool,
+}
+
+impl BenchDb {
+    pub async fn new() -> Self {
+        let name = format!("gatehouse_bench_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{PG_SERVER}/{name}");
+        gatehouse_jobs::db::migrate(&url).await.expect("migrate");
+        let pool = gatehouse_jobs::db::pool(&url, 8).expect("pool");
+        Self { name, url, pool }
+    }
+
+    pub async fn drop_now(self) {
+        use sqlx::Connection;
+        self.pool.close().await;
+        let mut admin = sqlx::PgConnection::connect(&format!("{PG_SERVER}/postgres")).await.unwrap();
+        let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await.unwrap();
+    }
+}
+
+/// A `gatehouse` child process, stopped with SIGTERM when dropped.
+pub struct Proc(pub Child);
+
+impl Proc {
+    pub fn start(command: &str, database_url: &str, env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.arg(command)
+            .env("DATABASE_URL", database_url)
+            .env("GATEHOUSE_ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("GATEHOUSE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Self(cmd.spawn().expect("start gatehouse"))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}

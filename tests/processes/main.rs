@@ -1,0 +1,8 @@
+//! The real `gatehouse` binary as separate processes: a worker killed mid-job, a
+//! worker stopped with SIGTERM, and two workers with an api sharing one database.
+
+mod harness;
+mod lifecycle;
+mod migrate;
+mod rate_limits;
+mod scale;

@@ -1,0 +1,206 @@
+//! The queue backbone: idempotent enqueue, retries with backoff, snoozes that do
+//! not count, permanent failures, scheduler ticks under one leader, pruning.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use gatehouse_jobs::{
+    catalog::{
+        diagnostics::{Probe, ProbeFailure},
+        maintenance::PruneFinishedJobs,
+    },
+    queue::{Enqueued, RunAt, enqueue},
+};
+use gatehouse_tests::{TestDb, drain, drain_all, spawn_worker, test_config};
+
+fn probe(key: &str) -> Probe {
+    Probe { key: key.into(), sleep_ms: 0, fail_first: 0, failure: ProbeFailure::Transient }
+}
+
+async fn put(db: &TestDb, job: &Probe) -> Enqueued {
+    let mut conn = db.pool.acquire().await.unwrap();
+    enqueue(&mut conn, job, RunAt::Now).await.unwrap()
+}
+
+/// Start times of a probe's runs, in order.
+async fn starts(db: &TestDb, key: &str) -> Vec<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT at FROM diagnostic_probe_runs WHERE probe_key = $1 AND phase = 'started' ORDER BY at")
+        .bind(key)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn enqueueing_the_same_key_twice_makes_one_job_and_keeps_the_transaction_usable() {
+    let db = TestDb::new().await;
+    let mut tx = db.pool.begin().await.unwrap();
+    assert!(matches!(enqueue(&mut tx, &probe("k"), RunAt::Now).await.unwrap(), Enqueued::New(_)));
+    assert_eq!(enqueue(&mut tx, &probe("k"), RunAt::Now).await.unwrap(), Enqueued::Duplicate);
+    // The duplicate did not abort the transaction: the intent written after it commits.
+    sqlx::query("INSERT INTO diagnostic_probe_runs (probe_key, phase, worker) VALUES ('intent', 'started', 'test')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(db.jobs().await.len(), 1);
+    assert_eq!(db.count("SELECT count(*) FROM diagnostic_probe_runs WHERE probe_key = 'intent'").await, 1);
+}
+
+#[tokio::test]
+async fn every_job_runs_once() {
+    let db = TestDb::new().await;
+    for i in 0..200 {
+        put(&db, &probe(&format!("p{i}"))).await;
+    }
+    let worker = spawn_worker(Arc::new(test_config(&db.url, &[]))).await;
+    drain(&db.pool, Duration::from_secs(30)).await;
+    assert_eq!(db.count("SELECT count(*) FROM diagnostic_probe_runs WHERE phase = 'finished'").await, 200);
+    assert_eq!(
+        db.count("SELECT count(DISTINCT probe_key) FROM diagnostic_probe_runs WHERE phase = 'finished'").await,
+        200
+    );
+    assert!(db.jobs().await.iter().all(|j| j.status == "Done" && j.attempts == 1));
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_after_a_backoff_not_at_once() {
+    let db = TestDb::new().await;
+    put(&db, &Probe { fail_first: 1, failure: ProbeFailure::Transient, ..probe("flaky") }).await;
+    let worker = spawn_worker(Arc::new(test_config(&db.url, &[]))).await;
+    drain_all(&db.pool, Duration::from_secs(30)).await;
+    let runs = starts(&db, "flaky").await;
+    assert_eq!(runs.len(), 2, "one failure, one success");
+    let gap = runs[1] - runs[0];
+    assert!(gap >= chrono::Duration::milliseconds(1000), "retried after {gap}, before the 1 s minimum backoff");
+    let job = &db.jobs().await[0];
+    assert_eq!((job.status.as_str(), job.attempts), ("Done", 2));
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_rate_limited_job_waits_its_retry_after_and_the_wait_is_not_counted_as_an_attempt() {
+    let db = TestDb::new().await;
+    put(&db, &Probe { fail_first: 2, failure: ProbeFailure::RateLimited(2), ..probe("limited") }).await;
+    let worker = spawn_worker(Arc::new(test_config(&db.url, &[]))).await;
+    gatehouse_tests::wait_until(Duration::from_secs(10), "the first snooze", || async {
+        db.jobs().await[0].status == "Pending" && starts(&db, "limited").await.len() == 1
+    })
+    .await;
+    let job = &db.jobs().await[0];
+    assert!(job.run_at > Utc::now() + chrono::Duration::milliseconds(1000), "rescheduled at retry_after, not slept");
+    drain_all(&db.pool, Duration::from_secs(30)).await;
+    let runs = starts(&db, "limited").await;
+    assert_eq!(runs.len(), 3);
+    for pair in runs.windows(2) {
+        assert!(pair[1] - pair[0] >= chrono::Duration::milliseconds(2000), "ran again before retry_after");
+    }
+    let job = &db.jobs().await[0];
+    assert_eq!(job.status, "Done");
+    // Two snoozes raised max_attempts by two: they did not use up the job's attempts.
+    assert_eq!(job.max_attempts, 12 + 2);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_not_retried_and_keeps_its_reason() {
+    let db = TestDb::new().await;
+    put(&db, &Probe { fail_first: 5, failure: ProbeFailure::Permanent, ..probe("doomed") }).await;
+    let worker = spawn_worker(Arc::new(test_config(&db.url, &[]))).await;
+    drain_all(&db.pool, Duration::from_secs(30)).await;
+    assert_eq!(starts(&db, "doomed").await.len(), 1);
+    let job = &db.jobs().await[0];
+    assert_eq!(job.status, "Killed");
+    assert!(job.last_result.as_ref().unwrap().to_string().contains("permanent failure as asked"));
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_job_kind_fails_permanently() {
+    let db = TestDb::new().await;
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
+         VALUES ('01JD0000000000000000000000', 'bulk', convert_to('{\"kind\":\"no-such-job\",\"args\":{}}', 'UTF8'),
+                 'Pending', 0, 5, now(), 0, ''::hstore)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let worker = spawn_worker(Arc::new(test_config(&db.url, &[]))).await;
+    drain_all(&db.pool, Duration::from_secs(30)).await;
+    let job = &db.jobs().await[0];
+    assert_eq!((job.status.as_str(), job.attempts), ("Killed", 1));
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_schedule_tick_runs_once_with_two_workers_competing() {
+    let db = TestDb::new().await;
+    let config = Arc::new(test_config(&db.url, &[]));
+    let every_second = gatehouse_worker::scheduler::Schedule::new("probe-every-second", "* * * * * *", |tick| {
+        Box::new(Probe {
+            key: format!("tick:{}", tick.timestamp()),
+            sleep_ms: 0,
+            fail_first: 0,
+            failure: ProbeFailure::Transient,
+        })
+    })
+    .unwrap();
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let options = gatehouse_worker::WorkerOptions { schedules: vec![every_second.clone()], ..Default::default() };
+        let pool = db.pool.clone();
+        let config = config.clone();
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            gatehouse_worker::run(config, pool, options, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            })
+            .await
+        });
+        workers.push((tx, task));
+    }
+    gatehouse_tests::wait_until(Duration::from_secs(20), "three ticks", || async {
+        db.count("SELECT count(DISTINCT probe_key) FROM diagnostic_probe_runs WHERE phase = 'finished'").await >= 3
+    })
+    .await;
+    for (tx, task) in workers {
+        tx.send(true).unwrap();
+        task.await.unwrap().unwrap();
+    }
+    let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(gatehouse_worker::scheduler::LEADER_LOCK_KEY)
+        .fetch_one(&mut db.pool.acquire().await.unwrap().detach())
+        .await
+        .unwrap();
+    assert!(free, "leadership is released on shutdown");
+    let runs: Vec<(String, i64)> =
+        sqlx::query_as("SELECT probe_key, count(*) FROM diagnostic_probe_runs WHERE phase = 'started' GROUP BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert!(runs.len() >= 3);
+    assert!(runs.iter().all(|(_, n)| *n == 1), "a tick ran twice: {runs:?}");
+}
+
+#[tokio::test]
+async fn finished_jobs_older_than_the_retention_are_pruned() {
+    let db = TestDb::new().await;
+    put(&db, &probe("old")).await;
+    put(&db, &probe("recent")).await;
+    let worker = spawn_worker(Arc::new(test_config(&db.url, &[]))).await;
+    drain(&db.pool, Duration::from_secs(30)).await;
+    sqlx::query("UPDATE apalis.jobs SET done_at = now() - interval '8 days' WHERE idempotency_key = 'probe:old'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    enqueue(&mut conn, &PruneFinishedJobs { tick: Utc::now() }, RunAt::Now).await.unwrap();
+    drop(conn);
+    drain(&db.pool, Duration::from_secs(30)).await;
+    let keys: Vec<String> = db.jobs().await.into_iter().filter_map(|j| j.idempotency_key).collect();
+    assert!(!keys.contains(&"probe:old".to_string()), "{keys:?}");
+    assert!(keys.contains(&"probe:recent".to_string()), "{keys:?}");
+    worker.stop().await;
+}

@@ -1,0 +1,214 @@
+//! The scheduler: every worker process runs it, one leads.
+//!
+//! Leadership is a session advisory lock held on a dedicated connection: if the
+//! leader dies, Postgres drops the lock with its connection and another process
+//! takes over at its next try (every 5 s). The leader enqueues each schedule's ticks with the
+//! tick's time as idempotency key, so a tick enqueued twice (two leaders during a
+//! failover, a restart, a catch-up) is one job. It also rescues the jobs of silent
+//! workers across queues, and prunes idle chat rate budgets. Every process refreshes
+//! the queue gauges.
+
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use gatehouse_jobs::{
+    Config,
+    catalog::{
+        consistency_sweep::Sweep, daily_member_count::CountMembers, expiry_scan::ExpiryScan,
+        maintenance::PruneFinishedJobs,
+    },
+    metrics as m,
+    queue::{self, Enqueued, JobSpec, RunAt},
+    store,
+};
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// The advisory lock key of the scheduler leader ("gatehouse" in ASCII, folded).
+pub const LEADER_LOCK_KEY: i64 = 0x6761_7465_686f_7573;
+
+/// How far back a new leader looks for ticks it may have missed.
+const CATCH_UP: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// A named schedule: a cron expression (with seconds) and how to enqueue one tick.
+#[derive(Clone)]
+pub struct Schedule {
+    /// Name, used in logs and the `schedule` metric label.
+    pub name: &'static str,
+    /// When it fires.
+    pub cron: cron::Schedule,
+    enqueue: fn(DateTime<Utc>) -> Box<dyn EnqueueTick>,
+}
+
+impl Schedule {
+    /// A schedule named `name` firing on `cron` (six fields, seconds first), whose
+    /// tick at time `t` enqueues `job(t)`. The job's idempotency key must carry the tick.
+    pub fn new(
+        name: &'static str,
+        cron: &str,
+        job: fn(DateTime<Utc>) -> Box<dyn EnqueueTick>,
+    ) -> Result<Self, cron::error::Error> {
+        Ok(Self { name, cron: cron::Schedule::from_str(cron)?, enqueue: job })
+    }
+}
+
+/// One tick's job, ready to write.
+pub trait EnqueueTick: Send {
+    /// Writes the job (idempotent per tick).
+    fn enqueue<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Enqueued, sqlx::Error>> + Send + 'c>>;
+}
+
+impl<J: JobSpec> EnqueueTick for J {
+    fn enqueue<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Enqueued, sqlx::Error>> + Send + 'c>> {
+        Box::pin(queue::enqueue(conn, self, RunAt::Now))
+    }
+}
+
+/// The schedules Gatehouse runs.
+pub fn schedules() -> Vec<Schedule> {
+    vec![
+        // Every minute: entitlements that ended are expired and their members removed.
+        Schedule::new(ExpiryScan::KIND, "0 * * * * *", |tick| Box::new(ExpiryScan { tick })).expect("valid cron"),
+        // Every 15 minutes: reconcile desired and observed membership.
+        Schedule::new(Sweep::KIND, "30 */15 * * * *", |tick| Box::new(Sweep { tick })).expect("valid cron"),
+        // Daily, shortly after midnight UTC.
+        Schedule::new(CountMembers::KIND, "0 5 0 * * *", |tick| Box::new(CountMembers { tick })).expect("valid cron"),
+        // Hourly, at a minute nothing else uses.
+        Schedule::new(PruneFinishedJobs::KIND, "0 17 * * * *", |tick| Box::new(PruneFinishedJobs { tick }))
+            .expect("valid cron"),
+        // Every 10 minutes: reminders before access ends (bulk queue, once per grant, end and offset).
+        Schedule::new(gatehouse_jobs::catalog::remind_expiry::ReminderScan::KIND, "0 3/10 * * * *", |tick| {
+            Box::new(gatehouse_jobs::catalog::remind_expiry::ReminderScan { tick })
+        })
+        .expect("valid cron"),
+    ]
+}
+
+/// Runs until `shutdown` completes.
+/// `workers` are this process's apalis worker names: it keeps them alive every second.
+pub async fn run(
+    config: Arc<Config>,
+    pool: PgPool,
+    schedules: Vec<Schedule>,
+    workers: Vec<String>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let mut leader: Option<PgConnection> = None;
+    let mut last_tick_check: Option<DateTime<Utc>> = None;
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = 0u32;
+    let mut budgets_pruned_at = tokio::time::Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = interval.tick() => {}
+        }
+        if ticks.is_multiple_of(5) {
+            refresh_gauges(&pool).await;
+        }
+        if let Err(e) = store::queue::keep_alive(&pool, &workers).await {
+            tracing::warn!(error = %e, "keeping this process's workers alive failed");
+        }
+        ticks = ticks.wrapping_add(1);
+
+        if leader.is_none() && ticks % 5 == 1 {
+            leader = try_lead(&config).await;
+            if leader.is_some() {
+                tracing::info!("this process now leads the scheduler");
+                metrics::gauge!(m::SCHEDULER_LEADER).set(1.0);
+                last_tick_check = Some(Utc::now() - CATCH_UP);
+            }
+        }
+        let Some(conn) = leader.as_mut() else {
+            continue;
+        };
+        let now = Utc::now();
+        let since = last_tick_check.unwrap_or(now);
+        if let Err(e) = lead_once(conn, &pool, &config, &schedules, since, now).await {
+            tracing::warn!(error = %e, "scheduler leader lost its connection; stepping down");
+            leader = None;
+            metrics::gauge!(m::SCHEDULER_LEADER).set(0.0);
+            continue;
+        }
+        last_tick_check = Some(now);
+        if budgets_pruned_at.elapsed() >= Duration::from_secs(60) {
+            budgets_pruned_at = tokio::time::Instant::now();
+            // One rate budget row exists per chat messaged: drop those idle for a minute.
+            if let Err(e) = store::budget::prune_idle_chats(&pool).await {
+                tracing::warn!(error = %e, "pruning idle chat budgets failed");
+            }
+        }
+    }
+    if let Some(conn) = leader {
+        let _ = conn.close().await;
+        metrics::gauge!(m::SCHEDULER_LEADER).set(0.0);
+    }
+}
+
+async fn try_lead(config: &Config) -> Option<PgConnection> {
+    let mut conn = PgConnection::connect(config.database_url.expose()).await.ok()?;
+    let locked: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LEADER_LOCK_KEY).fetch_one(&mut conn).await.ok()?;
+    if locked {
+        Some(conn)
+    } else {
+        let _ = conn.close().await;
+        None
+    }
+}
+
+async fn lead_once(
+    conn: &mut PgConnection,
+    pool: &PgPool,
+    config: &Config,
+    schedules: &[Schedule],
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    // The lock lives on this connection: check it is still alive before acting as leader.
+    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    for schedule in schedules {
+        for tick in schedule.cron.after(&since).take_while(|t| *t <= now) {
+            let job = (schedule.enqueue)(tick);
+            if let Enqueued::New(_) = job.enqueue(conn).await? {
+                metrics::counter!(m::SCHEDULER_TICKS, "schedule" => schedule.name).increment(1);
+                tracing::info!(schedule = schedule.name, %tick, "schedule tick enqueued");
+            }
+        }
+    }
+    match store::queue::rescue_orphans(pool, config.worker.rescue_after.as_secs() as i64).await {
+        Ok(0) => {}
+        Ok(n) => {
+            metrics::counter!(m::JOBS_RESCUED).increment(n);
+            tracing::warn!(rescued = n, "gave the jobs of silent workers back to their queues");
+        }
+        Err(e) => tracing::warn!(error = %e, "rescue failed"),
+    }
+    Ok(())
+}
+
+async fn refresh_gauges(pool: &PgPool) {
+    const STATES: [&str; 6] = ["available", "scheduled", "running", "retrying", "done", "failed"];
+    let Ok(rows) = store::queue::depth(pool).await else {
+        return;
+    };
+    for q in gatehouse_jobs::queue::Queue::ALL {
+        for state in STATES {
+            let jobs = rows.iter().find(|r| r.queue == q.name() && r.state == state).map_or(0, |r| r.jobs);
+            metrics::gauge!(m::QUEUE_DEPTH, "queue" => q.name(), "state" => state).set(jobs as f64);
+        }
+    }
+    if let Ok(ages) = store::queue::oldest_available_age(pool).await {
+        for q in gatehouse_jobs::queue::Queue::ALL {
+            let age = ages.iter().find(|(name, _)| name == q.name()).map_or(0.0, |(_, a)| *a);
+            metrics::gauge!(m::QUEUE_OLDEST_AGE, "queue" => q.name()).set(age);
+        }
+    }
+}
