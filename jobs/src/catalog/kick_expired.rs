@@ -1,14 +1,14 @@
 //! `kick-expired`: an entitlement ended: remove its subscriber from every chat of
 //! its plan (a kick: ban, then unban with only_if_banned, so they can come back
 //! after paying) unless still entitled, an administrator or whitelisted; revoke
-//! their open links; tell them how to renew.
+//! their open links; tell them how to renew (a `send-notice` in the bulk lane).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Job, JobContext, remove_member, send_message::SendMessage};
+use super::{Job, JobContext, remove_member, send_message::SendNotice};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store,
@@ -71,7 +71,7 @@ impl Job for KickExpired {
             };
             let key = format!("ended:{}:{}", grant.id, self.ends_at.timestamp_micros());
             let message_id = store::messages::put(&ctx.pool, grant.project_id, user, &key, &text, None).await?;
-            ctx.enqueue(&SendMessage { message_id }).await?;
+            ctx.enqueue(&SendNotice { message_id }).await?;
         }
         Ok(())
     }

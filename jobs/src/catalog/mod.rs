@@ -68,6 +68,7 @@ macro_rules! all_jobs {
             consistency_sweep::Sweep,
             consistency_sweep::SweepChat,
             send_message::SendMessage,
+            send_message::SendNotice,
             ban_subscriber::BanSubscriber,
             cancel_subscription::CancelSubscription,
             set_owner_commands::SetOwnerCommands,

@@ -10,15 +10,15 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-/// One lease: `granted` slots from `start`, one interval apart.
+/// One lease: the slots granted, as the database's clock sees them.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Lease {
     /// The database's time when the lease was taken.
     pub now: DateTime<Utc>,
-    /// The first slot (granted > 0), or the first slot that would be free (granted = 0).
-    pub start: DateTime<Utc>,
-    /// How many slots were taken.
-    pub granted: i32,
+    /// The slots granted, ascending (several may be at `now`: a window allows bursts).
+    pub slots: Vec<DateTime<Utc>>,
+    /// When fewer than wanted were granted: the first slot beyond the horizon.
+    pub next_free: Option<DateTime<Utc>>,
 }
 
 /// What [`lease`] asks for.
@@ -26,28 +26,35 @@ pub struct Lease {
 pub struct LeaseRequest {
     /// The bot.
     pub telegram_bot_id: i64,
-    /// Lifecycle or bulk work: also bound by the background interval.
+    /// Lifecycle or bulk work: bound by the background limit while the reserve is held.
     pub background: bool,
     /// How many slots the process would like.
     pub wanted: i32,
-    /// Seconds between two slots of any lane.
-    pub interval: f64,
-    /// Seconds between two background slots (≥ `interval`: the rest is the interactive reserve).
-    pub background_interval: f64,
+    /// Calls per window, any lane.
+    pub limit: i32,
+    /// Calls per window for background work while interactive work holds its reserve.
+    pub background_limit: i32,
+    /// The window, in seconds (a second, widened by the headroom).
+    pub window: f64,
     /// How far ahead of now slots may be taken, in seconds.
     pub horizon: f64,
+    /// How long after an interactive slot the reserve is held, in seconds.
+    pub reserve_hold: f64,
 }
 
-/// Takes up to `wanted` of a bot's next slots, none later than `horizon` from now.
-/// `None` when the bot has no budget row yet ([`ensure`] creates it).
+/// Takes up to `wanted` of a bot's next slots, none later than `horizon` from now
+/// (`gatehouse_lease_slots`, migration 0021). `None` when the bot has no budget row yet
+/// ([`ensure`] creates it).
 pub async fn lease(pool: &PgPool, request: LeaseRequest) -> Result<Option<Lease>, sqlx::Error> {
-    sqlx::query_as(include_str!("budget_lease.sql"))
+    sqlx::query_as("SELECT now, slots, next_free FROM gatehouse_lease_slots($1, $2, $3, $4, $5, $6, $7, $8)")
         .bind(request.telegram_bot_id)
         .bind(request.background)
         .bind(request.wanted)
-        .bind(request.interval)
+        .bind(request.limit)
+        .bind(request.background_limit)
+        .bind(request.window)
         .bind(request.horizon)
-        .bind(request.background_interval)
+        .bind(request.reserve_hold)
         .fetch_optional(pool)
         .await
 }

@@ -5,15 +5,22 @@
 //! go there for every call. It *leases* a few of the bot's next slots in one statement
 //! (as many as it has callers waiting, at most the next [`BudgetSettings::lease`] of the
 //! bot's budget) and hands them out itself; each call sleeps until its slot and goes.
-//! Slots are evenly spaced, [`BudgetSettings::headroom_percent`] below the limit, so no
-//! sliding second ever holds more calls than the limit, whichever worker made them.
+//!
+//! The budget is a sliding window, as Telegram counts: a bot may make its limit of calls
+//! at once, and never more than its limit within one *window*, a second widened by
+//! [`BudgetSettings::headroom_percent`] (5 %: 1.053 s) so that network jitter cannot put
+//! two windows' calls into one second at Telegram, whichever worker made them. A bot with
+//! one job in flight thus makes that job's calls back to back, without waiting for a slot
+//! spacing between them.
 //!
 //! # Lanes
 //!
-//! Interactive work (a paying user's link, replies) may take any slot. Lifecycle and bulk
-//! work take slots only up to (limit − [`BudgetSettings::interactive_reserve`]) per second,
-//! and only the next lease's worth ahead, so an interactive call finds a slot within one
-//! lease even while a mass expiry drains.
+//! Interactive work (a paying user's link, replies) may take any slot. While interactive
+//! work runs (an interactive slot within the last [`RESERVE_HOLD`]), lifecycle and bulk
+//! work take at most (limit − [`BudgetSettings::interactive_reserve`]) slots per window;
+//! when none has run for that long, the reserve is lent to them. Background work leases
+//! only the next lease's worth ahead, so an interactive call finds a slot within one lease
+//! even while a mass expiry drains, and holds the reserve from then on.
 //!
 //! # When there is no budget
 //!
@@ -48,14 +55,20 @@ use tokio::time::Instant;
 
 use crate::{config::BudgetSettings, metrics as m, queue::Queue, store::budget as store};
 
-/// How late a leased slot may still be used. Slots are spaced by the headroom (5 %: 1.75 ms
-/// per slot at 30/s, 50 ms over a second); a call later than this could crowd the next
-/// second together with a call made on time, so its slot is dropped instead.
+/// How late a leased slot may still be used. A window is a second plus the headroom (5 %:
+/// 53 ms); a call later than this could crowd the next window's calls into one second
+/// together with it, beyond what the rest of the margin absorbs, so its slot is dropped.
 const LATE: Duration = Duration::from_millis(20);
 
 /// Budget a snoozed background job is planned to use, in calls, until the bot's jobs have
 /// shown what they use (a kick makes three: getChatMember, banChatMember, unbanChatMember).
 const PLANNED_CALLS_PER_JOB: f64 = 3.0;
+
+/// How long after an interactive call its bot's interactive reserve is held back from
+/// background work. Longer than the gaps between the calls of one interactive job (a link
+/// is an unban, an invite link and a message), short enough that a mass expiry gets the
+/// whole limit soon after the last user was served.
+pub const RESERVE_HOLD: Duration = Duration::from_secs(2);
 
 /// Background jobs of one bot running at once in one process while its budget is
 /// contended. A job waits for its bot's slots between its calls; four per process keep a
@@ -135,13 +148,15 @@ impl From<sqlx::Error> for NoSlot {
     }
 }
 
-/// The spacing of a bot's slots, in seconds.
+/// A bot's budget: its limits per window, and the window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Pace {
-    /// Between two calls of any lane.
-    pub interval: f64,
-    /// Between two background calls.
-    pub background_interval: f64,
+    /// Calls per window, any lane.
+    pub limit: i32,
+    /// Calls per window for lifecycle and bulk work while the interactive reserve is held.
+    pub background_limit: i32,
+    /// The window, in seconds: one second widened by the headroom.
+    pub window: f64,
     /// Between two messages to one private chat.
     pub chat_interval: f64,
     /// Between two messages to one group or channel.
@@ -159,11 +174,17 @@ impl Pace {
         let share = f64::from(100 - defaults.headroom_percent.min(50)) / 100.0;
         let chat_interval = 1.0 / (f64::from(chat) * share);
         Self {
-            interval: 1.0 / (f64::from(calls) * share),
-            background_interval: 1.0 / (f64::from(calls - reserve) * share),
+            limit: calls as i32,
+            background_limit: (calls - reserve) as i32,
+            window: 1.0 / share,
             chat_interval,
             group_interval: (60.0 / (f64::from(group) * share)).max(chat_interval),
         }
+    }
+
+    /// Seconds of budget one call uses when the bot's budget is used in full.
+    pub fn interval(&self) -> f64 {
+        self.window / f64::from(self.limit)
     }
 }
 
@@ -427,9 +448,11 @@ impl Budgets {
                 telegram_bot_id: need.bot,
                 background,
                 wanted,
-                interval: pace.interval,
-                background_interval: pace.background_interval,
+                limit: pace.limit,
+                background_limit: pace.background_limit,
+                window: pace.window,
                 horizon: horizon.as_secs_f64(),
+                reserve_hold: RESERVE_HOLD.as_secs_f64(),
             };
             let asked = Instant::now();
             let Some(lease) = store::lease(&self.pool, request).await? else {
@@ -441,18 +464,17 @@ impl Budgets {
             let mid = asked + asked.elapsed() / 2;
             let local = |t: DateTime<Utc>| mid + (t - lease.now).to_std().unwrap_or_default();
             let mut slots = lane.slots.lock().expect("budget lock");
-            if lease.granted > 0 {
+            if lease.slots.is_empty() {
+                // Full for the next `horizon`: try again when half of it has room.
+                let next_free = lease.next_free.unwrap_or(lease.now + chrono::Duration::from_std(horizon).unwrap_or_default());
+                let retry_at = local(next_free).checked_sub(horizon / 2).unwrap_or(mid);
+                slots.busy = Some(Busy { retry_at: retry_at.max(mid), until: next_free });
+            } else {
                 slots.busy = None;
-                for i in 0..lease.granted {
-                    let db_at =
-                        lease.start + chrono::Duration::microseconds((f64::from(i) * pace.interval * 1e6) as i64);
+                for &db_at in &lease.slots {
                     slots.queue.push_back(Slot { at: local(db_at), db_at });
                     slots.last_leased = Some(local(db_at));
                 }
-            } else {
-                // Full for the next `horizon`: try again when half of it has room.
-                let retry_at = local(lease.start).checked_sub(horizon / 2).unwrap_or(mid);
-                slots.busy = Some(Busy { retry_at: retry_at.max(mid), until: lease.start });
             }
         }
     }
@@ -463,7 +485,9 @@ impl Budgets {
         metrics::counter!(m::TELEGRAM_BUDGET_SNOOZES, "lane" => need.lane.name(), "reason" => scope).increment(1);
         let run_at = if need.lane == Lane::Background && scope == "bot" {
             let calls = *self.bot(need.bot).calls_per_job.lock().expect("budget lock");
-            let cost = calls.max(1.0) * pace.background_interval;
+            // Planned at the full limit: when interactive work holds its reserve, jobs come
+            // due a little early and wait for a seat, rather than the budget waiting for jobs.
+            let cost = calls.max(1.0) * pace.interval();
             match store::plan(&self.pool, need.bot, cost).await {
                 Ok(Some(planned)) => planned.max(until),
                 Ok(None) => until,
@@ -493,10 +517,11 @@ mod tests {
     }
 
     #[test]
-    fn slots_are_spaced_below_the_limit_and_background_leaves_the_reserve() {
+    fn the_window_is_widened_by_the_headroom_and_background_leaves_the_reserve() {
         let pace = Pace::new(&settings(), &store::BotLimits::default());
-        assert!((1.0 / pace.interval - 28.5).abs() < 1e-9, "{pace:?}");
-        assert!((1.0 / pace.background_interval - 27.0 * 0.95).abs() < 1e-9, "{pace:?}");
+        assert_eq!((pace.limit, pace.background_limit), (30, 27));
+        assert!((pace.window - 1.0 / 0.95).abs() < 1e-9, "{pace:?}");
+        assert!((1.0 / pace.interval() - 28.5).abs() < 1e-9, "{pace:?}");
         assert!((pace.chat_interval - 1.0 / 0.95).abs() < 1e-9);
         assert!((pace.group_interval - 3.0 / 0.95).abs() < 1e-9);
     }
@@ -505,9 +530,9 @@ mod tests {
     fn a_bots_own_limits_override_the_defaults() {
         let own = store::BotLimits { calls_per_second: Some(10), interactive_reserve: Some(50), ..Default::default() };
         let pace = Pace::new(&settings(), &own);
-        assert!((1.0 / pace.interval - 9.5).abs() < 1e-9);
-        // A reserve as large as the limit still leaves background work one call per second.
-        assert!((1.0 / pace.background_interval - 0.95).abs() < 1e-9);
+        assert_eq!(pace.limit, 10);
+        // A reserve as large as the limit still leaves background work one call per window.
+        assert_eq!(pace.background_limit, 1);
     }
 
     #[test]
