@@ -56,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .route("/hooks/stripe/{project_id}", post(routes::stripe::webhook))
         .route("/v1/projects", post(v1::projects::create))
         .route("/v1/projects/{project_id}/bot", put(v1::bot::connect).get(v1::bot::show))
+        .route("/v1/projects/{project_id}/bot/limits", put(v1::bot::set_limits))
         .route("/v1/projects/{project_id}/chats", post(v1::chats::add).get(v1::chats::list))
         .route("/v1/projects/{project_id}/plans", post(v1::plans::create).get(v1::plans::list))
         .route("/v1/projects/{project_id}/grants", post(v1::grants::create))

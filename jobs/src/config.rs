@@ -57,10 +57,10 @@ pub struct BudgetSettings {
     /// `GATEHOUSE_TG_GROUP_MESSAGES_PER_MINUTE`: messages to one group per minute (default 20).
     pub group_messages_per_minute: u32,
     /// `GATEHOUSE_TG_INTERACTIVE_RESERVE`: calls per second lifecycle and bulk work leave to
-    /// interactive work (default 3).
+    /// interactive work while it runs; lent to them when it has not run for a while (default 3).
     pub interactive_reserve: u32,
-    /// `GATEHOUSE_TG_HEADROOM_PERCENT`: calls are paced this much below the limit, so that
-    /// network jitter never puts more than the limit into one second (default 5).
+    /// `GATEHOUSE_TG_HEADROOM_PERCENT`: a bot's limit applies to a window this much longer than
+    /// a second, so that network jitter never puts more than the limit into one (default 5).
     pub headroom_percent: u32,
     /// `GATEHOUSE_TG_LEASE_MS`: how far ahead a worker takes a bot's slots for lifecycle and
     /// bulk work; also how long a pause takes to reach every worker (default 250 ms).

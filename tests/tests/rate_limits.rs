@@ -154,3 +154,43 @@ async fn messages_to_one_chat_are_spaced_a_second_apart() {
     assert!(sent.windows(2).all(|w| w[1] - w[0] >= 1000), "{sent:?}");
     assert_eq!(app.tg.counters().await.unwrap().too_many_requests, 0);
 }
+
+#[tokio::test]
+async fn a_bots_own_limit_set_through_the_api_holds_for_every_worker() {
+    let mut app = app().await;
+    let world = app.world().await;
+    let path = format!("/v1/projects/{}/bot/limits", world.project_id);
+    let put = |body| app.call(reqwest::Method::PUT, &path, Some(&world.key), Some(body));
+
+    let (status, body) = put(json!({"calls_per_second": 0})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("calls_per_second:"), "{body}");
+    let (status, body) = put(json!({"calls_per_second": 4, "interactive_reserve": 4})).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().starts_with("interactive_reserve:"), "{body}");
+    let (status, body) = put(json!({"calls_per_second": "four"})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = put(json!({"calls_per_second": 4, "interactive_reserve": 1})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["calls_per_second"], 4);
+    assert_eq!(body["chat_messages_per_second"], serde_json::Value::Null, "null: the default");
+    let (_, bot) = app.get(&format!("/v1/projects/{}/bot", world.project_id), &world.key).await;
+    assert_eq!(bot["limits"]["calls_per_second"], 4, "{bot}");
+    assert_eq!(bot["limits"]["interactive_reserve"], 1, "{bot}");
+
+    // Workers that have not read the bot's limits yet (they re-read them every 30 s).
+    app.worker.take().unwrap().stop().await;
+    let first = gatehouse_tests::spawn_worker_with(app.config.clone(), app.clock.clone()).await;
+    let second = gatehouse_tests::spawn_worker_with(app.config.clone(), app.clock.clone()).await;
+    let before = app.tg.counters().await.unwrap();
+    count_backlog(&app, &world, 20).await;
+    app.settle(&[world.bot.id]).await;
+
+    let counts = calls(&app, &world, "getChatMemberCount").await;
+    assert_eq!(counts.iter().filter(|c| c.status == 200).count(), 20);
+    let busiest = busiest_second(&counts);
+    assert!(busiest <= 4, "{busiest} calls in one second: the bot's own limit is 4");
+    assert_eq!(app.tg.counters().await.unwrap().rate_violations, before.rate_violations);
+    first.stop().await;
+    second.stop().await;
+}
