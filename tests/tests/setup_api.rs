@@ -374,7 +374,9 @@ async fn connecting_a_bot_stores_the_token_sealed_and_enqueues_connect_bot() {
     assert_eq!(
         shown.body,
         json!({"bot_id": bot_id, "telegram_bot_id": BOT, "username": null,
-               "status": "connecting", "reason": null})
+               "status": "connecting", "reason": null,
+               "limits": {"calls_per_second": null, "chat_messages_per_second": null,
+                          "group_messages_per_minute": null, "interactive_reserve": null}})
     );
 }
 
