@@ -120,6 +120,7 @@ pub async fn home(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     let plans = store::setup::list_plans(&talk.ctx().pool, talk.project.id).await?;
     let buttons: Vec<_> = plans
         .iter()
+        .map(|p| &p.terms)
         .filter(|p| p.on_sale)
         .map(|p| {
             let label = format!("{} · {}", p.name, texts::price(p.price_minor, &p.currency));

@@ -298,35 +298,20 @@ pub async fn insert_plan_chats(db: impl PgExecutor<'_>, plan_id: Uuid, chat_ids:
     Ok(())
 }
 
-/// A plan as the integrator sees it.
+/// A plan as the integrator sees it: its terms and the chats it grants.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PlanRow {
-    /// `plans.id`.
-    pub id: Uuid,
-    /// Its name.
-    pub name: String,
-    /// Price in the currency's minor unit.
-    pub price_minor: i64,
-    /// Currency code.
-    pub currency: String,
-    /// Price in Stars.
-    pub stars_price: Option<i32>,
-    /// `None` = lifetime.
-    pub duration_days: Option<i32>,
-    /// Renews.
-    pub recurring: bool,
-    /// Free days first.
-    pub trial_days: i32,
+    /// What is sold.
+    #[sqlx(flatten)]
+    pub terms: crate::store::payments::PlanTerms,
     /// Telegram ids of the chats it grants.
     pub telegram_chat_ids: Vec<i64>,
-    /// Offered to new buyers.
-    pub on_sale: bool,
 }
 
 /// The project's plans, oldest first.
 pub async fn list_plans(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<Vec<PlanRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT p.id, p.name, p.price_minor, p.currency, p.stars_price, p.duration_days,
+        "SELECT p.id, p.project_id, p.name, p.price_minor, p.currency, p.stars_price, p.duration_days,
                 p.recurring, p.trial_days, p.on_sale,
                 ARRAY(SELECT c.telegram_chat_id FROM plan_chats pc JOIN chats c ON c.id = pc.chat_id
                       WHERE pc.plan_id = p.id ORDER BY c.telegram_chat_id) AS telegram_chat_ids

@@ -112,16 +112,16 @@ pub async fn list(key: ProjectKey, State(state): State<AppState>) -> Result<Json
         .await?
         .into_iter()
         .map(|p| PlanView {
-            plan_id: p.id,
-            name: p.name,
-            price: p.price_minor,
-            currency: p.currency,
-            stars_price: p.stars_price,
-            duration_days: p.duration_days,
-            recurring: p.recurring,
-            trial_days: p.trial_days,
+            plan_id: p.terms.id,
+            name: p.terms.name,
+            price: p.terms.price_minor,
+            currency: p.terms.currency,
+            stars_price: p.terms.stars_price,
+            duration_days: p.terms.duration_days,
+            recurring: p.terms.recurring,
+            trial_days: p.terms.trial_days,
             chat_ids: p.telegram_chat_ids,
-            on_sale: p.on_sale,
+            on_sale: p.terms.on_sale,
         })
         .collect();
     Ok(Json(Plans { plans }))
