@@ -287,8 +287,8 @@ fn worker_env(sim: &SimHandle, rate: u32) -> Vec<(&'static str, String)> {
         ("GATEHOUSE_TG_CALLS_PER_SECOND", rate.to_string()),
         ("GATEHOUSE_TG_INTERACTIVE_RESERVE", (rate / 10).min(rate - 1).to_string()),
         ("RUST_LOG", "error".to_string()),
-        // PostgreSQL allows 100 connections on this machine, shared with whatever else runs:
-        // 8 jobs per queue keeps each worker's pool at 28.
+        // 8 jobs per queue keeps each worker's pool at 28 connections, within a stock
+        // PostgreSQL's 100 shared with whatever else runs.
         ("GATEHOUSE_WORKER_CONCURRENCY", env_or("BENCH_CONCURRENCY", 8usize).to_string()),
     ]
 }
