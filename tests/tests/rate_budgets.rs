@@ -50,17 +50,25 @@ async fn a_bot_without_a_budget_row_gets_none_and_ensure_creates_it() {
     assert_eq!(lease(&db, request(false, 1, 1.0)).await.slots.len(), 1);
 }
 
+/// Half an average slot: the least time between two calls of a bot.
+fn gap() -> Duration {
+    Duration::microseconds((WINDOW / (2.0 * f64::from(LIMIT)) * 1e6) as i64)
+}
+
 #[tokio::test]
-async fn an_idle_bot_may_make_its_limit_of_calls_at_once_and_no_more_within_a_window() {
+async fn an_idle_bot_may_make_its_limit_of_calls_in_half_a_window_and_no_more_within_a_window() {
     let db = budget().await;
-    let first = lease(&db, request(false, 15, 0.25)).await;
+    let first = lease(&db, request(false, 15, 0.75)).await;
     assert_eq!(first.slots.len(), LIMIT as usize, "{first:?}");
-    assert!(first.slots.iter().all(|s| *s == first.now), "a burst, not a spacing: {first:?}");
+    assert_eq!(first.slots[0], first.now, "the first call goes at once");
+    for pair in first.slots.windows(2) {
+        assert!(about(pair[1] - pair[0], gap()), "half an average slot apart, not a full one: {first:?}");
+    }
     let next = first.next_free.expect("fewer than wanted: the next free slot is given");
     assert!(about(next - first.slots[0], window()), "{next} is a window after {}", first.slots[0]);
 
     // The next lease gets nothing before the window has passed.
-    let second = lease(&db, request(false, 1, 0.25)).await;
+    let second = lease(&db, request(false, 1, 0.75)).await;
     assert!(second.slots.is_empty(), "{second:?}");
     assert_eq!(second.next_free, Some(next));
 }
@@ -86,17 +94,17 @@ async fn over_many_leases_no_window_ever_holds_more_than_the_limit() {
 async fn background_work_leaves_the_reserve_while_interactive_work_runs_and_borrows_it_otherwise() {
     // No interactive call yet: background work may take the whole limit.
     let db = budget().await;
-    let all = lease(&db, request(true, 20, 0.25)).await;
+    let all = lease(&db, request(true, 20, 0.75)).await;
     assert_eq!(all.slots.len(), LIMIT as usize);
 
     // An interactive call within the hold: background work takes up to limit − reserve
     // in the window, counting the interactive call.
     let db = budget().await;
-    assert_eq!(lease(&db, request(false, 1, 0.25)).await.slots.len(), 1);
-    let background = lease(&db, request(true, 20, 0.25)).await;
+    assert_eq!(lease(&db, request(false, 1, 0.75)).await.slots.len(), 1);
+    let background = lease(&db, request(true, 20, 0.75)).await;
     assert_eq!(background.slots.len(), (BACKGROUND_LIMIT - 1) as usize, "{background:?}");
     // The reserve is still there for interactive work.
-    let interactive = lease(&db, request(false, 20, 0.25)).await;
+    let interactive = lease(&db, request(false, 20, 0.75)).await;
     assert_eq!(interactive.slots.len(), (LIMIT - BACKGROUND_LIMIT) as usize, "{interactive:?}");
 }
 
@@ -110,5 +118,6 @@ async fn a_pause_holds_every_lane_until_it_ends() {
         assert_eq!(got.next_free, Some(until));
     }
     let later = lease(&db, request(false, 2, 4.0)).await;
-    assert_eq!(later.slots, vec![until, until], "the first slots after the pause");
+    assert_eq!(later.slots[0], until, "the first slot is when the pause ends");
+    assert!(about(later.slots[1] - until, gap()), "{later:?}");
 }

@@ -9,9 +9,10 @@
 //! The budget is a sliding window, as Telegram counts: a bot may make its limit of calls
 //! at once, and never more than its limit within one *window*, a second widened by
 //! [`BudgetSettings::headroom_percent`] (5 %: 1.053 s) so that network jitter cannot put
-//! two windows' calls into one second at Telegram, whichever worker made them. A bot with
-//! one job in flight thus makes that job's calls back to back, without waiting for a slot
-//! spacing between them.
+//! two windows' calls into one second at Telegram, whichever worker made them. Consecutive
+//! calls of a bot are at least half an average slot apart (17.5 ms at 30/s), so that a burst
+//! does not queue at Telegram: a bot with one job in flight makes that job's calls almost
+//! back to back, and a saturated bot still runs at one average slot per call.
 //!
 //! # Lanes
 //!
