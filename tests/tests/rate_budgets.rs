@@ -86,7 +86,11 @@ async fn over_many_leases_no_window_ever_holds_more_than_the_limit() {
     assert!(slots.windows(2).all(|w| w[0] <= w[1]), "slots are handed out in order");
     for (i, s) in slots.iter().enumerate().skip(LIMIT as usize) {
         let before = slots[i - LIMIT as usize];
-        assert!(*s - before >= window() - Duration::microseconds(1), "slot {i} is {} after the slot {LIMIT} before it", *s - before);
+        assert!(
+            *s - before >= window() - Duration::microseconds(1),
+            "slot {i} is {} after the slot {LIMIT} before it",
+            *s - before
+        );
     }
 }
 

@@ -467,7 +467,8 @@ impl Budgets {
             let mut slots = lane.slots.lock().expect("budget lock");
             if lease.slots.is_empty() {
                 // Full for the next `horizon`: try again when half of it has room.
-                let next_free = lease.next_free.unwrap_or(lease.now + chrono::Duration::from_std(horizon).unwrap_or_default());
+                let next_free =
+                    lease.next_free.unwrap_or(lease.now + chrono::Duration::from_std(horizon).unwrap_or_default());
                 let retry_at = local(next_free).checked_sub(horizon / 2).unwrap_or(mid);
                 slots.busy = Some(Busy { retry_at: retry_at.max(mid), until: next_free });
             } else {
