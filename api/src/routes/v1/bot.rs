@@ -13,7 +13,7 @@ use gatehouse_jobs::{
     catalog::connect_bot::ConnectBot,
     crypto,
     queue::{self, RunAt},
-    store,
+    store::{self, budget::BotLimits},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -47,54 +47,32 @@ pub struct BotView {
     status: String,
     reason: Option<String>,
     /// The bot's own limits (null: the workers' defaults).
-    limits: Limits,
+    limits: BotLimits,
 }
 
-/// A bot's own rate limits, as `PUT .../bot/limits` takes them and `GET .../bot` shows
-/// them; `None` (null or missing) takes the workers' default (`GATEHOUSE_TG_*`).
-#[derive(Debug, Default, Deserialize, Serialize)]
-pub struct Limits {
-    calls_per_second: Option<i32>,
-    chat_messages_per_second: Option<i32>,
-    group_messages_per_minute: Option<i32>,
-    interactive_reserve: Option<i32>,
-}
-
-impl Limits {
-    /// Telegram's documented limits are 30 calls/s (up to 1,000 with paid broadcasts),
-    /// 1 message/s per chat, 20/min per group: values far above are typing errors.
-    fn check(&self, default_calls: u32) -> Result<(), ApiError> {
-        let within = |field: &str, value: Option<i32>, range: std::ops::RangeInclusive<i32>| match value {
-            Some(v) if !range.contains(&v) => Err(ApiError::Unprocessable(format!(
-                "{field}: expected a whole number from {} to {}, or null for the default",
-                range.start(),
-                range.end()
-            ))),
-            _ => Ok(()),
-        };
-        within("calls_per_second", self.calls_per_second, 1..=1_000)?;
-        within("chat_messages_per_second", self.chat_messages_per_second, 1..=100)?;
-        within("group_messages_per_minute", self.group_messages_per_minute, 1..=6_000)?;
-        within("interactive_reserve", self.interactive_reserve, 0..=999)?;
-        let calls = self.calls_per_second.unwrap_or(default_calls as i32);
-        if self.interactive_reserve.is_some_and(|r| r >= calls) {
-            return Err(ApiError::Unprocessable(format!(
-                "interactive_reserve: must be lower than calls_per_second ({calls}): lifecycle and bulk work would get no budget"
-            )));
-        }
-        Ok(())
+/// Telegram's documented limits are 30 calls/s (up to 1,000 with paid broadcasts), 1
+/// message/s per chat, 20/min per group: values far above are typing errors. A `None`
+/// takes the workers' default (`GATEHOUSE_TG_*`).
+fn check_limits(limits: &BotLimits, default_calls: u32) -> Result<(), ApiError> {
+    let within = |field: &str, value: Option<i32>, range: std::ops::RangeInclusive<i32>| match value {
+        Some(v) if !range.contains(&v) => Err(ApiError::Unprocessable(format!(
+            "{field}: expected a whole number from {} to {}, or null for the default",
+            range.start(),
+            range.end()
+        ))),
+        _ => Ok(()),
+    };
+    within("calls_per_second", limits.calls_per_second, 1..=1_000)?;
+    within("chat_messages_per_second", limits.chat_messages_per_second, 1..=100)?;
+    within("group_messages_per_minute", limits.group_messages_per_minute, 1..=6_000)?;
+    within("interactive_reserve", limits.interactive_reserve, 0..=999)?;
+    let calls = limits.calls_per_second.unwrap_or(default_calls as i32);
+    if limits.interactive_reserve.is_some_and(|r| r >= calls) {
+        return Err(ApiError::Unprocessable(format!(
+            "interactive_reserve: must be lower than calls_per_second ({calls}): lifecycle and bulk work would get no budget"
+        )));
     }
-}
-
-impl From<store::budget::BotLimits> for Limits {
-    fn from(l: store::budget::BotLimits) -> Self {
-        Self {
-            calls_per_second: l.calls_per_second,
-            chat_messages_per_second: l.chat_messages_per_second,
-            group_messages_per_minute: l.group_messages_per_minute,
-            interactive_reserve: l.interactive_reserve,
-        }
-    }
+    Ok(())
 }
 
 /// A bot token in the form BotFather gives: `<bot id>:<secret>`.
@@ -162,7 +140,7 @@ pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json
         username: bot.username,
         status: bot.status,
         reason: bot.status_reason,
-        limits: limits.into(),
+        limits,
     }))
 }
 
@@ -170,21 +148,15 @@ pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json
 pub async fn set_limits(
     key: ProjectKey,
     State(state): State<AppState>,
-    JsonBody(body): JsonBody<Limits>,
-) -> Result<Json<Limits>, ApiError> {
-    body.check(state.config.telegram_budget.calls_per_second)?;
+    JsonBody(limits): JsonBody<BotLimits>,
+) -> Result<Json<BotLimits>, ApiError> {
+    check_limits(&limits, state.config.telegram_budget.calls_per_second)?;
     let bot = store::setup::find_bot(&state.pool, key.project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("this project has no bot yet".into()))?;
-    let limits = store::budget::BotLimits {
-        calls_per_second: body.calls_per_second,
-        chat_messages_per_second: body.chat_messages_per_second,
-        group_messages_per_minute: body.group_messages_per_minute,
-        interactive_reserve: body.interactive_reserve,
-    };
     store::budget::set_limits(&state.pool, bot.telegram_bot_id, &limits).await?;
     tracing::info!(project_id = %key.project_id, telegram_bot_id = bot.telegram_bot_id, ?limits, "bot rate limits set");
-    Ok(Json(limits.into()))
+    Ok(Json(limits))
 }
 
 #[cfg(test)]
