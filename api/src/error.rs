@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 503: the database is unavailable; the caller should retry.
     #[error("the database is unavailable, try again")]
     Unavailable(#[source] sqlx::Error),
+    /// 500: something went wrong on our side (the cause chain is logged, never sent).
+    #[error("internal error")]
+    Internal(#[source] sqlx::Error),
 }
 
 impl ApiError {
@@ -49,37 +52,46 @@ impl ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             ApiError::Misconfigured(_) => (StatusCode::INTERNAL_SERVER_ERROR, "misconfigured"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
+        use gatehouse_jobs::db::{ErrorClass, classify};
         // A constraint the request broke is the client's to fix, not a retry: a
         // unique violation is a conflict with what exists, a missing reference or a
         // failed check is an invalid value. Handlers map the constraints they expect
         // to precise messages first (see `constraint`); these are the fallbacks.
-        if let sqlx::Error::Database(db) = &e {
-            let constraint = db.constraint().unwrap_or("a constraint");
-            match db.code().as_deref() {
-                Some("23505") => {
-                    return ApiError::Conflict(format!("already exists ({constraint})"));
+        match classify(&e) {
+            ErrorClass::Unavailable | ErrorClass::Contention => ApiError::Unavailable(e),
+            ErrorClass::Unstorable => ApiError::Unprocessable(match &e {
+                sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
+                    "a text value contains a character that cannot be stored (U+0000)".into()
                 }
-                Some("23503") => {
-                    return ApiError::Unprocessable(format!("refers to something that does not exist ({constraint})"));
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("22003") => "a number is out of range".into(),
+                sqlx::Error::Encode(source) => format!("a value cannot be stored: {source}"),
+                _ => "a value cannot be stored".into(),
+            }),
+            ErrorClass::Constraint => {
+                let (code, constraint) = match &e {
+                    sqlx::Error::Database(db) => {
+                        (db.code().map(|c| c.into_owned()), db.constraint().map(str::to_owned))
+                    }
+                    _ => (None, None),
+                };
+                let constraint = constraint.unwrap_or_else(|| "a constraint".into());
+                match code.as_deref() {
+                    Some("23505") => ApiError::Conflict(format!("already exists ({constraint})")),
+                    Some("23503") => {
+                        ApiError::Unprocessable(format!("refers to something that does not exist ({constraint})"))
+                    }
+                    _ => ApiError::Unprocessable(format!("invalid value ({constraint})")),
                 }
-                Some("23514") | Some("23502") => {
-                    return ApiError::Unprocessable(format!("invalid value ({constraint})"));
-                }
-                Some("22003") => {
-                    return ApiError::Unprocessable("a number is out of range".into());
-                }
-                _ => {}
             }
+            ErrorClass::Other => ApiError::Internal(e),
         }
-        // Every other database error is treated as the database being unavailable:
-        // the caller retries, nothing is half-written because writes are transactional.
-        ApiError::Unavailable(e)
     }
 }
 
@@ -101,9 +113,39 @@ pub fn constraint(e: &sqlx::Error) -> Option<&str> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.parts();
-        if let ApiError::Unavailable(e) = &self {
-            tracing::warn!(error = %e, "database unavailable");
+        match &self {
+            ApiError::Unavailable(e) => tracing::warn!(error = %e, "database unavailable"),
+            ApiError::Internal(e) => tracing::error!(error = %cause_chain(e), "internal error answering a request"),
+            _ => {}
         }
         (status, Json(json!({"error": {"code": code, "message": self.to_string()}}))).into_response()
+    }
+}
+
+/// An error and every source under it, `: `-separated.
+pub fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_error_is_503_only_when_the_database_is_unreachable() {
+        let status = |e: sqlx::Error| ApiError::from(e).parts().0;
+        assert_eq!(status(sqlx::Error::PoolTimedOut), StatusCode::SERVICE_UNAVAILABLE);
+        let reset = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"));
+        assert_eq!(status(reset), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status(sqlx::Error::RowNotFound), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status(sqlx::Error::Decode("bad".into())), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(status(sqlx::Error::ColumnNotFound("typo".into())), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -78,16 +78,84 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// How long requests in flight may finish after `shutdown` before their connections close.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Serves the api on `listener` until `shutdown` completes, then lets requests in
-/// flight finish.
+/// flight finish (within [`SHUTDOWN_GRACE`]).
+///
+/// A client gets `GATEHOUSE_HTTP_HEADER_TIMEOUT_MS` to send a request's headers (a
+/// half-open or idle connection is closed after it), a request gets
+/// `GATEHOUSE_HTTP_REQUEST_TIMEOUT_MS` (then 408), and at most
+/// `GATEHOUSE_HTTP_MAX_CONNECTIONS` connections are served at once: the rest wait in the
+/// kernel's accept queue instead of costing memory and file descriptors.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
     let addr: SocketAddr = listener.local_addr()?;
-    tracing::info!(%addr, "api listening");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    let settings = state.config.http.clone();
+    tracing::info!(%addr, max_connections = settings.max_connections, "api listening");
+    let router = app(state).layer(axum::middleware::from_fn_with_state(settings.request_timeout, observe::deadline));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(settings.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(settings.header_timeout))
+        .keep_alive_timeout(settings.header_timeout);
+    let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the connection semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before accept: wait a
+                    // moment and go on; the server never stops for one bad accept.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let header_timeout = settings.header_timeout;
+        tokio::spawn(async move {
+            // hyper times a request's headers from their first byte: a connection that
+            // sends nothing at all is closed here, after the same timeout.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return drop(permit),
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("shutdown grace over: closing the connections still open"),
+    }
+    Ok(())
 }
 
 /// How long `/readyz` waits for the database before answering 503.

@@ -27,3 +27,23 @@ pub async fn observe(request: Request, next: Next) -> Response {
     metrics::histogram!(m::HTTP_DURATION, "route" => route, "method" => method).record(started.elapsed().as_secs_f64());
     response
 }
+
+/// Answers 408 when a request (its body included) takes longer than `limit`.
+pub async fn deadline(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(?limit, "request timed out");
+            use axum::response::IntoResponse;
+            (
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                axum::Json(serde_json::json!({"error": {"code": "timeout", "message": "the request took too long"}})),
+            )
+                .into_response()
+        }
+    }
+}

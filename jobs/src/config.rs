@@ -41,10 +41,26 @@ pub struct Config {
     admin_token: Option<Secret<String>>,
     /// `GATEHOUSE_ENCRYPTION_KEY`, when set (already checked: 32 bytes).
     encryption_key: Option<Secret<[u8; 32]>>,
+    /// The api's HTTP server limits.
+    pub http: HttpSettings,
     /// Worker tuning.
     pub worker: WorkerSettings,
     /// Telegram rate budgets (defaults for every bot; `bot_rate_limits` overrides per bot).
     pub telegram_budget: BudgetSettings,
+}
+
+/// How the api's HTTP server protects itself from slow or numerous clients.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `GATEHOUSE_HTTP_HEADER_TIMEOUT_MS`: how long a client may take to send a request's
+    /// headers, on a new connection or between requests on a kept-alive one (default 10 s).
+    pub header_timeout: Duration,
+    /// `GATEHOUSE_HTTP_REQUEST_TIMEOUT_MS`: how long one request may take, body included,
+    /// before it is answered 408 (default 30 s).
+    pub request_timeout: Duration,
+    /// `GATEHOUSE_HTTP_MAX_CONNECTIONS`: connections served at once; more wait to be
+    /// accepted (default 1024).
+    pub max_connections: usize,
 }
 
 /// The rate budgets every Bot API call is taken from (DESIGN §1 rule 4, §6).
@@ -141,6 +157,26 @@ impl Config {
                 None => None,
             },
             encryption_key: get("GATEHOUSE_ENCRYPTION_KEY").map(|v| parse_key(&v)).transpose()?,
+            http: HttpSettings {
+                header_timeout: Duration::from_millis(parse_num(
+                    "GATEHOUSE_HTTP_HEADER_TIMEOUT_MS",
+                    get("GATEHOUSE_HTTP_HEADER_TIMEOUT_MS"),
+                    10_000,
+                    100..=600_000,
+                )?),
+                request_timeout: Duration::from_millis(parse_num(
+                    "GATEHOUSE_HTTP_REQUEST_TIMEOUT_MS",
+                    get("GATEHOUSE_HTTP_REQUEST_TIMEOUT_MS"),
+                    30_000,
+                    100..=600_000,
+                )?),
+                max_connections: parse_num(
+                    "GATEHOUSE_HTTP_MAX_CONNECTIONS",
+                    get("GATEHOUSE_HTTP_MAX_CONNECTIONS"),
+                    1024,
+                    1..=1_000_000,
+                )?,
+            },
             worker: WorkerSettings {
                 concurrency: parse_num(
                     "GATEHOUSE_WORKER_CONCURRENCY",

@@ -70,6 +70,47 @@ pub async fn create_database_if_missing(url: &str) -> Result<bool, DbError> {
     }
 }
 
+/// Migrations whose file changed after some databases had applied it, with the
+/// checksum those databases recorded and what the file holds now. Each entry was
+/// checked to leave the same schema once the migrations after it have run: 0021's first
+/// version was followed by 0022 (the same function, `CREATE OR REPLACE`); its second
+/// version folded 0022 in, and 0022, restored, replaces the function with itself.
+/// Never add to this list instead of writing a new migration: it exists to repair
+/// history that was rewritten, once.
+const REWRITTEN: &[(i64, &str, &str)] = &[(
+    20261121000021,
+    "6590f5d6df4d2672fbbd924f00be3d6858a608d5f8fde440460c8ebb567c89ccb41d8d60007aa85419158e7ca770ac68",
+    "de768c9183a5985eecfe22a269e8d60effe9c6da346a0ec4eb93c93b9c37039f104ca34e75a610399f0e9de2d4be8077",
+)];
+
+/// Records the current checksum of the migrations in [`REWRITTEN`] where a database
+/// holds their first one. Returns how many rows it repaired.
+async fn repair_rewritten_history(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let table: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(pool).await?;
+    if table.is_none() {
+        return Ok(0);
+    }
+    let mut repaired = 0;
+    for (version, was, now) in REWRITTEN {
+        let (Ok(was), Ok(now)) = (hex::decode(was), hex::decode(now)) else { continue };
+        let done = sqlx::query("UPDATE _sqlx_migrations SET checksum = $3 WHERE version = $1 AND checksum = $2")
+            .bind(version)
+            .bind(was)
+            .bind(now)
+            .execute(pool)
+            .await?;
+        if done.rows_affected() > 0 {
+            tracing::warn!(
+                version,
+                "migration history repaired: this database applied an earlier text of the migration"
+            );
+        }
+        repaired += done.rows_affected();
+    }
+    Ok(repaired)
+}
+
 /// Creates the database if needed, then applies the queue's migrations and the
 /// domain's. Each migrator holds a Postgres advisory lock while it runs, so two
 /// concurrent runs serialize, and a second run finds nothing to do.
@@ -79,16 +120,114 @@ pub async fn migrate(url: &str) -> Result<(), DbError> {
         tracing::info!("created the database");
     }
     let pool = PgPoolOptions::new().max_connections(2).connect_with(options(url)?).await?;
-    apalis_postgres::PostgresStorage::setup(&pool).await?;
+    setup_queue(&pool).await?;
+    repair_rewritten_history(&pool).await?;
     domain_migrator().run(&pool).await?;
     pool.close().await;
     Ok(())
 }
 
-/// Whether the database answers and every domain migration is applied (for `/readyz`).
+/// Applies the queue's own migrations (schema `apalis`, from apalis-postgres).
+pub async fn setup_queue(pool: &PgPool) -> Result<(), DbError> {
+    apalis_postgres::PostgresStorage::setup(pool).await?;
+    Ok(())
+}
+
+/// Whether the database answers and every embedded domain migration is applied with
+/// the checksum of the file this binary carries (for `/readyz`). A database with a
+/// migration missing, failed, or applied from another text is not ready.
 pub async fn is_ready(pool: &PgPool) -> bool {
-    let latest = domain_migrator().iter().map(|m| m.version).max().unwrap_or(0);
-    let applied: Result<Option<i64>, _> =
-        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success").fetch_one(pool).await;
-    matches!(applied, Ok(Some(v)) if v >= latest)
+    match unapplied_migrations(pool).await {
+        Ok(missing) => missing.is_empty(),
+        Err(_) => false,
+    }
+}
+
+/// The versions of the embedded domain migrations that the database has not applied
+/// successfully with the same checksum.
+pub async fn unapplied_migrations(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
+    let applied: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success").fetch_all(pool).await?;
+    let applied: std::collections::HashMap<i64, Vec<u8>> = applied.into_iter().collect();
+    Ok(domain_migrator()
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .filter(|m| applied.get(&m.version).is_none_or(|sum| sum.as_slice() != &*m.checksum))
+        .map(|m| m.version)
+        .collect())
+}
+
+/// What kind of failure a database error is, for deciding what the caller is told
+/// and whether a job is tried again. Decided here, once, for the api and the jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The database cannot be reached or is going away (connection errors, pool
+    /// timeouts, shutdown, too many connections): try again later (503, retry).
+    Unavailable,
+    /// The statement lost a race (serialization failure, deadlock, lock timeout,
+    /// statement cancelled): running it again can succeed.
+    Contention,
+    /// A value Postgres cannot store: a NUL character (U+0000) in text or JSON, an
+    /// invalid byte sequence, a number out of range. The input is at fault (422).
+    Unstorable,
+    /// A constraint was violated (unique, foreign key, check, not null).
+    Constraint,
+    /// Anything else: a bug or a schema mismatch (500; a job fails permanently).
+    Other,
+}
+
+/// Classifies a database error.
+pub fn classify(e: &sqlx::Error) -> ErrorClass {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => ErrorClass::Unavailable,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            match code {
+                // connection_exception, insufficient_resources, operator_intervention
+                // (admin_shutdown, crash_shutdown, cannot_connect_now), system_error.
+                c if c.starts_with("08") || c.starts_with("53") || c.starts_with("58") => ErrorClass::Unavailable,
+                "57P01" | "57P02" | "57P03" => ErrorClass::Unavailable,
+                // serialization_failure, deadlock_detected, lock_not_available, query_canceled.
+                "40001" | "40P01" | "55P03" | "57014" => ErrorClass::Contention,
+                // character_not_in_repertoire (NUL in text), untranslatable_character
+                // (\u0000 in jsonb), invalid text representation, numeric value out of
+                // range, string data right truncation, datetime field overflow.
+                "22021" | "22P05" | "22P02" | "22003" | "22001" | "22008" => ErrorClass::Unstorable,
+                c if c.starts_with("23") => ErrorClass::Constraint,
+                _ => ErrorClass::Other,
+            }
+        }
+        sqlx::Error::Encode(_) => ErrorClass::Unstorable,
+        _ => ErrorClass::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_connection_errors_are_unavailable() {
+        let io = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"));
+        assert_eq!(classify(&io), ErrorClass::Unavailable);
+        assert_eq!(classify(&sqlx::Error::PoolTimedOut), ErrorClass::Unavailable);
+        assert_eq!(classify(&sqlx::Error::RowNotFound), ErrorClass::Other);
+        assert_eq!(classify(&sqlx::Error::ColumnNotFound("x".into())), ErrorClass::Other);
+        assert_eq!(classify(&sqlx::Error::Decode("bad".into())), ErrorClass::Other);
+        assert_eq!(classify(&sqlx::Error::Encode("too deep".into())), ErrorClass::Unstorable);
+    }
+
+    #[test]
+    fn a_job_is_retried_only_for_what_another_try_can_fix() {
+        use crate::queue::JobError;
+        assert!(matches!(JobError::from(sqlx::Error::PoolTimedOut), JobError::Retry(_)));
+        assert!(matches!(JobError::from(sqlx::Error::RowNotFound), JobError::Permanent(_)));
+        assert!(matches!(JobError::from(sqlx::Error::Decode("bad".into())), JobError::Permanent(_)));
+    }
 }

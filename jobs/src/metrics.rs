@@ -11,8 +11,11 @@ pub const JOBS_STARTED: &str = "gatehouse_jobs_started_total";
 pub const JOBS_SUCCEEDED: &str = "gatehouse_jobs_succeeded_total";
 /// Counter `{kind, queue, reason}`: runs that will run again; reason `error` (backoff) or `snoozed` (rate limit).
 pub const JOBS_RETRIED: &str = "gatehouse_jobs_retried_total";
-/// Counter `{kind, queue, reason}`: jobs given up; reason `permanent` or `exhausted`.
+/// Counter `{kind, queue, reason}`: jobs given up; reason `permanent`, `exhausted`,
+/// `panic` (the job panicked) or `undecodable` (its row could not be read).
 pub const JOBS_FAILED: &str = "gatehouse_jobs_failed_total";
+/// Counter `{queue}`: worker streams that ended (an error, a panic) and were started again.
+pub const WORKER_RESTARTS: &str = "gatehouse_worker_restarts_total";
 /// Histogram `{kind, queue}`: seconds a run took.
 pub const JOB_DURATION: &str = "gatehouse_job_duration_seconds";
 /// Gauge `{queue, state}`: rows per queue and state (available, scheduled, running, retrying, done, failed).
@@ -98,7 +101,8 @@ pub fn describe() {
     describe_counter!(JOBS_STARTED, "Job runs started");
     describe_counter!(JOBS_SUCCEEDED, "Job runs that succeeded");
     describe_counter!(JOBS_RETRIED, "Job runs that will run again (reason: error or snoozed)");
-    describe_counter!(JOBS_FAILED, "Jobs given up (reason: permanent or exhausted)");
+    describe_counter!(JOBS_FAILED, "Jobs given up (reason: permanent, exhausted, panic or undecodable)");
+    describe_counter!(WORKER_RESTARTS, "Worker streams that ended (an error, a panic) and were started again");
     describe_histogram!(JOB_DURATION, metrics::Unit::Seconds, "Duration of a job run");
     describe_gauge!(QUEUE_DEPTH, "Jobs per queue and state");
     describe_gauge!(QUEUE_OLDEST_AGE, metrics::Unit::Seconds, "Age of the oldest available job per queue");

@@ -14,10 +14,21 @@
 //!               │  │                                 │      └─ re-claimed at run_at while attempts < max_attempts;
 //!               │  │                                 │         at max_attempts it stays Failed (dead)
 //!               │  └──────── Snooze (429) ───────────┤  run_at = retry_after, max_attempts + 1 (not counted)
-//!               │                                    └─ Permanent ─────────▶ Killed (never retried)
+//!               │                                    ├─ Permanent ─────────▶ Killed (never retried)
+//!               │                                    ├─ undecodable row ───▶ Killed, with the decode error
+//!               │                                    ├─ panic ─────────────▶ Killed, with the panic message
+//!               │                                    └─ timeout ───────────▶ Failed, retried like Retry
 //!               └──── rescue: worker silent for rescue_after (heartbeats) ── Running/Queued ─▶ Pending
 //! ```
 //! Long waits never sleep in a worker slot: the row's `run_at` moves and the slot is freed.
+//! The retry backoff counts failed runs only: each snooze is counted in the row's
+//! `metadata -> 'snoozes'` and left out of it.
+//!
+//! A worker claims rows as [`StoredJob`]s, which decode from any JSON whatever its
+//! depth, so no row can end a worker's stream; [`StoredJob::decode`] then turns the
+//! row into an [`Envelope`], and a row that does not decode fails as a job, with its
+//! reason. [`enqueue`] refuses args nested deeper than [`MAX_ARGS_DEPTH`], so every
+//! row it writes decodes.
 
 use std::{fmt, time::Duration};
 
@@ -66,6 +77,52 @@ pub struct Envelope {
     pub args: serde_json::Value,
 }
 
+/// How deeply a job's args may nest. serde_json decodes at most 128 levels, and the
+/// envelope adds its own: args within this bound always decode in a worker.
+pub const MAX_ARGS_DEPTH: usize = 100;
+
+/// A queue row as a worker claims it: the stored JSON, not yet decoded. serde_json
+/// reads a raw value without recursion, so this decodes from any valid JSON, however
+/// deep: a bad row fails as a job instead of ending the worker's stream.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StoredJob(Box<serde_json::value::RawValue>);
+
+impl StoredJob {
+    /// The row's envelope, or why it cannot be read (a permanent failure).
+    pub fn decode(&self) -> Result<Envelope, String> {
+        serde_json::from_str(self.0.get()).map_err(|e| format!("the job row cannot be decoded: {e}"))
+    }
+
+    /// The raw JSON text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+}
+
+/// How deeply `value` nests (a scalar is 1), counted without recursion.
+pub fn json_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            serde_json::Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Why a job could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("job args nest {depth} levels deep, more than the {MAX_ARGS_DEPTH} a worker can read")]
+pub struct TooDeep {
+    /// How deep they nest.
+    pub depth: usize,
+}
+
 /// A job type: its args, and the defaults it is enqueued with.
 pub trait JobSpec: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Stable kind string, e.g. `process-telegram-update`.
@@ -105,6 +162,10 @@ pub async fn enqueue<J: JobSpec>(conn: &mut PgConnection, job: &J, run_at: RunAt
         kind: J::KIND.to_string(),
         args: serde_json::to_value(job).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
     };
+    let depth = json_depth(&envelope.args);
+    if depth > MAX_ARGS_DEPTH {
+        return Err(sqlx::Error::Encode(Box::new(TooDeep { depth })));
+    }
     let body = serde_json::to_vec(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let run_at = match run_at {
         RunAt::Now => None,
@@ -160,15 +221,24 @@ pub enum JobError {
 }
 
 impl From<sqlx::Error> for JobError {
+    /// The database being away, a lost race or a constraint (a concurrent writer) may
+    /// pass on another try; a value Postgres cannot store, a missing row, a decode
+    /// error or a SQL mistake will not, and fail the job with the reason.
     fn from(e: sqlx::Error) -> Self {
-        JobError::Retry(format!("database: {e}"))
+        use crate::db::ErrorClass;
+        match crate::db::classify(&e) {
+            ErrorClass::Unavailable | ErrorClass::Contention | ErrorClass::Constraint => {
+                JobError::Retry(format!("database: {e}"))
+            }
+            ErrorClass::Unstorable | ErrorClass::Other => JobError::Permanent(format!("database: {e}")),
+        }
     }
 }
 
-/// The delay before retry number `attempt` (1-based): exponential from 1 s, capped
-/// at 10 minutes, plus a random jitter of up to the same again, so that a burst of
-/// failures spreads out instead of retrying in lockstep.
-pub fn retry_delay(attempt: u32) -> Duration {
+/// The delay before retry number `failures` (1-based: the count of failed runs, snoozes
+/// left out): exponential from 1 s, capped at 10 minutes, plus a random jitter of up to
+/// the same again, so that a burst of failures spreads out instead of retrying in lockstep.
+pub fn retry_delay(failures: u32) -> Duration {
     use backon::BackoffBuilder;
     let mut delays = backon::ExponentialBuilder::default()
         .with_min_delay(Duration::from_secs(1))
@@ -177,7 +247,7 @@ pub fn retry_delay(attempt: u32) -> Duration {
         .with_jitter()
         .without_max_times()
         .build();
-    delays.nth(attempt.saturating_sub(1) as usize).unwrap_or(Duration::from_secs(600))
+    delays.nth(failures.saturating_sub(1) as usize).unwrap_or(Duration::from_secs(600))
 }
 
 /// A job that ran `attempts` times with this many allowed: is it dead now?
@@ -198,5 +268,27 @@ mod tests {
         // Exponential: the 8th delay is at least 2^7 s before jitter is added.
         assert!(retry_delay(8) >= Duration::from_secs(128));
         assert!(retry_delay(1) >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_stored_job_decodes_from_json_of_any_depth() {
+        let deep = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
+        let stored: StoredJob = serde_json::from_str(&deep).expect("raw value of any depth");
+        assert!(stored.decode().is_err(), "not an envelope");
+        let ok: StoredJob = serde_json::from_str(r#"{"kind":"noop","args":{"n":1}}"#).unwrap();
+        assert_eq!(ok.decode().unwrap().kind, "noop");
+    }
+
+    #[test]
+    fn depth_is_counted_without_recursion() {
+        assert_eq!(json_depth(&serde_json::json!(1)), 1);
+        assert_eq!(json_depth(&serde_json::json!({"a": [1, {"b": 2}]})), 4);
+        let mut v = serde_json::json!(0);
+        for _ in 0..10_000 {
+            v = serde_json::Value::Array(vec![v]);
+        }
+        assert_eq!(json_depth(&v), 10_001);
+        // Dropping a value this deep recurses in serde_json: leak it in the test.
+        std::mem::forget(v);
     }
 }

@@ -101,7 +101,10 @@ impl From<TgError> for JobError {
     fn from(e: TgError) -> Self {
         match e {
             TgError::RateLimited { retry_after, .. } => JobError::Snooze {
-                until: Utc::now() + chrono::Duration::seconds(retry_after.max(1) as i64),
+                // retry_after is Telegram's to set and can be anything: past a day it is
+                // taken as a day, and the job looks again then.
+                until: crate::clock::plus_secs(Utc::now(), retry_after.clamp(1, MAX_RETRY_AFTER_SECS) as i64)
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 reason: e.to_string(),
             },
             TgError::OverBudget { run_at, .. } => JobError::Snooze { until: run_at, reason: e.to_string() },
@@ -110,6 +113,9 @@ impl From<TgError> for JobError {
         }
     }
 }
+
+/// The longest `retry_after` Gatehouse waits for in one snooze (a day).
+pub const MAX_RETRY_AFTER_SECS: u64 = 86_400;
 
 /// A bot's Bot API client.
 #[derive(Clone)]
@@ -303,7 +309,8 @@ impl BotApi {
         let envelope: Option<Envelope> = serde_json::from_slice(&body).ok();
         let retry_after = envelope.as_ref().and_then(|e| e.parameters.as_ref()?.retry_after);
         if status.as_u16() == 429 || envelope.as_ref().and_then(|e| e.error_code) == Some(429) {
-            let retry_after = retry_after.unwrap_or(1);
+            // Telegram's to set, so anything: bounded before any arithmetic uses it.
+            let retry_after = retry_after.unwrap_or(1).clamp(1, MAX_RETRY_AFTER_SECS);
             if let Some((budgets, need)) = &budget {
                 budgets.rate_limited(*need, retry_after).await;
             }

@@ -140,8 +140,8 @@ async fn seed_db(db: &BenchDb, bot: &BotSpec, ends_at: DateTime<Utc>) {
         .await
         .unwrap();
     sqlx::query(
-        "INSERT INTO bots (id, project_id, telegram_bot_id, username, token_ciphertext, status)
-         VALUES ($1, $2, $3, $4, $5, 'connected')",
+        "INSERT INTO bots (id, project_id, telegram_bot_id, username, token_ciphertext, status, verified_at)
+         VALUES ($1, $2, $3, $4, $5, 'connected', now())",
     )
     .bind(Uuid::new_v4())
     .bind(project)

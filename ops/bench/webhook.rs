@@ -27,7 +27,7 @@ async fn main() {
         .execute(&db.pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO bots (id, project_id, telegram_bot_id, token_ciphertext, webhook_secret_hash, status) VALUES ($1, $2, $3, '\\x00', $4, 'connected')")
+    sqlx::query("INSERT INTO bots (id, project_id, telegram_bot_id, token_ciphertext, webhook_secret_hash, status, verified_at) VALUES ($1, $2, $3, '\\x00', $4, 'connected', now())")
         .bind(uuid::Uuid::new_v4())
         .bind(project)
         .bind(BOT)

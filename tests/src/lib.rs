@@ -283,8 +283,8 @@ pub async fn insert_connected_bot(pool: &PgPool, telegram_bot_id: i64, secret: &
         .await
         .expect("insert project");
     sqlx::query(
-        "INSERT INTO bots (id, project_id, telegram_bot_id, token_ciphertext, webhook_secret_hash, status)
-         VALUES ($1, $2, $3, '\\x00', $4, 'connected')",
+        "INSERT INTO bots (id, project_id, telegram_bot_id, token_ciphertext, webhook_secret_hash, status, verified_at)
+         VALUES ($1, $2, $3, '\\x00', $4, 'connected', now())",
     )
     .bind(uuid::Uuid::new_v4())
     .bind(project)

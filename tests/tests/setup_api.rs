@@ -428,6 +428,8 @@ async fn a_bot_connected_to_another_project_is_a_conflict() {
     let first = f.create_project("first").await;
     let second = f.create_project("second").await;
     f.connect_bot(&first, BOT).await;
+    // connect-bot's getMe confirmed the first project's token.
+    sqlx::query("UPDATE bots SET verified_at = now()").execute(&f.db.pool).await.unwrap();
 
     let answer = f.put(&format!("/v1/projects/{}/bot", second.id), &second.key, json!({"token": bot_token(BOT)})).await;
 
@@ -435,6 +437,20 @@ async fn a_bot_connected_to_another_project_is_a_conflict() {
     assert!(!answer.text.contains(TOKEN_SECRET));
     assert_eq!(f.db.count("SELECT count(*) FROM bots").await, 1);
     assert_eq!(f.jobs_of("connect-bot").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unverified_claim_on_a_bot_blocks_no_other_project() {
+    let f = fixture().await;
+    let first = f.create_project("first").await;
+    let second = f.create_project("second").await;
+    f.connect_bot(&first, BOT).await;
+
+    let answer = f.put(&format!("/v1/projects/{}/bot", second.id), &second.key, json!({"token": bot_token(BOT)})).await;
+
+    assert_eq!(answer.status, 202, "{}", answer.text);
+    assert_eq!(f.db.count("SELECT count(*) FROM bots").await, 2, "two claims, neither verified yet");
+    assert_eq!(f.jobs_of("connect-bot").await.len(), 2);
 }
 
 #[tokio::test]

@@ -1,23 +1,26 @@
 //! One apalis worker per queue, in one monitor, with graceful shutdown.
 
 use std::{
-    sync::Arc,
+    panic::AssertUnwindSafe,
+    sync::{Arc, RwLock},
     time::{Duration, Instant},
 };
 
 use apalis::prelude::*;
 use apalis_postgres::{Config as QueueConfig, PostgresStorage};
 use chrono::Utc;
+use futures::FutureExt;
 use gatehouse_jobs::{
     Config,
     catalog::{self, JobContext},
     clock::Clock,
     metrics as m,
-    queue::{Envelope, JobError, Queue, retry_delay},
+    queue::{JobError, Queue, StoredJob, retry_delay},
     store,
     telegram::budget::Budgets,
 };
 use sqlx::PgPool;
+use tracing::Instrument;
 
 /// How long one job run may take before it is abandoned and retried.
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(120);
@@ -71,6 +74,70 @@ pub fn process_name() -> String {
     format!("{host}-{}-{}", std::process::id(), ulid::Ulid::generate().to_string().to_lowercase())
 }
 
+/// The apalis worker names (`apalis.workers.id`) this process runs now; the scheduler
+/// vouches for them every second. A stream started again gets a new name, so the rows
+/// its predecessor held are never mistaken for its own.
+#[derive(Clone, Default)]
+pub struct WorkerNames(Arc<RwLock<Vec<String>>>);
+
+impl WorkerNames {
+    /// These names.
+    pub fn new(names: Vec<String>) -> Self {
+        Self(Arc::new(RwLock::new(names)))
+    }
+
+    /// The names now.
+    pub fn current(&self) -> Vec<String> {
+        self.0.read().map(|n| n.clone()).unwrap_or_default()
+    }
+
+    fn replace(&self, old: &str, new: &str) {
+        if let Ok(mut names) = self.0.write() {
+            names.retain(|n| n != old);
+            names.push(new.to_string());
+        }
+    }
+}
+
+/// The name of a queue's stream after `restarts` restarts.
+fn stream_name(base: &str, restarts: usize) -> String {
+    if restarts == 0 { base.to_string() } else { format!("{base}#{restarts}") }
+}
+
+/// After a stream ended: the rows it had claimed but not started go back to the queue,
+/// and a row that cannot be decoded is killed with the reason, so it cannot end the
+/// next stream too. (Rows it was running are rescued like a dead worker's, once its
+/// name stops being vouched for.)
+async fn recover_stream(pool: PgPool, worker: String) {
+    let rows = match store::queue::claimed_not_started(&pool, &worker).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(%worker, error = %e, "could not read the rows an ended stream held: they are rescued later");
+            return;
+        }
+    };
+    let (mut released, mut killed) = (0, 0);
+    for (id, bytes) in rows {
+        let decoded = std::str::from_utf8(&bytes)
+            .map_err(|e| format!("the job row is not UTF-8: {e}"))
+            .and_then(|text| {
+                serde_json::from_str::<StoredJob>(text).map_err(|e| format!("the job row is not JSON: {e}"))
+            })
+            .and_then(|job| job.decode());
+        let result = match decoded {
+            Ok(_) => store::queue::release_claimed(&pool, &id, &worker).await.map(|done| released += done as u32),
+            Err(reason) => {
+                tracing::error!(job_id = %id, %reason, "a job row that cannot be decoded is killed");
+                store::queue::kill_unreadable(&pool, &id, &reason).await.map(|done| killed += done as u32)
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(job_id = %id, error = %e, "could not release a row an ended stream held");
+        }
+    }
+    tracing::warn!(%worker, released, killed, "rows of an ended worker stream recovered");
+}
+
 #[derive(Clone)]
 struct HandlerState {
     pool: PgPool,
@@ -95,9 +162,9 @@ pub async fn run(
     let settings = &config.worker;
     let heartbeat = (settings.rescue_after / 3).max(Duration::from_secs(1));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let names: Vec<String> = options.queues.iter().map(|q| format!("{}:{}", options.name, q.name())).collect();
+    let names = WorkerNames::new(options.queues.iter().map(|q| format!("{}:{}", options.name, q.name())).collect());
     let scheduler =
-        tokio::spawn(crate::scheduler::run(config.clone(), pool.clone(), options.schedules.clone(), names, {
+        tokio::spawn(crate::scheduler::run(config.clone(), pool.clone(), options.schedules.clone(), names.clone(), {
             let mut rx = stop_rx.clone();
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
@@ -109,10 +176,11 @@ pub async fn run(
     let budgets = Arc::new(Budgets::new(pool.clone(), config.telegram_budget.clone()));
     let mut monitor = Monitor::new();
     for queue in options.queues.iter().copied() {
+        let base = format!("{}:{}", options.name, queue.name());
         let state = HandlerState {
             pool: pool.clone(),
             config: config.clone(),
-            worker: Arc::from(format!("{}:{}", options.name, queue.name())),
+            worker: Arc::from(base.as_str()),
             http: http.clone(),
             clock: options.clock.clone(),
             queue,
@@ -126,21 +194,34 @@ pub async fn run(
         let concurrency = settings.concurrency;
         let poll = settings.poll_interval;
         let pool = pool.clone();
-        monitor = monitor.register(move |_restarts| {
-            let backend = PostgresStorage::<Envelope>::new(&pool)
+        let names = names.clone();
+        monitor = monitor.register(move |restarts| {
+            let name = stream_name(&base, restarts);
+            let mut state = state.clone();
+            if restarts > 0 {
+                let previous = stream_name(&base, restarts - 1);
+                names.replace(&previous, &name);
+                state.worker = Arc::from(name.as_str());
+                tokio::spawn(recover_stream(pool.clone(), previous));
+            }
+            let backend = PostgresStorage::<StoredJob>::new(&pool)
                 .with_config(queue_config.clone())
                 .with_pubsub()
                 .poll_with_interval(poll);
-            WorkerBuilder::new(state.worker.to_string())
-                .backend(backend)
-                .catch_panic()
-                .concurrency(concurrency)
-                .data(state.clone())
-                .build(handle)
+            WorkerBuilder::new(name).backend(backend).catch_panic().concurrency(concurrency).data(state).build(handle)
         });
     }
     let grace = settings.shutdown_grace;
     let result = monitor
+        .should_restart(|worker, error| {
+            if worker.is_shutting_down() {
+                return false;
+            }
+            let queue = worker.name().split(':').nth(1).unwrap_or("unknown").split('#').next().unwrap_or("unknown");
+            metrics::counter!(m::WORKER_RESTARTS, "queue" => queue.to_string()).increment(1);
+            tracing::error!(worker = worker.name(), ?error, "worker stream ended: starting it again");
+            true
+        })
         .with_terminator(async move {
             tokio::time::sleep(grace).await;
             tracing::warn!("shutdown grace period over: jobs still running are left to be rescued");
@@ -156,18 +237,44 @@ pub async fn run(
     result
 }
 
-/// Runs one job and turns its outcome into the queue's next state.
-async fn handle(
-    envelope: Envelope,
-    id: TaskId,
-    attempt: Attempt,
-    state: Data<HandlerState>,
-) -> Result<(), BoxDynError> {
-    let kind = envelope.kind.clone();
-    let queue = catalog::queue_of(&kind).map(Queue::name).unwrap_or("unknown");
-    let labels = [("kind", kind.clone()), ("queue", queue.to_string())];
+/// How a run ended, before it is turned into the queue's next state.
+enum Outcome {
+    Ran(Result<(), JobError>),
+    Panicked(String),
+}
+
+/// Runs one job and turns its outcome into the queue's next state. Nothing a job does
+/// ends the worker: a row that does not decode and a job that panics end as Killed with
+/// the reason, a job that times out as Failed (retried with backoff).
+async fn handle(job: StoredJob, id: TaskId, attempt: Attempt, state: Data<HandlerState>) -> Result<(), BoxDynError> {
     let job_id = id.to_string();
     let attempt = attempt.current() as u32;
+    let queue = state.queue.name();
+    let envelope = match job.decode() {
+        Ok(envelope) => envelope,
+        Err(reason) => {
+            metrics::counter!(m::JOBS_FAILED, "kind" => "undecodable", "queue" => queue, "reason" => "undecodable")
+                .increment(1);
+            tracing::error!(%job_id, queue, attempt, %reason, "job row cannot be decoded: killed");
+            return Err(AbortError::new(reason).into());
+        }
+    };
+    let kind = envelope.kind.clone();
+    let span = tracing::info_span!("job", %job_id, %kind, attempt, queue);
+    run_job(envelope, job_id, attempt, &state).instrument(span).await
+}
+
+async fn run_job(
+    envelope: gatehouse_jobs::queue::Envelope,
+    job_id: String,
+    attempt: u32,
+    state: &HandlerState,
+) -> Result<(), BoxDynError> {
+    let kind = envelope.kind.clone();
+    let queue = state.queue.name();
+    // A reason may quote what a user sent; apalis stores it in jsonb, which refuses U+0000.
+    let clean = |reason: String| if reason.contains('\0') { reason.replace('\0', "") } else { reason };
+    let labels = [("kind", kind.clone()), ("queue", queue.to_string())];
     let ctx = JobContext {
         pool: state.pool.clone(),
         config: state.config.clone(),
@@ -181,43 +288,61 @@ async fn handle(
     };
     metrics::counter!(m::JOBS_STARTED, &labels).increment(1);
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(JOB_TIMEOUT, catalog::dispatch(envelope, &ctx)).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(JobError::Retry(format!("timed out after {JOB_TIMEOUT:?}"))),
+    let run = AssertUnwindSafe(catalog::dispatch(envelope, &ctx)).catch_unwind();
+    let outcome = match tokio::time::timeout(JOB_TIMEOUT, run).await {
+        Ok(Ok(result)) => Outcome::Ran(result),
+        Ok(Err(panic)) => Outcome::Panicked(panic_message(panic.as_ref())),
+        Err(_) => Outcome::Ran(Err(JobError::Retry(format!("timed out after {JOB_TIMEOUT:?}")))),
     };
     metrics::histogram!(m::JOB_DURATION, &labels).record(started.elapsed().as_secs_f64());
-    let span = tracing::info_span!("job", %job_id, %kind, attempt);
-    let _enter = span.enter();
     match outcome {
-        Ok(()) => {
+        Outcome::Ran(Ok(())) => {
             metrics::counter!(m::JOBS_SUCCEEDED, &labels).increment(1);
             tracing::debug!("job done");
             Ok(())
         }
-        Err(JobError::Snooze { until, reason }) => {
-            store::queue::reschedule(&ctx.pool, &job_id, until, true).await?;
+        Outcome::Panicked(message) => {
+            metrics::counter!(m::JOBS_FAILED, "kind" => kind, "queue" => queue, "reason" => "panic").increment(1);
+            tracing::error!(panic = %message, "job panicked: killed (a bug; `gatehouse` keeps running)");
+            Err(AbortError::new(clean(format!("panicked: {message}"))).into())
+        }
+        Outcome::Ran(Err(JobError::Snooze { until, reason })) => {
+            store::queue::snooze(&ctx.pool, &job_id, until).await?;
             metrics::counter!(m::JOBS_RETRIED, "kind" => kind, "queue" => queue, "reason" => "snoozed").increment(1);
             tracing::info!(%until, %reason, "job snoozed");
             let wait = (until - Utc::now()).to_std().unwrap_or_default();
-            Err(RetryAfterError::new(reason, wait).into())
+            Err(RetryAfterError::new(clean(reason), wait).into())
         }
-        Err(JobError::Retry(reason)) => {
-            let at = Utc::now() + retry_delay(attempt);
-            let max_attempts = store::queue::reschedule_returning_max(&ctx.pool, &job_id, at).await?;
-            if gatehouse_jobs::queue::is_exhausted(attempt as i32, max_attempts) {
+        Outcome::Ran(Err(JobError::Retry(reason))) => {
+            // The backoff grows with failed runs only: snoozes (rate limits) do not count.
+            let snoozes = store::queue::snoozes(&ctx.pool, &job_id).await?;
+            let failures = attempt.saturating_sub(snoozes.max(0) as u32).max(1);
+            let delay = chrono::TimeDelta::from_std(retry_delay(failures)).unwrap_or(chrono::TimeDelta::MAX);
+            let at = Utc::now().checked_add_signed(delay).unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
+            let run = store::queue::reschedule_failed(&ctx.pool, &job_id, at).await?;
+            if gatehouse_jobs::queue::is_exhausted(attempt as i32, run.max_attempts) {
                 metrics::counter!(m::JOBS_FAILED, "kind" => kind, "queue" => queue, "reason" => "exhausted")
                     .increment(1);
-                tracing::error!(%reason, max_attempts, "job failed for good: attempts exhausted");
+                tracing::error!(%reason, max_attempts = run.max_attempts, "job failed for good: attempts exhausted");
             } else {
                 metrics::counter!(m::JOBS_RETRIED, "kind" => kind, "queue" => queue, "reason" => "error").increment(1);
-                tracing::warn!(%reason, next_run = %at, "job failed, will retry");
+                tracing::warn!(%reason, failures, next_run = %at, "job failed, will retry");
             }
-            Err(reason.into())
+            Err(clean(reason).into())
         }
-        Err(JobError::Permanent(reason)) => {
+        Outcome::Ran(Err(JobError::Permanent(reason))) => {
             metrics::counter!(m::JOBS_FAILED, "kind" => kind, "queue" => queue, "reason" => "permanent").increment(1);
             tracing::error!(%reason, "job failed permanently");
-            Err(AbortError::new(reason).into())
+            Err(AbortError::new(clean(reason)).into())
         }
     }
+}
+
+/// The text a panic carried.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }

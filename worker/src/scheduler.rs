@@ -95,7 +95,7 @@ pub async fn run(
     config: Arc<Config>,
     pool: PgPool,
     schedules: Vec<Schedule>,
-    workers: Vec<String>,
+    workers: crate::pool::WorkerNames,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let mut leader: Option<PgConnection> = None;
@@ -113,7 +113,7 @@ pub async fn run(
         if ticks.is_multiple_of(5) {
             refresh_gauges(&pool).await;
         }
-        if let Err(e) = store::queue::keep_alive(&pool, &workers).await {
+        if let Err(e) = store::queue::keep_alive(&pool, &workers.current()).await {
             tracing::warn!(error = %e, "keeping this process's workers alive failed");
         }
         ticks = ticks.wrapping_add(1);

@@ -90,10 +90,21 @@ fn secret_matches(given: &[u8], stored_hash: Option<&[u8]>) -> bool {
     digest.as_slice().ct_eq(stored).into()
 }
 
+/// How deeply an Update may nest. Telegram's nest about ten levels; the bound keeps
+/// every accepted update readable by a worker once wrapped in its job (see
+/// [`queue::MAX_ARGS_DEPTH`]).
+pub const MAX_UPDATE_DEPTH: usize = 64;
+
 /// An Update is a JSON object with an integer `update_id` and at most one payload.
 fn parse_update(bot_id: i64, body: &[u8]) -> Result<ProcessTelegramUpdate, ApiError> {
     let update: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("body is not JSON: {e}")))?;
+    let depth = queue::json_depth(&update);
+    if depth > MAX_UPDATE_DEPTH {
+        return Err(ApiError::BadRequest(format!(
+            "an Update nests {depth} levels deep, more than the {MAX_UPDATE_DEPTH} Gatehouse reads"
+        )));
+    }
     let object = update.as_object().ok_or_else(|| ApiError::BadRequest("an Update is a JSON object".into()))?;
     let update_id = object
         .get("update_id")
@@ -121,6 +132,18 @@ mod tests {
         assert!(!secret_matches(b"s3cres", Some(&stored)));
         assert!(!secret_matches(b"", Some(&stored)));
         assert!(!secret_matches(b"s3cret", None));
+    }
+
+    #[test]
+    fn an_update_nested_deeper_than_a_worker_reads_is_refused() {
+        let nested = |depth: usize| {
+            format!(r#"{{"update_id": 7, "message": {}1{}}}"#, "[".repeat(depth), "]".repeat(depth)).into_bytes()
+        };
+        // 126 levels passes serde_json's own limit (128) but not ours.
+        let Err(ApiError::BadRequest(m)) = parse_update(1, &nested(125)) else { panic!("accepted") };
+        assert!(m.contains("nests"), "{m}");
+        let job = parse_update(1, &nested(MAX_UPDATE_DEPTH - 3)).expect("within the bound");
+        assert!(queue::json_depth(&serde_json::to_value(&job).unwrap()) < queue::MAX_ARGS_DEPTH);
     }
 
     #[test]

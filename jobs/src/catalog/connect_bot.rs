@@ -61,6 +61,12 @@ async fn connect(ctx: &JobContext, bot: &store::BotRow) -> Result<(), JobError> 
     if me.id != bot.telegram_bot_id {
         return Err(JobError::Permanent(format!("the token belongs to bot {}, not {}", me.id, bot.telegram_bot_id)));
     }
+    // getMe answered for this bot id with this token: the claim is proven, and the bot
+    // id is this project's unless another project proved its claim first.
+    store::claim_verified(&ctx.pool, bot.id).await.map_err(|e| match e {
+        store::ClaimError::TakenElsewhere => JobError::Permanent(e.to_string()),
+        store::ClaimError::Db(e) => e.into(),
+    })?;
     let secret = crypto::random_secret(32);
     let url = format!("{}/hooks/telegram/{}", ctx.config.public_url, bot.telegram_bot_id);
     api.set_webhook(&url, secret.expose(), ALLOWED_UPDATES).await?;

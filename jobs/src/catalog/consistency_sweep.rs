@@ -73,6 +73,10 @@ impl Job for SweepChat {
         for user in store::lifecycle::unentitled_members(&ctx.pool, &chat, now).await? {
             remove_member::remove(ctx, &api, &chat, user, "no entitlement (consistency sweep)").await?;
         }
+        let expired = store::lifecycle::expire_pending_links(&ctx.pool, chat.id, now).await?;
+        if expired > 0 {
+            tracing::warn!(chat = chat.telegram_chat_id, expired, "links whose creation never completed expired");
+        }
         for link in store::lifecycle::stale_open_links(&ctx.pool, chat.id, now).await? {
             remove_member::revoke(ctx, &api, &chat, &link, "entitlement ended or link expired (consistency sweep)")
                 .await?;

@@ -61,6 +61,11 @@ pub enum ProbeFailure {
     RateLimited(u32),
     /// A permanent error: never retried.
     Permanent,
+    /// A panic: the job is killed with the panic's message, the worker goes on.
+    Panic,
+    /// Snoozed for this many seconds on each of the first `fail_first` runs, then one
+    /// transient failure: its backoff must count that one failure, not the snoozes.
+    RateLimitedThenTransient(u32),
 }
 
 impl JobSpec for Probe {
@@ -77,14 +82,28 @@ impl Job for Probe {
         if self.sleep_ms > 0 {
             tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
         }
-        if ctx.attempt <= self.fail_first {
+        if let ProbeFailure::RateLimitedThenTransient(secs) = self.failure {
+            if ctx.attempt <= self.fail_first {
+                return Err(JobError::Snooze {
+                    until: crate::clock::plus_secs(chrono::Utc::now(), secs.into())
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+                    reason: format!("probe: rate limited for {secs} s as asked"),
+                });
+            }
+            if ctx.attempt == self.fail_first + 1 {
+                return Err(JobError::Retry("probe: transient failure after the snoozes, as asked".into()));
+            }
+        } else if ctx.attempt <= self.fail_first {
             return Err(match self.failure {
                 ProbeFailure::Transient => JobError::Retry("probe: transient failure as asked".into()),
                 ProbeFailure::RateLimited(secs) => JobError::Snooze {
-                    until: chrono::Utc::now() + chrono::Duration::seconds(secs.into()),
+                    until: crate::clock::plus_secs(chrono::Utc::now(), secs.into())
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
                     reason: format!("probe: rate limited for {secs} s as asked"),
                 },
                 ProbeFailure::Permanent => JobError::Permanent("probe: permanent failure as asked".into()),
+                ProbeFailure::Panic => panic!("probe: panicking as asked"),
+                ProbeFailure::RateLimitedThenTransient(_) => unreachable!("handled above"),
             });
         }
         store::diagnostics::record_probe(&ctx.pool, &self.key, "finished", &ctx.worker).await?;

@@ -11,7 +11,7 @@ use crate::{
     queue::{JobError, JobSpec, Queue},
     store::{
         self,
-        lifecycle::{ChatRow, GrantRow},
+        lifecycle::{ChatRow, GrantRow, LinkRow},
     },
     telegram::BotApi,
     texts::{self, Lang},
@@ -74,7 +74,10 @@ pub(crate) async fn load(
 
 /// Makes the link for this action (`issue_key`) and sends it, once. An action that
 /// runs again finds its link (used or not) and makes no second one; a still-open
-/// link of the grant is reused rather than a new one made.
+/// link of the grant is reused rather than a new one made. The link's row is written
+/// (`pending`) before Telegram is asked for the link, so no link exists that Gatehouse
+/// has no row for; a run that finds its row still `pending` (the last one stopped in
+/// between) asks again and completes it.
 pub(crate) async fn issue_link(
     ctx: &JobContext,
     api: &BotApi,
@@ -88,42 +91,24 @@ pub(crate) async fn issue_link(
         None => store::lifecycle::open_link(&ctx.pool, grant.id, chat.id, now).await?,
     };
     let link = match existing {
+        Some(link) if link.state == "pending" => create_at_telegram(ctx, api, chat, grant, link).await?,
         Some(link) => link,
         None => {
-            let expire_at = now + LINK_LIFETIME;
+            let expire_at = crate::clock::plus(now, LINK_LIFETIME)
+                .ok_or_else(|| JobError::Permanent(format!("{now} plus a day is outside the calendar")))?;
             let name = format!("gh {}", &grant.id.simple().to_string()[..16]);
-            let created = if chat.join_strategy == "join_request" {
-                api.create_join_request_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
-            } else {
-                api.create_personal_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
-            };
-            let id = store::lifecycle::insert_link(
-                &ctx.pool,
-                chat,
-                grant,
-                issue_key,
-                &name,
-                &created.invite_link,
-                expire_at,
-            )
-            .await?;
-            ctx.audit(
-                chat.project_id,
-                Some(grant.telegram_user_id),
-                Some(chat.id),
-                "link_issued",
-                "entitled by a grant",
-                json!({"grant_id": grant.id, "link_id": id, "expire_at": expire_at}),
-            )
-            .await?;
-            store::lifecycle::link(&ctx.pool, id).await?.ok_or_else(|| JobError::Retry("link row vanished".into()))?
+            store::lifecycle::insert_pending_link(&ctx.pool, chat, grant, issue_key, &name, expire_at).await?;
+            let pending = store::lifecycle::link_by_issue_key(&ctx.pool, chat.project_id, issue_key)
+                .await?
+                .ok_or_else(|| JobError::Retry("the link row vanished".into()))?;
+            if pending.state == "pending" { create_at_telegram(ctx, api, chat, grant, pending).await? } else { pending }
         }
     };
     let text = texts::your_link(
         Lang::from_code(grant.language_code.as_deref()),
         chat.title.as_deref().unwrap_or("the chat"),
         link.link.as_deref().unwrap_or_default(),
-        link.expire_at.unwrap_or(now + LINK_LIFETIME),
+        link.expire_at.unwrap_or(now),
     );
     let message_id = store::messages::put(
         &ctx.pool,
@@ -137,4 +122,38 @@ pub(crate) async fn issue_link(
     )
     .await?;
     ctx.enqueue(&SendMessage { message_id }).await
+}
+
+/// Asks Telegram for the link of a `pending` row and records it (`open`).
+async fn create_at_telegram(
+    ctx: &JobContext,
+    api: &BotApi,
+    chat: &ChatRow,
+    grant: &GrantRow,
+    pending: LinkRow,
+) -> Result<LinkRow, JobError> {
+    let now = ctx.now();
+    // The row's expiry, unless it is (nearly) past: then a fresh day.
+    let expire_at = match pending.expire_at {
+        Some(at) if crate::clock::plus(now, chrono::TimeDelta::minutes(10)).is_some_and(|soon| at > soon) => at,
+        _ => crate::clock::plus(now, LINK_LIFETIME)
+            .ok_or_else(|| JobError::Permanent(format!("{now} plus a day is outside the calendar")))?,
+    };
+    let name = format!("gh {}", &grant.id.simple().to_string()[..16]);
+    let created = if chat.join_strategy == "join_request" {
+        api.create_join_request_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
+    } else {
+        api.create_personal_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
+    };
+    store::lifecycle::link_created(&ctx.pool, pending.id, &created.invite_link, expire_at).await?;
+    ctx.audit(
+        chat.project_id,
+        Some(grant.telegram_user_id),
+        Some(chat.id),
+        "link_issued",
+        "entitled by a grant",
+        json!({"grant_id": grant.id, "link_id": pending.id, "expire_at": expire_at}),
+    )
+    .await?;
+    store::lifecycle::link(&ctx.pool, pending.id).await?.ok_or_else(|| JobError::Retry("link row vanished".into()))
 }

@@ -4,7 +4,7 @@
 //! a one-time payment extends the subscriber's running Stars grant of the plan, or
 //! makes one for the plan's duration (or for life).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -86,20 +86,29 @@ impl Job for ProcessStarsPayment {
                 entitlement::apply(&mut tx, target, change, now).await?
             }
             _ => {
-                let days = plan.duration_days.map(|d| Duration::days(d.into()));
+                let days = plan.duration_days.map(i64::from);
+                let after = |from, days| crate::clock::days_after(from, days, "the plan's duration_days");
                 let running =
                     store::payments::extendable_stars_grant(&mut tx, request.subscriber_id, plan.id, now).await?;
                 match running {
                     Some(grant) => {
                         let from = grant.ends_at.unwrap_or(now).max(now);
-                        let change = Change { event: Event::Pay, ends: Ends::At(days.map(|d| from + d)), occurred_at };
+                        let change = Change {
+                            event: Event::Pay,
+                            ends: Ends::At(days.map(|d| after(from, d)).transpose()?),
+                            occurred_at,
+                        };
                         entitlement::apply_to_grant(&mut tx, project_id, grant.id, change, now)
                             .await?
                             .ok_or_else(|| JobError::Retry("the grant to extend vanished".into()))?
                     }
                     None => {
                         let target = target(project_id, &request, "stars", &payment.charge_id);
-                        let change = Change { event: Event::Pay, ends: Ends::At(days.map(|d| now + d)), occurred_at };
+                        let change = Change {
+                            event: Event::Pay,
+                            ends: Ends::At(days.map(|d| after(now, d)).transpose()?),
+                            occurred_at,
+                        };
                         entitlement::apply(&mut tx, target, change, now).await?
                     }
                 }

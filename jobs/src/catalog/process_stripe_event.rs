@@ -4,12 +4,12 @@
 //! [`entitlement::apply`] — an event older than the grant's newest is stale and
 //! changes nothing — and tells the subscriber once per failed invoice.
 
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Job, JobContext, send_message::SendMessage};
 use crate::{
+    clock,
     payments::{
         entitlement::{self, Change, Ends, Outcome, Target},
         stripe::{self, EndRule},
@@ -62,23 +62,36 @@ impl Job for ProcessStripeEvent {
             }
             None => None,
         };
-        let change_for = |plan: &store::PlanTerms, grace_secs: i64| -> (Event, Ends) {
-            let days = |d: i32| Some(occurred_at + Duration::days(d.into()));
-            match meaning.ends {
+        // Every end is computed with checked arithmetic: a plan's days or a Stripe period
+        // outside the calendar fails the event with its reason instead of panicking.
+        let change_for = |plan: &store::PlanTerms, grace_secs: i64| -> Result<(Event, Ends), JobError> {
+            let days = |d: i32, what: &str| clock::days_after(occurred_at, d.into(), what).map(Some);
+            Ok(match meaning.ends {
                 EndRule::PlanDuration if plan.recurring && plan.trial_days > 0 && meaning.event == Event::Pay => {
-                    (Event::Trial, Ends::At(days(plan.trial_days)))
+                    (Event::Trial, Ends::At(days(plan.trial_days, "the plan's trial_days")?))
                 }
                 EndRule::PlanDuration if plan.recurring => {
-                    (meaning.event, Ends::At(days(plan.duration_days.unwrap_or(30))))
+                    (meaning.event, Ends::At(days(plan.duration_days.unwrap_or(30), "the plan's duration_days")?))
                 }
-                EndRule::PlanDuration => (meaning.event, Ends::At(plan.duration_days.and_then(days))),
+                EndRule::PlanDuration => (
+                    meaning.event,
+                    Ends::At(match plan.duration_days {
+                        Some(d) => days(d, "the plan's duration_days")?,
+                        None => None,
+                    }),
+                ),
                 EndRule::PeriodEnd(end) => (meaning.event, Ends::At(Some(end))),
                 EndRule::GraceAfter(paid_until) => {
-                    (meaning.event, Ends::At(Some(paid_until + Duration::seconds(grace_secs))))
+                    let until = clock::plus_secs(paid_until, grace_secs).ok_or_else(|| {
+                        JobError::Permanent(format!(
+                            "the paid period ({paid_until}) plus the grace period is outside the calendar"
+                        ))
+                    })?;
+                    (meaning.event, Ends::At(Some(until)))
                 }
                 EndRule::Now => (meaning.event, Ends::Now),
                 EndRule::Keep => (meaning.event, Ends::Keep),
-            }
+            })
         };
         let terms = store::project_terms(&mut *tx, project_id)
             .await?
@@ -88,7 +101,7 @@ impl Job for ProcessStripeEvent {
                 let plan = store::plan_terms(&mut *tx, project_id, request.plan_id)
                     .await?
                     .ok_or_else(|| JobError::Permanent(format!("plan {} no longer exists", request.plan_id)))?;
-                let (event, ends) = change_for(&plan, terms.grace_secs);
+                let (event, ends) = change_for(&plan, terms.grace_secs)?;
                 let external_ref = request.id.to_string();
                 let target = Target {
                     project_id,

@@ -111,8 +111,23 @@ struct PreCheckoutQuery {
     invoice_payload: String,
 }
 
+/// Removes every NUL character (U+0000) from the update's strings, in place: Postgres
+/// cannot store one in text, and no name or message needs it. Walked without recursion.
+pub fn strip_nul(value: &mut serde_json::Value) {
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => s.retain(|c| c != '\0'),
+            serde_json::Value::Array(items) => stack.extend(items.iter_mut()),
+            serde_json::Value::Object(map) => stack.extend(map.values_mut()),
+            _ => {}
+        }
+    }
+}
+
 impl Job for ProcessTelegramUpdate {
-    async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
+    async fn run(mut self, ctx: &JobContext) -> Result<(), JobError> {
+        strip_nul(&mut self.update);
         let kind = self.update_type();
         metrics::counter!(crate::metrics::TELEGRAM_UPDATES, "update_type" => kind).increment(1);
         let Some(bot) = store::lifecycle::bot_by_telegram_id(&ctx.pool, self.bot_id).await? else {

@@ -49,8 +49,12 @@ impl<'a> Conversation<'a> {
         let project = store::conversation::project(&ctx.pool, bot.project_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("project {} no longer exists", bot.project_id)))?;
+        // Telegram's user ids fit in 52 bits; a larger one is not a real user, and must
+        // not wrap to a negative id that could match someone else's rows.
+        let id = i64::try_from(from.id.0)
+            .map_err(|_| JobError::Permanent(format!("user id {} is out of range", from.id.0)))?;
         let user = crate::telegram::User {
-            id: from.id.0 as i64,
+            id,
             is_bot: from.is_bot,
             first_name: from.first_name.clone(),
             username: from.username.clone(),

@@ -112,7 +112,7 @@ async fn grant(talk: &mut Conversation<'_>, user: i64, plan: &str, days: i32) ->
         project_id: talk.project.id,
         subscriber_id: subscriber.id,
         plan_id,
-        ends_at: Some(ctx.now() + Duration::days(days.into())),
+        ends_at: Some(crate::clock::days_after(ctx.now(), days.into(), "/grant days")?),
         note: Some("granted with /grant"),
     };
     store::setup::insert_manual_grant(&mut *tx, &new).await?;

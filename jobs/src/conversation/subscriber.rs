@@ -99,7 +99,10 @@ async fn access_token(talk: &mut Conversation<'_>, token: &str) -> Result<(), Jo
     };
     let subscriber = store::setup::upsert_subscriber(&mut *tx, Uuid::now_v7(), talk.project.id, talk.user).await?;
     let grant_id = Uuid::now_v7();
-    let ends_at = taken.duration_days.map(|d| now + chrono::Duration::days(d.into()));
+    let ends_at = taken
+        .duration_days
+        .map(|d| crate::clock::days_after(now, d.into(), "the access token's duration_days"))
+        .transpose()?;
     let grant = store::setup::NewManualGrant {
         id: grant_id,
         project_id: talk.project.id,

@@ -80,7 +80,8 @@ pub async fn redeem(ctx: &JobContext, project_id: Uuid, user: &User, code: &str)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("the plan of access code {} is gone", found.id)))?;
     let days = found.duration_days.or(plan.duration_days);
-    let ends = Ends::At(days.map(|d| now + chrono::Duration::days(d.into())));
+    let ends =
+        Ends::At(days.map(|d| crate::clock::days_after(now, d.into(), "the access code's duration_days")).transpose()?);
     let external_ref = format!("{}:{}", found.id, payer.id);
     let target = Target {
         project_id,

@@ -71,7 +71,9 @@ pub async fn start_trial(
     if store::grant_by_ref(conn, project_id, "trial", &external_ref).await?.is_some() {
         return Ok(None);
     }
-    let ends = Ends::At(Some(now + chrono::Duration::days(trial_days.into())));
+    // A trial lasts at most MAX_TRIAL_DAYS, whatever an older plan row says.
+    let days = i64::from(trial_days).clamp(0, crate::clock::MAX_TRIAL_DAYS);
+    let ends = Ends::At(Some(crate::clock::plus_days(now, days).unwrap_or(DateTime::<Utc>::MAX_UTC)));
     let outcome = entitlement::apply(conn, target, Change { event: Event::Trial, ends, occurred_at: now }, now).await?;
     Ok(match outcome {
         Outcome::Applied { grant_id, .. } => Some(grant_id),

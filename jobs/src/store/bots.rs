@@ -13,10 +13,12 @@ pub struct WebhookBot {
     pub webhook_secret_hash: Option<Vec<u8>>,
 }
 
-/// The bot with this Telegram id, if Gatehouse manages it.
+/// The bot with this Telegram id, if Gatehouse manages it (its claim is verified).
 pub async fn find_for_webhook(pool: &PgPool, telegram_bot_id: i64) -> Result<Option<WebhookBot>, sqlx::Error> {
-    sqlx::query_as("SELECT id, project_id, webhook_secret_hash FROM bots WHERE telegram_bot_id = $1")
-        .bind(telegram_bot_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(
+        "SELECT id, project_id, webhook_secret_hash FROM bots WHERE telegram_bot_id = $1 AND verified_at IS NOT NULL",
+    )
+    .bind(telegram_bot_id)
+    .fetch_optional(pool)
+    .await
 }

@@ -197,6 +197,12 @@ pub async fn set_limits(pool: &PgPool, telegram_bot_id: i64, limits: &BotLimits)
     Ok(())
 }
 
+/// Drops a bot's own limits (its verified connection went away).
+pub async fn forget_limits(db: impl sqlx::PgExecutor<'_>, telegram_bot_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM bot_rate_limits WHERE telegram_bot_id = $1").bind(telegram_bot_id).execute(db).await?;
+    Ok(())
+}
+
 /// Deletes chat budgets nobody has used for a minute (one exists per chat messaged).
 pub async fn prune_idle_chats(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(

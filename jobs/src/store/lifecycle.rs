@@ -34,13 +34,45 @@ pub async fn bot_of_project(pool: &PgPool, project_id: Uuid) -> Result<Option<Bo
         .await
 }
 
-/// The bot with this Telegram id.
+/// The bot with this Telegram id: the project whose claim getMe verified (unverified
+/// claims of the same id are nobody's bot).
 pub async fn bot_by_telegram_id(pool: &PgPool, telegram_bot_id: i64) -> Result<Option<BotRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, project_id, telegram_bot_id, token_ciphertext FROM bots WHERE telegram_bot_id = $1")
-        .bind(telegram_bot_id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as(
+        "SELECT id, project_id, telegram_bot_id, token_ciphertext FROM bots
+         WHERE telegram_bot_id = $1 AND verified_at IS NOT NULL",
+    )
+    .bind(telegram_bot_id)
+    .fetch_optional(pool)
+    .await
 }
+
+/// Why a bot's claim could not be verified.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// Another project holds the verified claim on this bot id.
+    #[error("this bot is connected to another project")]
+    TakenElsewhere,
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Records that getMe confirmed the bot's token: from now on the bot id belongs to this
+/// project. Refused when another project's claim on the same id is verified.
+pub async fn claim_verified(pool: &PgPool, bot_id: Uuid) -> Result<(), ClaimError> {
+    let result = sqlx::query("UPDATE bots SET verified_at = COALESCE(verified_at, now()) WHERE id = $1")
+        .bind(bot_id)
+        .execute(pool)
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.constraint() == Some(VERIFIED_BOT_KEY) => Err(ClaimError::TakenElsewhere),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The unique index that lets one project at a time hold a verified claim on a bot id.
+pub const VERIFIED_BOT_KEY: &str = "bots_verified_telegram_bot_id_key";
 
 /// Marks a bot connected, with the digest of its new webhook secret.
 pub async fn bot_connected(
@@ -470,33 +502,65 @@ pub async fn stale_open_links(pool: &PgPool, chat_id: Uuid, now: DateTime<Utc>) 
     sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(chat_id).bind(now).fetch_all(pool).await
 }
 
-/// Stores a link Telegram created.
-pub async fn insert_link(
+/// Writes the row of a link about to be created at Telegram, `pending` with no URL yet:
+/// the row exists before the link does, so a crash in between leaves a row that says
+/// so ([`link_created`] fills it in; the sweep expires it with [`expire_pending_links`]).
+/// A second writer of the same `issue_key` writes nothing. Returns the row's id.
+pub async fn insert_pending_link(
     pool: &PgPool,
     chat: &ChatRow,
     grant: &GrantRow,
     issue_key: &str,
     name: &str,
-    link: &str,
     expire_at: DateTime<Utc>,
-) -> Result<Uuid, sqlx::Error> {
-    let id = Uuid::now_v7();
-    sqlx::query(
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
         "INSERT INTO invite_links (id, project_id, chat_id, subscriber_id, grant_id, link, name, member_limit, expire_at, state, issue_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, 'open', $9)",
+         VALUES ($1, $2, $3, $4, $5, NULL, $6, 1, $7, 'pending', $8)
+         ON CONFLICT (project_id, issue_key) WHERE issue_key IS NOT NULL DO NOTHING
+         RETURNING id",
     )
-    .bind(id)
+    .bind(Uuid::now_v7())
     .bind(chat.project_id)
     .bind(chat.id)
     .bind(grant.subscriber_id)
     .bind(grant.id)
-    .bind(link)
     .bind(name)
     .bind(expire_at)
     .bind(issue_key)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Records the URL Telegram gave a `pending` link, and its expiry: the link is `open`.
+pub async fn link_created(
+    pool: &PgPool,
+    link_id: Uuid,
+    link: &str,
+    expire_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE invite_links SET link = $2, expire_at = $3, state = 'open' WHERE id = $1 AND state = 'pending'",
+    )
+    .bind(link_id)
+    .bind(link)
+    .bind(expire_at)
     .execute(pool)
     .await?;
-    Ok(id)
+    Ok(())
+}
+
+/// Ends the `pending` links of a chat whose expiry has passed: whatever Telegram made for
+/// them (if a crash came between the call and [`link_created`]) has expired too.
+pub async fn expire_pending_links(pool: &PgPool, chat_id: Uuid, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE invite_links SET state = 'expired' WHERE chat_id = $1 AND state = 'pending' AND expire_at <= $2",
+    )
+    .bind(chat_id)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Marks a link used by `user`.

@@ -4,30 +4,91 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-/// Moves a running job's next run to `at`. With `snooze`, the run does not count
-/// against `max_attempts` (rate limited, not failed). The ack that follows keeps
+/// Moves a running job's next run to `at` without counting the run (rate limited, not
+/// failed): `max_attempts` grows by one, and the snooze is counted in the row's
+/// `metadata -> 'snoozes'` so the backoff can leave it out. The ack that follows keeps
 /// `run_at` as set here, so the row is claimed again only at `at`.
-pub async fn reschedule(pool: &PgPool, job_id: &str, at: DateTime<Utc>, snooze: bool) -> Result<(), sqlx::Error> {
+pub async fn snooze(pool: &PgPool, job_id: &str, at: DateTime<Utc>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE apalis.jobs
-         SET run_at = $2, max_attempts = max_attempts + CASE WHEN $3 THEN 1 ELSE 0 END
+         SET run_at = $2, max_attempts = max_attempts + 1,
+             metadata = COALESCE(metadata, ''::hstore)
+                        || hstore('snoozes', (COALESCE((metadata -> 'snoozes')::int, 0) + 1)::text)
          WHERE id = $1",
     )
     .bind(job_id)
     .bind(at)
-    .bind(snooze)
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// Moves a failed job's next run to `at` (its backoff) and returns its `max_attempts`.
-pub async fn reschedule_returning_max(pool: &PgPool, job_id: &str, at: DateTime<Utc>) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar("UPDATE apalis.jobs SET run_at = $2 WHERE id = $1 RETURNING max_attempts")
+/// A failed run's row, as the backoff needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct FailedRun {
+    /// Runs allowed (snoozes added).
+    pub max_attempts: i32,
+    /// Runs that were snoozes, not failures.
+    pub snoozes: i32,
+}
+
+/// How many of a job's runs were snoozes (rate limited), not failures.
+pub async fn snoozes(pool: &PgPool, job_id: &str) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE((metadata -> 'snoozes')::int, 0) FROM apalis.jobs WHERE id = $1")
         .bind(job_id)
-        .bind(at)
-        .fetch_one(pool)
+        .fetch_optional(pool)
         .await
+        .map(Option::unwrap_or_default)
+}
+
+/// Moves a failed job's next run to `at` (its backoff); returns its allowed runs and
+/// snoozes.
+pub async fn reschedule_failed(pool: &PgPool, job_id: &str, at: DateTime<Utc>) -> Result<FailedRun, sqlx::Error> {
+    let (max_attempts, snoozes): (i32, i32) = sqlx::query_as(
+        "UPDATE apalis.jobs SET run_at = $2 WHERE id = $1
+         RETURNING max_attempts, COALESCE((metadata -> 'snoozes')::int, 0)",
+    )
+    .bind(job_id)
+    .bind(at)
+    .fetch_one(pool)
+    .await?;
+    Ok(FailedRun { max_attempts, snoozes })
+}
+
+/// The rows a worker stream (`apalis.workers.id`) had claimed but not started when it
+/// ended: their ids and stored bytes.
+pub async fn claimed_not_started(pool: &PgPool, worker: &str) -> Result<Vec<(String, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, job FROM apalis.jobs WHERE lock_by = $1 AND status = 'Queued'")
+        .bind(worker)
+        .fetch_all(pool)
+        .await
+}
+
+/// Gives a claimed, not started row back to the queue (its stream ended).
+pub async fn release_claimed(pool: &PgPool, job_id: &str, worker: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL
+         WHERE id = $1 AND lock_by = $2 AND status = 'Queued'",
+    )
+    .bind(job_id)
+    .bind(worker)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Ends a row that cannot be run (it does not decode) as Killed, with the reason.
+pub async fn kill_unreadable(pool: &PgPool, job_id: &str, reason: &str) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE apalis.jobs SET status = 'Killed', done_at = now(), lock_by = NULL,
+                last_result = jsonb_build_object('Err', $2::text)
+         WHERE id = $1 AND status IN ('Pending', 'Queued', 'Running', 'Failed')",
+    )
+    .bind(job_id)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// Deletes finished jobs older than `before`; returns how many.
@@ -167,13 +228,39 @@ pub struct JobRow {
     pub kind: Option<String>,
 }
 
-/// Every job row, oldest first.
+type ListedRow = (String, String, String, i32, i32, DateTime<Utc>, Option<serde_json::Value>, Option<String>, Vec<u8>);
+
+/// Every job row, oldest first. The kind is read from the row's bytes here, not in SQL:
+/// a row that is not UTF-8 or holds `\u0000` (which jsonb refuses) is listed too.
 pub async fn list(pool: &PgPool) -> Result<Vec<JobRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, job_type, status, attempts, max_attempts, run_at, last_result, idempotency_key,
-                convert_from(job, 'UTF8')::jsonb ->> 'kind' AS kind
+    let rows: Vec<ListedRow> = sqlx::query_as(
+        "SELECT id, job_type, status, attempts, max_attempts, run_at, last_result, idempotency_key, job
          FROM apalis.jobs ORDER BY id",
     )
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, job_type, status, attempts, max_attempts, run_at, last_result, idempotency_key, job)| JobRow {
+            id,
+            job_type,
+            status,
+            attempts,
+            max_attempts,
+            run_at,
+            last_result,
+            idempotency_key,
+            kind: kind_of(&job),
+        })
+        .collect())
+}
+
+/// The kind a stored row names, if it can be read (its args, however deep, are skipped
+/// without recursion).
+pub fn kind_of(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        kind: String,
+    }
+    serde_json::from_slice::<Kind>(bytes).ok().map(|k| k.kind)
 }

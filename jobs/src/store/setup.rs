@@ -84,9 +84,6 @@ pub async fn find_api_key(db: impl PgExecutor<'_>, key_hash: &[u8]) -> Result<Op
 // The bot
 // ---------------------------------------------------------------------------
 
-/// The unique constraint on `bots.telegram_bot_id` (one Telegram bot, one project).
-pub const BOT_TELEGRAM_ID_KEY: &str = "bots_telegram_bot_id_key";
-
 /// Creates the project's bot, or replaces its token: either way it is
 /// `connecting` again, with no username or reason until `connect-bot` runs. The
 /// webhook secret hash is left as it is. Returns the bot's id (`new_id` when created).
@@ -106,9 +103,12 @@ pub async fn upsert_bot(
              status = 'connecting',
              status_reason = NULL,
              username = NULL,
-             -- Another bot: the old bot's webhook secret must not open the new bot's webhook.
+             -- Another bot: the old bot's webhook secret must not open the new bot's webhook,
+             -- and the new bot id is this project's only once getMe confirms it.
              webhook_secret_hash = CASE WHEN bots.telegram_bot_id = EXCLUDED.telegram_bot_id
                                         THEN bots.webhook_secret_hash END,
+             verified_at = CASE WHEN bots.telegram_bot_id = EXCLUDED.telegram_bot_id
+                                THEN bots.verified_at END,
              updated_at = now()
          RETURNING id",
     )
@@ -133,16 +133,33 @@ pub struct BotStatus {
     pub status: String,
     /// Why it failed, when it did.
     pub status_reason: Option<String>,
+    /// When getMe confirmed the token for this bot id (`None`: not yet).
+    pub verified_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The project's bot, if it has one.
 pub async fn find_bot(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<Option<BotStatus>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, telegram_bot_id, username, status, status_reason
+        "SELECT id, telegram_bot_id, username, status, status_reason, verified_at
          FROM bots WHERE project_id = $1",
     )
     .bind(project_id)
     .fetch_optional(db)
+    .await
+}
+
+/// Whether a project other than `project_id` holds the verified claim on this bot id.
+pub async fn bot_verified_elsewhere(
+    db: impl PgExecutor<'_>,
+    telegram_bot_id: i64,
+    project_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM bots WHERE telegram_bot_id = $1 AND project_id <> $2 AND verified_at IS NOT NULL)",
+    )
+    .bind(telegram_bot_id)
+    .bind(project_id)
+    .fetch_one(db)
     .await
 }
 

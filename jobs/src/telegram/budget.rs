@@ -383,7 +383,7 @@ impl Budgets {
         let scope = if need.message_chat.is_some() { "chat" } else { "bot" };
         metrics::counter!(m::TELEGRAM_RATE_LIMITED, "scope" => scope).increment(1);
         metrics::counter!(m::TELEGRAM_PAUSED_SECONDS, "scope" => scope).increment(retry_after);
-        let seconds = retry_after.max(1) as f64;
+        let seconds = retry_after.clamp(1, crate::telegram::MAX_RETRY_AFTER_SECS) as f64;
         let chat = need.message_chat.unwrap_or(0);
         match store::pause(&self.pool, need.bot, chat, seconds).await {
             Ok(until) => tracing::warn!(bot = need.bot, chat, %until, "429 from Telegram: paused for every worker"),
@@ -392,7 +392,7 @@ impl Budgets {
         if need.message_chat.is_none() {
             let busy = Busy {
                 retry_at: Instant::now() + Duration::from_secs_f64(seconds),
-                until: Utc::now() + chrono::Duration::milliseconds((seconds * 1000.0) as i64),
+                until: crate::clock::plus_secs(Utc::now(), seconds as i64).unwrap_or(DateTime::<Utc>::MAX_UTC),
             };
             for lane in &self.bot(need.bot).lanes {
                 let mut slots = lane.slots.lock().expect("budget lock");

@@ -6,6 +6,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use gatehouse_jobs::{
+    clock::MAX_PERIOD_DAYS,
     payments::access_codes,
     store::{self, payments::NewAccessCode},
 };
@@ -59,8 +60,10 @@ pub async fn create(
     if body.max_uses.is_some_and(|n| n < 1) {
         return Err(ApiError::Unprocessable("max_uses: expected at least 1, or null for unlimited".into()));
     }
-    if body.duration_days.is_some_and(|d| !(1..=36_600).contains(&d)) {
-        return Err(ApiError::Unprocessable("duration_days: expected 1 to 36600, or null for the plan's".into()));
+    if body.duration_days.is_some_and(|d| !(1..=MAX_PERIOD_DAYS).contains(&i64::from(d))) {
+        return Err(ApiError::Unprocessable(format!(
+            "duration_days: expected 1 to {MAX_PERIOD_DAYS}, or null for the plan's"
+        )));
     }
     if body.expires_at.is_some_and(|t| t <= Utc::now()) {
         return Err(ApiError::Unprocessable("expires_at: is in the past".into()));

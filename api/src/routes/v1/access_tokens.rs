@@ -5,7 +5,7 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
-use gatehouse_jobs::{crypto, store};
+use gatehouse_jobs::{clock::MAX_PERIOD_DAYS, crypto, store};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -35,8 +35,10 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<TokenRequest>,
 ) -> Result<(StatusCode, Json<Token>), ApiError> {
-    if body.duration_days.is_some_and(|d| !(1..=36_500).contains(&d)) {
-        return Err(ApiError::Unprocessable("duration_days: a whole number of days from 1".into()));
+    if body.duration_days.is_some_and(|d| !(1..=MAX_PERIOD_DAYS).contains(&i64::from(d))) {
+        return Err(ApiError::Unprocessable(format!(
+            "duration_days: expected 1 to {MAX_PERIOD_DAYS} days, or null for the plan's"
+        )));
     }
     if body.expires_at.is_some_and(|e| e <= Utc::now()) {
         return Err(ApiError::Unprocessable("expires_at: must be in the future".into()));

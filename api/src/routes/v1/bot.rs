@@ -19,11 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::JsonBody;
-use crate::{
-    AppState,
-    auth::ProjectKey,
-    error::{ApiError, constraint},
-};
+use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The body of `PUT .../bot`. No `Debug`: it holds the token.
 #[derive(Deserialize)]
@@ -113,14 +109,20 @@ pub async fn connect(
     let sealed = crypto::seal(state.config.encryption_key()?, token.token.expose());
 
     let mut tx = state.pool.begin().await?;
-    let bot_id = store::setup::upsert_bot(&mut *tx, Uuid::new_v4(), key.project_id, token.telegram_bot_id, &sealed)
-        .await
-        .map_err(|e| match constraint(&e) {
-            Some(store::setup::BOT_TELEGRAM_ID_KEY) => {
-                ApiError::Conflict("token: this bot is connected to another project".into())
-            }
-            _ => e.into(),
-        })?;
+    // A bot id is taken only by a claim getMe verified; an unverified claim blocks nobody.
+    if store::setup::bot_verified_elsewhere(&mut *tx, token.telegram_bot_id, key.project_id).await? {
+        return Err(ApiError::Conflict("token: this bot is connected to another project".into()));
+    }
+    // A bot's own limits belong to its verified connection: moving to another bot id
+    // leaves none behind on the old one.
+    if let Some(old) = store::setup::find_bot(&mut *tx, key.project_id).await?
+        && old.telegram_bot_id != token.telegram_bot_id
+        && old.verified_at.is_some()
+    {
+        store::budget::forget_limits(&mut *tx, old.telegram_bot_id).await?;
+    }
+    let bot_id =
+        store::setup::upsert_bot(&mut *tx, Uuid::new_v4(), key.project_id, token.telegram_bot_id, &sealed).await?;
     let job = ConnectBot { bot_id, attempt: Uuid::new_v4() };
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
@@ -133,7 +135,10 @@ pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json
     let bot = store::setup::find_bot(&state.pool, key.project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("this project has no bot yet".into()))?;
-    let limits = store::budget::limits(&state.pool, bot.telegram_bot_id).await?.unwrap_or_default();
+    let limits = match bot.verified_at {
+        Some(_) => store::budget::limits(&state.pool, bot.telegram_bot_id).await?.unwrap_or_default(),
+        None => BotLimits::default(),
+    };
     Ok(Json(BotView {
         bot_id: bot.id,
         telegram_bot_id: bot.telegram_bot_id,
@@ -154,6 +159,11 @@ pub async fn set_limits(
     let bot = store::setup::find_bot(&state.pool, key.project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("this project has no bot yet".into()))?;
+    if bot.verified_at.is_none() {
+        return Err(ApiError::Conflict(
+            "the bot's token is not verified yet: limits can be set once its connection is confirmed".into(),
+        ));
+    }
     store::budget::set_limits(&state.pool, bot.telegram_bot_id, &limits).await?;
     tracing::info!(project_id = %key.project_id, telegram_bot_id = bot.telegram_bot_id, ?limits, "bot rate limits set");
     Ok(Json(limits))

@@ -57,9 +57,41 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if !value.is_object() {
         return Err(ApiError::BadRequest("the body must be a JSON object".into()));
     }
+    if let Some(path) = nul_path(&value) {
+        return Err(ApiError::Unprocessable(format!(
+            "{path}: contains a NUL character (U+0000), which cannot be stored"
+        )));
+    }
     // Deserialize from the bytes again (not the Value) so that the error names the
     // field: axum's `from_bytes` tracks the path.
     Json::<T>::from_bytes(bytes).map(|Json(t)| t).map_err(|e| ApiError::Unprocessable(reason(&e)))
+}
+
+/// The path (`name`, `chats[2]`, `a.b`) of the first string, or object key, that holds
+/// a NUL character: Postgres cannot store one in text or JSON. Walked without recursion.
+pub(crate) fn nul_path(value: &serde_json::Value) -> Option<String> {
+    let mut stack: Vec<(&serde_json::Value, String)> = vec![(value, String::new())];
+    let join = |path: &str, key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    while let Some((v, path)) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => {
+                return Some(if path.is_empty() { "body".into() } else { path });
+            }
+            serde_json::Value::Array(items) => {
+                stack.extend(items.iter().enumerate().map(|(i, item)| (item, format!("{path}[{i}]"))))
+            }
+            serde_json::Value::Object(map) => {
+                for (key, item) in map {
+                    if key.contains('\0') {
+                        return Some(join(&path, &key.replace('\0', "\\u0000")));
+                    }
+                    stack.push((item, join(&path, key)));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// axum's rejection text without its generic prefix.
@@ -116,6 +148,17 @@ mod tests {
             panic!("expected 422");
         };
         assert!(m.contains("count"), "{m}");
+    }
+
+    #[test]
+    fn a_nul_character_is_unprocessable_and_its_field_named() {
+        let Err(ApiError::Unprocessable(m)) = parse::<Sample>(br#"{"handle": "a\u0000b", "count": 1}"#) else {
+            panic!("expected 422");
+        };
+        assert!(m.starts_with("handle:"), "{m}");
+        let value = serde_json::json!({"plan": {"chats": ["x", "y\u{0}"]}});
+        assert_eq!(nul_path(&value).as_deref(), Some("plan.chats[1]"));
+        assert_eq!(nul_path(&serde_json::json!({"a": "fine"})), None);
     }
 
     #[test]

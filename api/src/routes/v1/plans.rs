@@ -2,7 +2,10 @@
 //! project's chats; `GET` lists the project's plans.
 
 use axum::{Json, extract::State, http::StatusCode};
-use gatehouse_jobs::store::{self, setup::NewPlan};
+use gatehouse_jobs::{
+    clock::{MAX_PERIOD_DAYS, MAX_TRIAL_DAYS},
+    store::{self, setup::NewPlan},
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -162,8 +165,9 @@ fn check(body: &CreatePlan) -> Result<Terms, ApiError> {
     let duration_days = body
         .duration_days
         .map(|d| {
-            positive_i32(d)
-                .ok_or_else(|| invalid("duration_days: expected a number of days above 0, or null for lifetime"))
+            positive_i32(d).filter(|d| i64::from(*d) <= MAX_PERIOD_DAYS).ok_or_else(|| {
+                invalid(&format!("duration_days: expected 1 to {MAX_PERIOD_DAYS} days, or null for lifetime"))
+            })
         })
         .transpose()?;
     if body.recurring && duration_days.is_none() {
@@ -171,9 +175,10 @@ fn check(body: &CreatePlan) -> Result<Terms, ApiError> {
     }
     let trial_days = match body.trial_days {
         None => 0,
-        Some(t) => {
-            i32::try_from(t).ok().filter(|t| *t >= 0).ok_or_else(|| invalid("trial_days: expected 0 or more days"))?
-        }
+        Some(t) => i32::try_from(t)
+            .ok()
+            .filter(|t| (0..=MAX_TRIAL_DAYS).contains(&i64::from(*t)))
+            .ok_or_else(|| invalid(&format!("trial_days: expected 0 to {MAX_TRIAL_DAYS} days")))?,
     };
     let mut chat_ids = body.chat_ids.clone();
     chat_ids.sort_unstable();
