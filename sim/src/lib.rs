@@ -21,7 +21,24 @@
 //!
 //! * [`server`] — [`SimConfig`], [`Sim::start`], [`SimHandle`], [`serve`]; accept loop, state.
 //! * `bot_api` — `/bot<token>/<method>`: parameter parsing, faults, rate limits, call log.
-//! * `world` — the simulated world and every Bot API method's semantics.
+//! * `world` — the simulated world and every Bot API method's semantics:
+//!   * `world/mod.rs` — the state (bots, users, chats, links, invoices, …), construction, and
+//!     `World::call`, which dispatches each Bot API method to one of the files below.
+//!   * `world/setup.rs` — creating bots, users and chats; finding them again.
+//!   * `world/access.rs` — resolving `chat_id`; the calling bot's presence and rights in a chat.
+//!   * `world/bot.rs` — getMe, logOut, close, set/get/deleteMyCommands.
+//!   * `world/updates.rs` — emitting updates; setWebhook, deleteWebhook, getWebhookInfo, getUpdates.
+//!   * `world/messages.rs` — sendMessage, editMessageText, deleteMessage, answerCallbackQuery;
+//!     users writing to bots, pressing buttons, blocking them.
+//!   * `world/chats.rs` — getChat; the control API's view of a chat.
+//!   * `world/members.rs` — status changes and their updates; getChatMember, getChatMemberCount,
+//!     getChatAdministrators, banChatMember, unbanChatMember; setting members, users leaving.
+//!   * `world/joins.rs` — joining by link or username, join requests, approve/declineChatJoinRequest.
+//!   * `world/links.rs` — export/create/edit/revokeChatInviteLink; link JSON and control views.
+//!   * `world/payments.rs` — sendInvoice, createInvoiceLink, answerPreCheckoutQuery,
+//!     refundStarPayment, editUserStarSubscription; users paying, subscriptions renewing.
+//!   * `world/rate.rs` — rate-limit windows.
+//!   * `world/calls.rs` — the call log, counters and injected faults.
 //! * `render` — Telegram JSON shapes built from the world.
 //! * `delivery` — webhook delivery workers (ordered, retried with backoff).
 //! * `control` — the control API under `/sim`.
