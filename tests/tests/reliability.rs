@@ -542,3 +542,18 @@ async fn the_api_is_503_only_while_the_database_is_unreachable() {
     assert_eq!(create("back").await.unwrap().status(), 409);
     drain(&db.pool, Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_a_callers_id_is_echoed() {
+    let db = TestDb::new().await;
+    let api = spawn_api(Arc::new(test_config(&db.url, &[])), db.pool.clone()).await;
+    let http = reqwest::Client::new();
+    let fresh = http.get(format!("{}/healthz", api.url())).send().await.unwrap();
+    let id = fresh.headers().get("x-request-id").expect("a request id").to_str().unwrap().to_string();
+    assert_eq!(id.len(), 32);
+    let echoed = http.get(format!("{}/nowhere", api.url())).header("x-request-id", "edge-123").send().await.unwrap();
+    assert_eq!(echoed.status(), 404);
+    assert_eq!(echoed.headers().get("x-request-id").unwrap(), "edge-123");
+    let unsafe_id = http.get(format!("{}/healthz", api.url())).header("x-request-id", "a b\tc").send().await.unwrap();
+    assert_ne!(unsafe_id.headers().get("x-request-id").unwrap(), "a b\tc", "a caller's id is checked first");
+}
