@@ -131,6 +131,8 @@ pub trait JobSpec: Serialize + DeserializeOwned + Send + Sync + 'static {
     const QUEUE: Queue;
     /// How many times it may run before it is given up (snoozes do not count).
     const MAX_ATTEMPTS: i32 = 12;
+    /// How long one run may take before it is abandoned and retried.
+    const TIMEOUT: Duration = Duration::from_secs(120);
 
     /// The key that makes enqueueing idempotent: a second enqueue of the same
     /// logical action is "already enqueued". `None` = every enqueue is a new job.

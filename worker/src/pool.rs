@@ -22,7 +22,8 @@ use gatehouse_jobs::{
 use sqlx::PgPool;
 use tracing::Instrument;
 
-/// How long one job run may take before it is abandoned and retried.
+/// How long a run of a kind the catalog does not know may take (every kind has its
+/// own, [`gatehouse_jobs::queue::JobSpec::TIMEOUT`]).
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What a worker process needs beyond the configuration.
@@ -288,11 +289,12 @@ async fn run_job(
     };
     metrics::counter!(m::JOBS_STARTED, &labels).increment(1);
     let started = Instant::now();
+    let timeout = catalog::timeout_of(&kind).unwrap_or(JOB_TIMEOUT);
     let run = AssertUnwindSafe(catalog::dispatch(envelope, &ctx)).catch_unwind();
-    let outcome = match tokio::time::timeout(JOB_TIMEOUT, run).await {
+    let outcome = match tokio::time::timeout(timeout, run).await {
         Ok(Ok(result)) => Outcome::Ran(result),
         Ok(Err(panic)) => Outcome::Panicked(panic_message(panic.as_ref())),
-        Err(_) => Outcome::Ran(Err(JobError::Retry(format!("timed out after {JOB_TIMEOUT:?}")))),
+        Err(_) => Outcome::Ran(Err(JobError::Retry(format!("timed out after {timeout:?}")))),
     };
     metrics::histogram!(m::JOB_DURATION, &labels).record(started.elapsed().as_secs_f64());
     match outcome {

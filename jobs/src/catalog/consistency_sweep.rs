@@ -56,6 +56,8 @@ pub struct SweepChat {
 impl JobSpec for SweepChat {
     const KIND: &'static str = "sweep-chat";
     const QUEUE: Queue = Queue::Bulk;
+    /// One getChatMember per known member, under the bot's budget: a large chat takes minutes.
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
     fn idempotency_key(&self) -> Option<String> {
         Some(format!("{}:{}", self.chat_id, self.tick.to_rfc3339()))
     }

@@ -206,6 +206,25 @@ pub fn queue_of(kind: &str) -> Option<Queue> {
     None
 }
 
+/// How long one run of a kind may take (its [`JobSpec::TIMEOUT`]), for the worker.
+pub fn timeout_of(kind: &str) -> Option<std::time::Duration> {
+    macro_rules! lookup {
+        ($($job:ty),* $(,)?) => {
+            $(if kind == <$job as JobSpec>::KIND { return Some(<$job as JobSpec>::TIMEOUT); })*
+        };
+    }
+    all_jobs!(lookup);
+    None
+}
+
+/// Every kind the catalog knows, in its order.
+pub fn kinds() -> Vec<&'static str> {
+    macro_rules! list {
+        ($($job:ty),* $(,)?) => { vec![$(<$job as JobSpec>::KIND),*] };
+    }
+    all_jobs!(list)
+}
+
 /// Runs a job by its kind. An unknown kind or args that do not parse are permanent
 /// failures: retrying cannot fix them, and the row keeps the reason.
 pub async fn dispatch(envelope: Envelope, ctx: &JobContext) -> Result<(), JobError> {
@@ -223,4 +242,61 @@ pub async fn dispatch(envelope: Envelope, ctx: &JobContext) -> Result<(), JobErr
         };
     }
     all_jobs!(route)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Kind strings are stored in job rows and idempotency keys: a renamed kind strands
+    /// every row of the old name. This list changes only by adding to it.
+    const SHIPPED: &[&str] = &[
+        "noop",
+        "probe",
+        "prune-finished-jobs",
+        "process-telegram-update",
+        "connect-bot",
+        "verify-chat",
+        "grant-access",
+        "unban-then-link",
+        "issue-invite",
+        "revoke-link",
+        "revoke-misused-link",
+        "kick-expired",
+        "remove-member",
+        "answer-join-request",
+        "expiry-scan",
+        "count-members",
+        "daily-member-count",
+        "consistency-sweep",
+        "sweep-chat",
+        "send-message",
+        "send-notice",
+        "ban-subscriber",
+        "cancel-subscription",
+        "set-owner-commands",
+        "process-stripe-event",
+        "create-stripe-checkout",
+        "send-stars-invoice",
+        "answer-pre-checkout",
+        "process-stars-payment",
+        "refund-stars-payment",
+        "redeem-access-code",
+        "reminder-scan",
+        "remind-expiry",
+    ];
+
+    #[test]
+    fn every_shipped_kind_string_is_still_served_and_none_twice() {
+        let kinds = super::kinds();
+        for kind in SHIPPED {
+            assert!(kinds.contains(kind), "the shipped kind {kind:?} is no longer in the catalog");
+            assert!(super::queue_of(kind).is_some() && super::timeout_of(kind).is_some());
+        }
+        let mut unique = kinds.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), kinds.len(), "two job types share a kind string");
+        for kind in &kinds {
+            assert!(SHIPPED.contains(kind), "new kind {kind:?}: add it to SHIPPED (and never rename it)");
+        }
+    }
 }
