@@ -139,6 +139,17 @@ pub trait JobSpec: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn idempotency_key(&self) -> Option<String>;
 }
 
+/// A job the scheduler enqueues on a schedule: its cron expression beside the job, and
+/// how a tick becomes the job. Listed in the catalog (`catalog::schedules`), the
+/// scheduler runs each under its leader, with one idempotency key per tick.
+pub trait Periodic: JobSpec {
+    /// Six cron fields, seconds first, in UTC.
+    const SCHEDULE: &'static str;
+    /// The job of the tick at `tick`: its idempotency key must carry the tick, so a tick
+    /// enqueued twice (two leaders during a failover, a catch-up) is one job.
+    fn at_tick(tick: DateTime<Utc>) -> Self;
+}
+
 /// When a job should run.
 #[derive(Debug, Clone, Copy)]
 pub enum RunAt {

@@ -12,12 +12,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use gatehouse_jobs::{
-    Config,
-    catalog::{
-        consistency_sweep::Sweep, daily_member_count::CountMembers, expiry_scan::ExpiryScan,
-        maintenance::PruneFinishedJobs,
-    },
-    metrics as m,
+    Config, catalog, metrics as m,
     queue::{self, Enqueued, JobSpec, RunAt},
     store,
 };
@@ -32,14 +27,27 @@ const CATCH_UP: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 /// A named schedule: a cron expression (with seconds) and how to enqueue one tick.
 #[derive(Clone)]
 pub struct Schedule {
-    /// Name, used in logs and the `schedule` metric label.
+    /// Name, used in logs and the `schedule` metric label (the job's kind).
     pub name: &'static str,
     /// When it fires.
     pub cron: cron::Schedule,
-    enqueue: fn(DateTime<Utc>) -> Box<dyn EnqueueTick>,
+    enqueue: Tick,
+}
+
+#[derive(Clone, Copy)]
+enum Tick {
+    /// A periodic job of the catalog.
+    Periodic(catalog::PeriodicKind),
+    /// Any job, built from the tick (tests, one-off schedules).
+    Job(fn(DateTime<Utc>) -> Box<dyn EnqueueTick>),
 }
 
 impl Schedule {
+    /// The schedule of a periodic job of the catalog.
+    pub fn of(job: catalog::PeriodicKind) -> Result<Self, cron::error::Error> {
+        Ok(Self { name: job.kind, cron: cron::Schedule::from_str(job.schedule)?, enqueue: Tick::Periodic(job) })
+    }
+
     /// A schedule named `name` firing on `cron` (six fields, seconds first), whose
     /// tick at time `t` enqueues `job(t)`. The job's idempotency key must carry the tick.
     pub fn new(
@@ -47,7 +55,14 @@ impl Schedule {
         cron: &str,
         job: fn(DateTime<Utc>) -> Box<dyn EnqueueTick>,
     ) -> Result<Self, cron::error::Error> {
-        Ok(Self { name, cron: cron::Schedule::from_str(cron)?, enqueue: job })
+        Ok(Self { name, cron: cron::Schedule::from_str(cron)?, enqueue: Tick::Job(job) })
+    }
+
+    async fn enqueue(&self, conn: &mut PgConnection, tick: DateTime<Utc>) -> Result<Enqueued, sqlx::Error> {
+        match self.enqueue {
+            Tick::Periodic(job) => (job.enqueue)(conn, tick).await,
+            Tick::Job(job) => job(tick).enqueue(conn).await,
+        }
     }
 }
 
@@ -69,24 +84,10 @@ impl<J: JobSpec> EnqueueTick for J {
     }
 }
 
-/// The schedules Gatehouse runs.
+/// The schedules Gatehouse runs: one per periodic job of the catalog (each job's
+/// schedule is written beside it, see [`gatehouse_jobs::queue::Periodic`]).
 pub fn schedules() -> Vec<Schedule> {
-    vec![
-        // Every minute: entitlements that ended are expired and their members removed.
-        Schedule::new(ExpiryScan::KIND, "0 * * * * *", |tick| Box::new(ExpiryScan { tick })).expect("valid cron"),
-        // Every 15 minutes: reconcile desired and observed membership.
-        Schedule::new(Sweep::KIND, "30 */15 * * * *", |tick| Box::new(Sweep { tick })).expect("valid cron"),
-        // Daily, shortly after midnight UTC.
-        Schedule::new(CountMembers::KIND, "0 5 0 * * *", |tick| Box::new(CountMembers { tick })).expect("valid cron"),
-        // Hourly, at a minute nothing else uses.
-        Schedule::new(PruneFinishedJobs::KIND, "0 17 * * * *", |tick| Box::new(PruneFinishedJobs { tick }))
-            .expect("valid cron"),
-        // Every 10 minutes: reminders before access ends (bulk queue, once per grant, end and offset).
-        Schedule::new(gatehouse_jobs::catalog::remind_expiry::ReminderScan::KIND, "0 3/10 * * * *", |tick| {
-            Box::new(gatehouse_jobs::catalog::remind_expiry::ReminderScan { tick })
-        })
-        .expect("valid cron"),
-    ]
+    catalog::periodic().into_iter().map(|job| Schedule::of(job).expect("every periodic job has a valid cron")).collect()
 }
 
 /// Runs until `shutdown` completes.
@@ -176,8 +177,7 @@ async fn lead_once(
     sqlx::query("SELECT 1").execute(&mut *conn).await?;
     for schedule in schedules {
         for tick in schedule.cron.after(&since).take_while(|t| *t <= now) {
-            let job = (schedule.enqueue)(tick);
-            if let Enqueued::New(_) = job.enqueue(conn).await? {
+            if let Enqueued::New(_) = schedule.enqueue(conn, tick).await? {
                 metrics::counter!(m::SCHEDULER_TICKS, "schedule" => schedule.name).increment(1);
                 tracing::info!(schedule = schedule.name, %tick, "schedule tick enqueued");
             }

@@ -26,6 +26,14 @@ pub struct Sweep {
     pub tick: DateTime<Utc>,
 }
 
+impl crate::queue::Periodic for Sweep {
+    /// Every 15 minutes: reconcile desired and observed membership.
+    const SCHEDULE: &'static str = "30 */15 * * * *";
+    fn at_tick(tick: DateTime<Utc>) -> Self {
+        Self { tick }
+    }
+}
+
 impl JobSpec for Sweep {
     const KIND: &'static str = "consistency-sweep";
     const QUEUE: Queue = Queue::Bulk;

@@ -18,6 +18,14 @@ pub struct CountMembers {
     pub tick: DateTime<Utc>,
 }
 
+impl crate::queue::Periodic for CountMembers {
+    /// Daily, shortly after midnight UTC.
+    const SCHEDULE: &'static str = "0 5 0 * * *";
+    fn at_tick(tick: DateTime<Utc>) -> Self {
+        Self { tick }
+    }
+}
+
 impl JobSpec for CountMembers {
     const KIND: &'static str = "count-members";
     const QUEUE: Queue = Queue::Bulk;

@@ -21,6 +21,14 @@ pub struct ExpiryScan {
     pub tick: DateTime<Utc>,
 }
 
+impl crate::queue::Periodic for ExpiryScan {
+    /// Every minute: entitlements that ended are expired and their members removed.
+    const SCHEDULE: &'static str = "0 * * * * *";
+    fn at_tick(tick: DateTime<Utc>) -> Self {
+        Self { tick }
+    }
+}
+
 impl JobSpec for ExpiryScan {
     const KIND: &'static str = "expiry-scan";
     const QUEUE: Queue = Queue::Lifecycle;

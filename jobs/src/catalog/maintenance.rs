@@ -17,6 +17,14 @@ pub struct PruneFinishedJobs {
     pub tick: DateTime<Utc>,
 }
 
+impl crate::queue::Periodic for PruneFinishedJobs {
+    /// Hourly, at a minute nothing else uses.
+    const SCHEDULE: &'static str = "0 17 * * * *";
+    fn at_tick(tick: DateTime<Utc>) -> Self {
+        Self { tick }
+    }
+}
+
 impl JobSpec for PruneFinishedJobs {
     const KIND: &'static str = "prune-finished-jobs";
     const QUEUE: Queue = Queue::Bulk;

@@ -217,6 +217,56 @@ pub fn timeout_of(kind: &str) -> Option<std::time::Duration> {
     None
 }
 
+/// The periodic jobs, for the scheduler: `$m!(Type, …)`.
+macro_rules! periodic_jobs {
+    ($m:ident) => {
+        $m!(
+            expiry_scan::ExpiryScan,
+            consistency_sweep::Sweep,
+            daily_member_count::CountMembers,
+            maintenance::PruneFinishedJobs,
+            remind_expiry::ReminderScan,
+        )
+    };
+}
+
+/// One periodic job as the scheduler sees it: its kind, its schedule, and how a tick
+/// becomes the job (written on the scheduler's connection).
+#[derive(Clone, Copy)]
+pub struct PeriodicKind {
+    /// The job's kind (the schedule's name in logs and metrics).
+    pub kind: &'static str,
+    /// Its cron expression.
+    pub schedule: &'static str,
+    /// Enqueues the job of one tick.
+    pub enqueue: for<'c> fn(
+        &'c mut sqlx::PgConnection,
+        DateTime<Utc>,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<crate::queue::Enqueued, sqlx::Error>> + Send + 'c>,
+    >,
+}
+
+/// Every periodic job.
+pub fn periodic() -> Vec<PeriodicKind> {
+    fn enqueue_tick<J: crate::queue::Periodic>(
+        conn: &mut sqlx::PgConnection,
+        tick: DateTime<Utc>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<crate::queue::Enqueued, sqlx::Error>> + Send + '_>> {
+        Box::pin(async move { crate::queue::enqueue(conn, &J::at_tick(tick), crate::queue::RunAt::Now).await })
+    }
+    macro_rules! list {
+        ($($job:ty),* $(,)?) => {
+            vec![$(PeriodicKind {
+                kind: <$job as JobSpec>::KIND,
+                schedule: <$job as crate::queue::Periodic>::SCHEDULE,
+                enqueue: enqueue_tick::<$job>,
+            }),*]
+        };
+    }
+    periodic_jobs!(list)
+}
+
 /// Every kind the catalog knows, in its order.
 pub fn kinds() -> Vec<&'static str> {
     macro_rules! list {

@@ -26,6 +26,14 @@ pub struct ReminderScan {
     pub tick: DateTime<Utc>,
 }
 
+impl crate::queue::Periodic for ReminderScan {
+    /// Every 10 minutes: reminders before access ends (once per grant, end and offset).
+    const SCHEDULE: &'static str = "0 3/10 * * * *";
+    fn at_tick(tick: DateTime<Utc>) -> Self {
+        Self { tick }
+    }
+}
+
 impl JobSpec for ReminderScan {
     const KIND: &'static str = "reminder-scan";
     const QUEUE: Queue = Queue::Bulk;
