@@ -474,7 +474,13 @@ async fn a_silent_connection_is_closed_after_the_header_timeout() {
     }
     let mut half = tokio::net::TcpStream::connect(api.addr).await.unwrap();
     half.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
-    for mut stream in idle.into_iter().chain([half]) {
+    // A kept-alive connection that was served once and then goes quiet.
+    let mut kept = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut answer = [0u8; 256];
+    let n = kept.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    for mut stream in idle.into_iter().chain([half, kept]) {
         let mut buf = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf)).await;
         assert!(read.is_ok(), "a connection that sent no complete request stayed open");
