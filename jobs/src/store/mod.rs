@@ -19,9 +19,9 @@
 //!   [`checkouts`]: `checkout_requests`; [`access_codes`]: `access_codes`,
 //!   `access_code_redemptions` and `access_tokens`.
 //! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
-//! - [`queue`]: `apalis.jobs` and `apalis.workers` (snoozes, rescue, pruning,
-//!   figures); [`budget`]: `rate_budgets` and `bot_rate_limits`; [`diagnostics`]:
-//!   `diagnostic_probe_runs`.
+//! - [`queue`]: `apalis.jobs` and `apalis.workers` (writing a job, snoozes, rescue,
+//!   pruning, figures); [`scheduler`]: the leader's advisory lock; [`budget`]:
+//!   `rate_budgets` and `bot_rate_limits`; [`diagnostics`]: `diagnostic_probe_runs`.
 
 pub mod access_codes;
 pub mod admins;
@@ -41,5 +41,6 @@ pub mod plans;
 pub mod projects;
 pub mod queue;
 pub mod request_keys;
+pub mod scheduler;
 pub mod stripe_settings;
 pub mod subscribers;
