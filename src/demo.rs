@@ -59,6 +59,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         pool: pool.clone(),
         config: demo_config.clone(),
         metrics: gatehouse_jobs::metrics::prometheus(),
+        clock: gatehouse_jobs::clock::Clock::system(),
     };
     let mut api_stop = stop.subscribe();
     let api_task = tokio::spawn(gatehouse_api::serve(listener, state, async move {

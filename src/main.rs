@@ -105,7 +105,12 @@ async fn run_api(config: Arc<Config>, shutdown: impl Future<Output = ()> + Send 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("GATEHOUSE_LISTEN: cannot listen on {}", config.listen))?;
-    let state = gatehouse_api::AppState { pool, config, metrics: gatehouse_jobs::metrics::prometheus() };
+    let state = gatehouse_api::AppState {
+        pool,
+        config,
+        metrics: gatehouse_jobs::metrics::prometheus(),
+        clock: gatehouse_jobs::clock::Clock::system(),
+    };
     gatehouse_api::serve(listener, state, shutdown).await?;
     Ok(())
 }

@@ -50,7 +50,7 @@ impl FromRequestParts<AppState> for ProjectKey {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let given = bearer(&parts.headers)?;
-        let key = store::setup::find_api_key(&state.pool, &crypto::digest(given))
+        let key = store::api_keys::find(&state.pool, &crypto::digest(given))
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked api key".into()))?;
         let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| no_such_project())?;

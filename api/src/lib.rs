@@ -44,6 +44,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Gatehouse's time: every "has this ended?" the api answers takes `now` from it.
+    pub clock: gatehouse_jobs::clock::Clock,
 }
 
 /// The router. Every route is listed here.

@@ -8,7 +8,11 @@
 //! - [`queue`]: the three priority queues, [`queue::enqueue`] with idempotency keys,
 //!   [`queue::JobError`] (retry, snooze, permanent) and the retry backoff.
 //! - [`catalog`]: one file per job kind, and [`catalog::dispatch`].
-//! - [`store`]: all SQL, in small named functions.
+//! - [`conversation`]: the membership bot's commands, for subscribers and owners.
+//! - [`store`]: all SQL, in small named functions, one module per table or aggregate
+//!   (`grants` answers every "who is entitled?" through the SQL functions of migration
+//!   `20261201000041_entitlement.sql`); each function takes the caller's executor, so
+//!   the caller picks the transaction.
 //! - [`telegram`]: the Bot API gateway with classified errors; [`crypto`]: sealed
 //!   tokens and hashed keys; [`clock`]: time that tests can move; [`texts`]: what users read.
 //! - [`metrics`]: the names of every metric Gatehouse exports.

@@ -185,20 +185,15 @@ pub async fn enqueue<J: JobSpec>(conn: &mut PgConnection, job: &J, run_at: RunAt
         RunAt::At(t) => Some(t),
     };
     let id = ulid::Ulid::generate().to_string();
-    let inserted: Option<String> = sqlx::query_scalar(
-        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key)
-         VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, ''::hstore, $6)
-         ON CONFLICT (job_type, idempotency_key) DO NOTHING
-         RETURNING id",
-    )
-    .bind(&id)
-    .bind(J::QUEUE.name())
-    .bind(body)
-    .bind(J::MAX_ATTEMPTS)
-    .bind(run_at)
-    .bind(key)
-    .fetch_optional(conn)
-    .await?;
+    let row = crate::store::queue::NewJob {
+        id: &id,
+        queue: J::QUEUE.name(),
+        body: &body,
+        max_attempts: J::MAX_ATTEMPTS,
+        run_at,
+        idempotency_key: key.as_deref(),
+    };
+    let inserted = crate::store::queue::insert(conn, row).await?;
     Ok(match inserted {
         Some(id) => {
             metrics::counter!(crate::metrics::JOBS_ENQUEUED, "kind" => J::KIND, "queue" => J::QUEUE.name())

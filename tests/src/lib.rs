@@ -150,7 +150,12 @@ pub async fn spawn_api(config: Arc<Config>, pool: PgPool) -> Running {
 /// Starts the real api on `listener`.
 pub async fn serve_api(listener: tokio::net::TcpListener, config: Arc<Config>, pool: PgPool) -> Running {
     let addr = listener.local_addr().expect("addr");
-    let state = gatehouse_api::AppState { pool, config, metrics: gatehouse_jobs::metrics::prometheus() };
+    let state = gatehouse_api::AppState {
+        pool,
+        config,
+        metrics: gatehouse_jobs::metrics::prometheus(),
+        clock: gatehouse_jobs::clock::Clock::system(),
+    };
     let (stop, signal) = stop_signal();
     let task = tokio::spawn(async move {
         gatehouse_api::serve(listener, state, signal).await.expect("api");

@@ -366,3 +366,53 @@ async fn the_scheduler_runs_the_expiry_scan_by_itself() {
     })
     .await;
 }
+
+/// The SQL definition of entitlement (`gatehouse_entitles`, `gatehouse_entitling_state`)
+/// and the state machine's (`State::entitles`) agree for every state the database
+/// allows, every kind of end and both standings of a subscriber.
+#[tokio::test]
+async fn the_sql_entitlement_functions_agree_with_the_subscription_state_machine() {
+    use gatehouse_jobs::payments::subscription::State;
+
+    let db = gatehouse_tests::TestDb::new().await;
+    // The states `grants.state` may hold, from its CHECK constraint: every one is a
+    // state of the machine, and every state of the machine is allowed.
+    let check: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE conrelid = 'grants'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%state%'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let stored: Vec<&str> = check.split('\'').skip(1).step_by(2).collect();
+    let mut allowed: Vec<State> = stored.iter().map(|s| State::parse(s).expect("a state of the machine")).collect();
+    allowed.sort_by_key(|s| s.as_str());
+    let mut all = State::ALL.to_vec();
+    all.sort_by_key(|s| s.as_str());
+    assert_eq!(allowed, all, "{check}");
+
+    let now = chrono::Utc::now();
+    let ends = [None, Some(now - chrono::Duration::seconds(1)), Some(now), Some(now + chrono::Duration::days(1))];
+    for state in State::ALL {
+        let sql: bool = sqlx::query_scalar("SELECT gatehouse_entitling_state($1)")
+            .bind(state.as_str())
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(sql, state.entitles(), "gatehouse_entitling_state({state})");
+        for ends_at in ends {
+            for subscriber in ["active", "banned"] {
+                let sql: bool = sqlx::query_scalar("SELECT gatehouse_entitles($1, $2, $3, $4)")
+                    .bind(state.as_str())
+                    .bind(ends_at)
+                    .bind(subscriber)
+                    .bind(now)
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+                let rust = state.entitles() && ends_at.is_none_or(|end| end > now) && subscriber == "active";
+                assert_eq!(sql, rust, "gatehouse_entitles({state}, {ends_at:?}, {subscriber})");
+            }
+        }
+    }
+}

@@ -155,8 +155,7 @@ pub async fn run(
 
 async fn try_lead(config: &Config) -> Option<PgConnection> {
     let mut conn = PgConnection::connect(config.database_url.expose()).await.ok()?;
-    let locked: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LEADER_LOCK_KEY).fetch_one(&mut conn).await.ok()?;
+    let locked = store::scheduler::try_lead(&mut conn, LEADER_LOCK_KEY).await.ok()?;
     if locked {
         Some(conn)
     } else {
@@ -174,7 +173,7 @@ async fn lead_once(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     // The lock lives on this connection: check it is still alive before acting as leader.
-    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    store::scheduler::still_connected(conn).await?;
     for schedule in schedules {
         for tick in schedule.cron.after(&since).take_while(|t| *t <= now) {
             if let Enqueued::New(_) = schedule.enqueue(conn, tick).await? {

@@ -67,7 +67,7 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Accepted, ApiError> {
     let project_id: Uuid = project_id.parse().map_err(|_| ApiError::NotFound("no such project".into()))?;
-    let settings = store::payments::stripe_settings(&state.pool, project_id)
+    let settings = store::stripe_settings::get(&state.pool, project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no Stripe settings for this project".into()))?;
     let body = body.map_err(|e| match e.status() {
@@ -91,7 +91,7 @@ async fn accept(
     let envelope = stripe::envelope(&event)
         .ok_or_else(|| ApiError::BadRequest("not a Stripe event (id, type, created)".into()))?;
     let mut tx = state.pool.begin().await?;
-    let stored = store::payments::insert_payment_event(
+    let stored = store::payments::insert(
         &mut *tx,
         project_id,
         "stripe",
@@ -108,7 +108,7 @@ async fn accept(
     if stripe::HANDLED.contains(&envelope.kind.as_str()) {
         queue::enqueue(&mut tx, &ProcessStripeEvent { event_id }, RunAt::Now).await?;
     } else {
-        store::payments::payment_event_processed(&mut *tx, event_id, None, "ignored").await?;
+        store::payments::processed(&mut *tx, event_id, None, "ignored").await?;
     }
     tx.commit().await?;
     Ok(Accepted::New)

@@ -56,7 +56,7 @@ async fn accept(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Enqueued, ApiError> {
     let bot_id: i64 = bot_id.parse().map_err(|_| ApiError::NotFound("no such bot".into()))?;
-    let bot = store::bots::find_for_webhook(&state.pool, bot_id)
+    let bot = store::bots::by_telegram_id(&state.pool, bot_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such bot".into()))?;
     let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();

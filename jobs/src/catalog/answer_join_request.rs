@@ -32,12 +32,12 @@ impl JobSpec for AnswerJoinRequest {
 
 impl Job for AnswerJoinRequest {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let chat = store::lifecycle::chat(&ctx.pool, self.chat_id)
+        let chat = store::chats::get(&ctx.pool, self.chat_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("chat {} no longer exists", self.chat_id)))?;
         let user = self.telegram_user_id;
-        let approve = store::lifecycle::is_entitled(&ctx.pool, chat.id, user, ctx.now()).await?
-            || store::lifecycle::is_whitelisted(&ctx.pool, chat.project_id, user).await?;
+        let approve = store::grants::is_entitled(&ctx.pool, chat.id, user, ctx.now()).await?
+            || store::subscribers::is_whitelisted(&ctx.pool, chat.project_id, user).await?;
         let api = ctx.bot_api(chat.project_id).await?;
         match api.answer_join_request(chat.telegram_chat_id, user, approve).await {
             Ok(_) => {}

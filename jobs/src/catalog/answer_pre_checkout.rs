@@ -45,7 +45,7 @@ impl JobSpec for AnswerPreCheckout {
 
 impl Job for AnswerPreCheckout {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let bot = store::lifecycle::bot_by_telegram_id(&ctx.pool, self.bot_id)
+        let bot = store::bots::by_telegram_id(&ctx.pool, self.bot_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("bot {} is no longer managed", self.bot_id)))?;
         let refusal = self.refusal(ctx, bot.project_id).await?;
@@ -75,8 +75,7 @@ impl AnswerPreCheckout {
         let Some(request_id) = stars::request_of(&self.payload) else {
             return Ok(Some("not a Gatehouse invoice"));
         };
-        let Some(request) =
-            store::payments::checkout_request(&ctx.pool, request_id).await?.filter(|r| r.project_id == project_id)
+        let Some(request) = store::checkouts::get(&ctx.pool, request_id).await?.filter(|r| r.project_id == project_id)
         else {
             return Ok(Some("unknown checkout request"));
         };
@@ -86,7 +85,7 @@ impl AnswerPreCheckout {
         if request.subscriber_status == "banned" {
             return Ok(Some("the user is banned"));
         }
-        let plan = store::payments::plan_terms(&ctx.pool, project_id, request.plan_id).await?;
+        let plan = store::plans::get(&ctx.pool, project_id, request.plan_id).await?;
         Ok(match plan {
             None => Some("the plan no longer exists"),
             Some(plan) if !plan.on_sale => Some("the plan is no longer on sale"),

@@ -43,16 +43,17 @@ impl Job for BanSubscriber {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let user = self.telegram_user_id;
         let api = ctx.bot_api(self.project_id).await?;
-        let chats = store::conversation::chats_of_project(&ctx.pool, self.project_id).await?;
+        let mut chats = store::chats::of_project(&ctx.pool, self.project_id).await?;
+        chats.sort_by_key(|c| c.telegram_chat_id);
         if !self.ban {
-            store::conversation::unban(&ctx.pool, self.project_id, user).await?;
-            for (chat_id, telegram_chat_id) in chats {
-                if store::audit::banned_by_gatehouse(&ctx.pool, chat_id, user).await? {
-                    api.unban(telegram_chat_id, user, true).await?;
+            store::subscribers::unban(&ctx.pool, self.project_id, user).await?;
+            for chat in chats {
+                if store::audit::banned_by_gatehouse(&ctx.pool, chat.id, user).await? {
+                    api.unban(chat.telegram_chat_id, user, true).await?;
                     ctx.audit(
                         self.project_id,
                         Some(user),
-                        Some(chat_id),
+                        Some(chat.id),
                         "unbanned",
                         "unbanned by the owner",
                         json!({}),
@@ -64,20 +65,19 @@ impl Job for BanSubscriber {
         }
         let now = ctx.now();
         let mut tx = ctx.pool.begin().await?;
-        store::conversation::mark_banned(&mut *tx, self.project_id, user).await?;
+        store::subscribers::ban(&mut *tx, self.project_id, user).await?;
         let mut ended = Vec::new();
-        for (grant_id, state) in store::conversation::live_grants_for_update(&mut *tx, self.project_id, user).await? {
-            if let Ok(next) = transition(State::parse(&state), Event::Ban) {
-                store::conversation::end_grant(&mut *tx, grant_id, next.as_str(), now).await?;
-                ended.push(grant_id);
+        for grant in store::grants::lock_entitling_of(&mut tx, self.project_id, user).await? {
+            if let Ok(next) = transition(State::parse(&grant.state), Event::Ban) {
+                store::grants::end_now(&mut *tx, grant.id, next.as_str(), now).await?;
+                ended.push(grant.id);
             }
         }
         tx.commit().await?;
         for grant_id in &ended {
             ctx.enqueue(&CancelSubscription { grant_id: *grant_id, at_period_end: false }).await?;
         }
-        for (chat_id, _) in chats {
-            let Some(chat) = store::lifecycle::chat(&ctx.pool, chat_id).await? else { continue };
+        for chat in chats {
             remove_member::revoke_open_links(ctx, &api, &chat, user, "banned by the owner").await?;
             let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
             if member.is_admin() {
@@ -95,7 +95,7 @@ impl Job for BanSubscriber {
             if member.status != "kicked" {
                 api.ban(chat.telegram_chat_id, user).await?;
             }
-            store::lifecycle::observe_membership(&ctx.pool, chat.id, user, "kicked", None, ctx.now()).await?;
+            store::memberships::observe(&ctx.pool, chat.id, user, "kicked", None, ctx.now()).await?;
             ctx.audit(
                 self.project_id,
                 Some(user),

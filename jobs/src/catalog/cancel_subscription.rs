@@ -37,29 +37,28 @@ impl JobSpec for CancelSubscription {
 
 impl Job for CancelSubscription {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(grant) = store::lifecycle::grant(&ctx.pool, self.grant_id, ctx.now()).await? else {
+        let Some(grant) = store::grants::get(&ctx.pool, self.grant_id, ctx.now()).await? else {
             return Err(JobError::Permanent(format!("grant {} no longer exists", self.grant_id)));
         };
-        let source =
-            store::payments::grant_ref(&ctx.pool, grant.id).await?.map(|(source, _)| source).unwrap_or_default();
-        match source.as_str() {
-            "stripe" => self.cancel_stripe(ctx, grant.project_id).await?,
+        let source = grant.grant.source.as_str();
+        match source {
+            "stripe" => self.cancel_stripe(ctx, grant.grant.project_id).await?,
             "stars" => self.cancel_stars(ctx, &grant).await?,
             _ => return Ok(()), // nothing renews: nothing to stop at a provider
         }
         if self.at_period_end {
             let mut tx = ctx.pool.begin().await?;
             let change = Change { event: Event::CancelAtPeriodEnd, ends: Ends::Keep, occurred_at: ctx.now() };
-            entitlement::apply_to_grant(&mut tx, grant.project_id, grant.id, change, ctx.now()).await?;
+            entitlement::apply_to_grant(&mut tx, grant.grant.project_id, grant.grant.id, change, ctx.now()).await?;
             tx.commit().await?;
         }
         ctx.audit(
-            grant.project_id,
+            grant.grant.project_id,
             Some(grant.telegram_user_id),
             None,
             "subscription_canceled",
             if self.at_period_end { "no renewal; access until the period ends" } else { "stopped now" },
-            json!({"grant_id": grant.id, "provider": source}),
+            json!({"grant_id": grant.grant.id, "provider": source}),
         )
         .await
     }
@@ -67,10 +66,10 @@ impl Job for CancelSubscription {
 
 impl CancelSubscription {
     async fn cancel_stripe(&self, ctx: &JobContext, project_id: Uuid) -> Result<(), JobError> {
-        let Some(subscription) = store::conversation::stripe_subscription_of(&ctx.pool, self.grant_id).await? else {
+        let Some(subscription) = store::payments::stripe_subscription_of(&ctx.pool, self.grant_id).await? else {
             return Ok(()); // a one-time payment: nothing renews
         };
-        let settings = store::payments::stripe_settings(&ctx.pool, project_id)
+        let settings = store::stripe_settings::get(&ctx.pool, project_id)
             .await?
             .ok_or_else(|| JobError::Permanent("the project has no Stripe settings".into()))?;
         let key = ctx.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;
@@ -102,9 +101,9 @@ impl CancelSubscription {
         )))
     }
 
-    async fn cancel_stars(&self, ctx: &JobContext, grant: &store::lifecycle::GrantRow) -> Result<(), JobError> {
-        let Some(charge) = store::conversation::stars_charge_of(&ctx.pool, self.grant_id).await? else { return Ok(()) };
-        let api = ctx.bot_api(grant.project_id).await?;
+    async fn cancel_stars(&self, ctx: &JobContext, grant: &store::grants::GrantView) -> Result<(), JobError> {
+        let Some(charge) = store::payments::stars_charge_of(&ctx.pool, self.grant_id).await? else { return Ok(()) };
+        let api = ctx.bot_api(grant.grant.project_id).await?;
         let params =
             json!({"user_id": grant.telegram_user_id, "telegram_payment_charge_id": charge, "is_canceled": true});
         match api.call::<bool>("editUserStarSubscription", params).await {

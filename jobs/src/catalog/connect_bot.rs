@@ -8,7 +8,7 @@ use super::{Job, JobContext};
 use crate::{
     crypto,
     queue::{JobError, JobSpec, Queue},
-    store::lifecycle as store,
+    store::{self, bots::Bot},
     telegram::TgError,
     texts::{self, Lang},
 };
@@ -37,14 +37,14 @@ impl JobSpec for ConnectBot {
 
 impl Job for ConnectBot {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(bot) = store::bot(&ctx.pool, self.bot_id).await? else {
+        let Some(bot) = store::bots::get(&ctx.pool, self.bot_id).await? else {
             return Err(JobError::Permanent(format!("bot {} no longer exists", self.bot_id)));
         };
         let result = connect(ctx, &bot).await;
         match &result {
-            Err(JobError::Permanent(reason)) => store::bot_failed(&ctx.pool, bot.id, reason).await?,
+            Err(JobError::Permanent(reason)) => store::bots::failed(&ctx.pool, bot.id, reason).await?,
             Err(JobError::Retry(reason)) if ctx.attempt >= Self::MAX_ATTEMPTS as u32 => {
-                store::bot_failed(&ctx.pool, bot.id, &format!("Telegram did not answer: {reason}")).await?
+                store::bots::failed(&ctx.pool, bot.id, &format!("Telegram did not answer: {reason}")).await?
             }
             _ => {}
         }
@@ -52,7 +52,7 @@ impl Job for ConnectBot {
     }
 }
 
-async fn connect(ctx: &JobContext, bot: &store::BotRow) -> Result<(), JobError> {
+async fn connect(ctx: &JobContext, bot: &Bot) -> Result<(), JobError> {
     let api = ctx.open_bot(bot)?;
     let me = api.get_me().await.map_err(|e| match e {
         TgError::Rejected { code: 401 | 404, .. } => JobError::Permanent("Telegram rejected the token".into()),
@@ -63,17 +63,17 @@ async fn connect(ctx: &JobContext, bot: &store::BotRow) -> Result<(), JobError> 
     }
     // getMe answered for this bot id with this token: the claim is proven, and the bot
     // id is this project's unless another project proved its claim first.
-    store::claim_verified(&ctx.pool, bot.id).await.map_err(|e| match e {
-        store::ClaimError::TakenElsewhere => JobError::Permanent(e.to_string()),
-        store::ClaimError::Db(e) => e.into(),
+    store::bots::claim_verified(&ctx.pool, bot.id).await.map_err(|e| match e {
+        store::bots::ClaimError::TakenElsewhere => JobError::Permanent(e.to_string()),
+        store::bots::ClaimError::Db(e) => e.into(),
     })?;
     let secret = crypto::random_secret(32);
     let url = format!("{}/hooks/telegram/{}", ctx.config.public_url, bot.telegram_bot_id);
     api.set_webhook(&url, secret.expose(), ALLOWED_UPDATES).await?;
-    store::bot_connected(&ctx.pool, bot.id, me.username.as_deref(), &crypto::digest(secret.expose())).await?;
+    store::bots::connected(&ctx.pool, bot.id, me.username.as_deref(), &crypto::digest(secret.expose())).await?;
     api.set_my_commands(&texts::public_commands(Lang::En), None).await?;
     // The owner and their admins see the owner commands too, in their own chats only.
-    for staff in crate::store::conversation::staff(&ctx.pool, bot.project_id).await? {
+    for staff in crate::store::admins::staff(&ctx.pool, bot.project_id).await? {
         let scope = serde_json::json!({"type": "chat", "chat_id": staff});
         api.set_my_commands(&texts::owner_commands(Lang::En), Some(scope)).await?;
     }

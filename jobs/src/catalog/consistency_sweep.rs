@@ -45,7 +45,7 @@ impl JobSpec for Sweep {
 impl Job for Sweep {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         expiry_scan::expire_due(ctx).await?;
-        for chat in store::lifecycle::all_chats(&ctx.pool).await? {
+        for chat in store::chats::all(&ctx.pool).await? {
             ctx.enqueue(&SweepChat { chat_id: chat.id, tick: self.tick }).await?;
         }
         Ok(())
@@ -73,28 +73,28 @@ impl JobSpec for SweepChat {
 
 impl Job for SweepChat {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(chat) = store::lifecycle::chat(&ctx.pool, self.chat_id).await? else { return Ok(()) };
+        let Some(chat) = store::chats::get(&ctx.pool, self.chat_id).await? else { return Ok(()) };
         if chat.status != "ready" {
             tracing::info!(chat = chat.telegram_chat_id, status = %chat.status, "sweep skipped: chat not ready");
             return Ok(());
         }
         let api = ctx.bot_api(chat.project_id).await?;
         let now = ctx.now();
-        for user in store::lifecycle::unentitled_members(&ctx.pool, &chat, now).await? {
+        for user in store::memberships::unentitled_in(&ctx.pool, &chat, now).await? {
             remove_member::remove(ctx, &api, &chat, user, "no entitlement (consistency sweep)").await?;
         }
-        let expired = store::lifecycle::expire_pending_links(&ctx.pool, chat.id, now).await?;
+        let expired = store::links::expire_pending(&ctx.pool, chat.id, now).await?;
         if expired > 0 {
             tracing::warn!(chat = chat.telegram_chat_id, expired, "links whose creation never completed expired");
         }
-        for link in store::lifecycle::stale_open_links(&ctx.pool, chat.id, now).await? {
+        for link in store::links::stale_open(&ctx.pool, chat.id, now).await? {
             remove_member::revoke(ctx, &api, &chat, &link, "entitlement ended or link expired (consistency sweep)")
                 .await?;
         }
         let counted = api.get_chat_member_count(chat.telegram_chat_id).await?;
-        let known = store::lifecycle::known_inside(&ctx.pool, chat.id).await?;
+        let known = store::memberships::known_inside(&ctx.pool, chat.id).await?;
         let unknown = (counted - known).max(0);
-        store::lifecycle::chat_unknown_members(&ctx.pool, chat.id, unknown as i32).await?;
+        store::chats::set_unknown_members(&ctx.pool, chat.id, unknown as i32).await?;
         metrics::gauge!(m::CHAT_UNKNOWN_MEMBERS, "chat" => chat.telegram_chat_id.to_string()).set(unknown as f64);
         if unknown > 0 {
             tracing::warn!(chat = chat.telegram_chat_id, counted, known, "members Gatehouse has not seen join");

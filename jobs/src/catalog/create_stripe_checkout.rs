@@ -11,7 +11,7 @@ use crate::{
     crypto,
     payments::stripe::{self, SessionRequest},
     queue::{JobError, JobSpec, Queue},
-    store::{self, payments::CheckoutRequest},
+    store::{self, checkouts::CheckoutRequest},
     texts::{self, Lang},
 };
 
@@ -32,31 +32,31 @@ impl JobSpec for CreateStripeCheckout {
 
 impl Job for CreateStripeCheckout {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let request = store::payments::checkout_request(&ctx.pool, self.request_id)
+        let request = store::checkouts::get(&ctx.pool, self.request_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("checkout request {} no longer exists", self.request_id)))?;
         let result = create(ctx, &request).await;
         if let Err(JobError::Permanent(reason)) = &result {
-            store::payments::checkout_failed(&ctx.pool, request.id, reason).await?;
+            store::checkouts::failed(&ctx.pool, request.id, reason).await?;
         }
         result
     }
 }
 
 async fn create(ctx: &JobContext, request: &CheckoutRequest) -> Result<(), JobError> {
-    let plan = store::payments::plan_terms(&ctx.pool, request.project_id, request.plan_id)
+    let plan = store::plans::get(&ctx.pool, request.project_id, request.plan_id)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("plan {} no longer exists", request.plan_id)))?;
     let url = match &request.url {
         Some(url) => url.clone(),
         None => {
-            let settings = store::payments::stripe_settings(&ctx.pool, request.project_id)
+            let settings = store::stripe_settings::get(&ctx.pool, request.project_id)
                 .await?
                 .ok_or_else(|| JobError::Permanent("the project has no Stripe settings".into()))?;
             let key = ctx.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;
             let secret_key =
                 crypto::open(key, &settings.secret_key_sealed).map_err(|e| JobError::Permanent(e.to_string()))?;
-            let terms = store::payments::project_terms(&ctx.pool, request.project_id).await?;
+            let terms = store::projects::get(&ctx.pool, request.project_id).await?;
             let return_url = terms
                 .and_then(|t| t.bot_username)
                 .map(|u| format!("https://t.me/{u}"))
@@ -80,7 +80,7 @@ async fn create(ctx: &JobContext, request: &CheckoutRequest) -> Result<(), JobEr
                 },
             )
             .await?;
-            store::payments::checkout_made(&ctx.pool, request.id, &session.id, &session.url).await?;
+            store::checkouts::made(&ctx.pool, request.id, &session.id, &session.url).await?;
             session.url
         }
     };

@@ -37,7 +37,7 @@ impl JobSpec for CountMembers {
 impl Job for CountMembers {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let day = self.tick.date_naive();
-        for chat in store::lifecycle::all_chats(&ctx.pool).await? {
+        for chat in store::chats::all(&ctx.pool).await? {
             ctx.enqueue(&DailyMemberCount { chat_id: chat.id, day }).await?;
         }
         Ok(())
@@ -63,10 +63,10 @@ impl JobSpec for DailyMemberCount {
 
 impl Job for DailyMemberCount {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(chat) = store::lifecycle::chat(&ctx.pool, self.chat_id).await? else { return Ok(()) };
+        let Some(chat) = store::chats::get(&ctx.pool, self.chat_id).await? else { return Ok(()) };
         let api = ctx.bot_api(chat.project_id).await?;
         let members = api.get_chat_member_count(chat.telegram_chat_id).await?;
-        store::lifecycle::store_member_count(&ctx.pool, chat.id, self.day, members).await?;
+        store::chats::record_member_count(&ctx.pool, chat.id, self.day, members).await?;
         tracing::info!(chat = chat.telegram_chat_id, members, day = %self.day, "member count stored");
         Ok(())
     }

@@ -52,13 +52,13 @@ impl Job for ExpiryScan {
 pub(crate) async fn expire_due(ctx: &JobContext) -> Result<usize, JobError> {
     let mut total = 0;
     loop {
-        let due = store::lifecycle::due_expiries(&ctx.pool, ctx.now(), BATCH).await?;
+        let due = store::grants::due_expiries(&ctx.pool, ctx.now(), BATCH).await?;
         if due.is_empty() {
             return Ok(total);
         }
         let mut tx = ctx.pool.begin().await?;
         for (grant_id, ends_at) in &due {
-            if store::lifecycle::grant_expired(&mut tx, *grant_id, *ends_at).await? {
+            if store::grants::expire(&mut *tx, *grant_id, *ends_at).await? {
                 let job = KickExpired { grant_id: *grant_id, ends_at: *ends_at };
                 if let Enqueued::New(_) = queue::enqueue(&mut tx, &job, RunAt::Now).await? {
                     total += 1;

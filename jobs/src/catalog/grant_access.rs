@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::{Job, JobContext, unban_then_link::UnbanThenLink};
 use crate::{
     queue::{JobError, JobSpec, Queue},
-    store::lifecycle as store,
+    store,
 };
 
 /// The args.
@@ -26,15 +26,15 @@ impl JobSpec for GrantAccess {
 
 impl Job for GrantAccess {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(grant) = store::grant(&ctx.pool, self.grant_id, ctx.now()).await? else {
+        let Some(grant) = store::grants::get(&ctx.pool, self.grant_id, ctx.now()).await? else {
             return Err(JobError::Permanent(format!("grant {} no longer exists", self.grant_id)));
         };
         if !grant.entitled {
-            tracing::info!(grant = %grant.id, state = %grant.state, "grant no longer entitles: no links");
+            tracing::info!(grant = %grant.grant.id, state = %grant.grant.state, "grant no longer entitles: no links");
             return Ok(());
         }
-        for chat in store::chats_of_plan(&ctx.pool, grant.plan_id).await? {
-            ctx.enqueue(&UnbanThenLink { grant_id: grant.id, chat_id: chat.id, reason: String::new() }).await?;
+        for chat in store::chats::of_plan(&ctx.pool, grant.grant.plan_id).await? {
+            ctx.enqueue(&UnbanThenLink { grant_id: grant.grant.id, chat_id: chat.id, reason: String::new() }).await?;
         }
         Ok(())
     }

@@ -9,10 +9,7 @@ use uuid::Uuid;
 use super::{Job, JobContext, send_message::SendMessage};
 use crate::{
     queue::{JobError, JobSpec, Queue},
-    store::{
-        self,
-        lifecycle::{ChatRow, GrantRow, LinkRow},
-    },
+    store::{self, chats::Chat, grants::GrantView, links::Link},
     telegram::BotApi,
     texts::{self, Lang},
 };
@@ -54,15 +51,15 @@ pub(crate) async fn load(
     ctx: &JobContext,
     grant_id: Uuid,
     chat_id: Uuid,
-) -> Result<Option<(GrantRow, ChatRow)>, JobError> {
-    let grant = store::lifecycle::grant(&ctx.pool, grant_id, ctx.now())
+) -> Result<Option<(GrantView, Chat)>, JobError> {
+    let grant = store::grants::get(&ctx.pool, grant_id, ctx.now())
         .await?
         .ok_or_else(|| JobError::Permanent(format!("grant {grant_id} no longer exists")))?;
-    let chat = store::lifecycle::chat(&ctx.pool, chat_id)
+    let chat = store::chats::get(&ctx.pool, chat_id)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("chat {chat_id} no longer exists")))?;
     if !grant.entitled {
-        tracing::info!(grant = %grant.id, "grant no longer entitles: no link");
+        tracing::info!(grant = %grant.grant.id, "grant no longer entitles: no link");
         return Ok(None);
     }
     if chat.status != "ready" {
@@ -81,14 +78,14 @@ pub(crate) async fn load(
 pub(crate) async fn issue_link(
     ctx: &JobContext,
     api: &BotApi,
-    chat: &ChatRow,
-    grant: &GrantRow,
+    chat: &Chat,
+    grant: &GrantView,
     issue_key: &str,
 ) -> Result<(), JobError> {
     let now = ctx.now();
-    let existing = match store::lifecycle::link_by_issue_key(&ctx.pool, chat.project_id, issue_key).await? {
+    let existing = match store::links::by_issue_key(&ctx.pool, chat.project_id, issue_key).await? {
         Some(link) => Some(link),
-        None => store::lifecycle::open_link(&ctx.pool, grant.id, chat.id, now).await?,
+        None => store::links::open_of_grant(&ctx.pool, grant.grant.id, chat.id, now).await?,
     };
     let link = match existing {
         Some(link) if link.state == "pending" => create_at_telegram(ctx, api, chat, grant, link).await?,
@@ -96,9 +93,9 @@ pub(crate) async fn issue_link(
         None => {
             let expire_at = crate::clock::plus(now, LINK_LIFETIME)
                 .ok_or_else(|| JobError::Permanent(format!("{now} plus a day is outside the calendar")))?;
-            let name = format!("gh {}", &grant.id.simple().to_string()[..16]);
-            store::lifecycle::insert_pending_link(&ctx.pool, chat, grant, issue_key, &name, expire_at).await?;
-            let pending = store::lifecycle::link_by_issue_key(&ctx.pool, chat.project_id, issue_key)
+            let name = format!("gh {}", &grant.grant.id.simple().to_string()[..16]);
+            store::links::insert_pending(&ctx.pool, chat, grant, issue_key, &name, expire_at).await?;
+            let pending = store::links::by_issue_key(&ctx.pool, chat.project_id, issue_key)
                 .await?
                 .ok_or_else(|| JobError::Retry("the link row vanished".into()))?;
             if pending.state == "pending" { create_at_telegram(ctx, api, chat, grant, pending).await? } else { pending }
@@ -128,10 +125,10 @@ pub(crate) async fn issue_link(
 async fn create_at_telegram(
     ctx: &JobContext,
     api: &BotApi,
-    chat: &ChatRow,
-    grant: &GrantRow,
-    pending: LinkRow,
-) -> Result<LinkRow, JobError> {
+    chat: &Chat,
+    grant: &GrantView,
+    pending: Link,
+) -> Result<Link, JobError> {
     let now = ctx.now();
     // The row's expiry, unless it is (nearly) past: then a fresh day.
     let expire_at = match pending.expire_at {
@@ -139,21 +136,21 @@ async fn create_at_telegram(
         _ => crate::clock::plus(now, LINK_LIFETIME)
             .ok_or_else(|| JobError::Permanent(format!("{now} plus a day is outside the calendar")))?,
     };
-    let name = format!("gh {}", &grant.id.simple().to_string()[..16]);
+    let name = format!("gh {}", &grant.grant.id.simple().to_string()[..16]);
     let created = if chat.join_strategy == "join_request" {
         api.create_join_request_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
     } else {
         api.create_personal_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
     };
-    store::lifecycle::link_created(&ctx.pool, pending.id, &created.invite_link, expire_at).await?;
+    store::links::created(&ctx.pool, pending.id, &created.invite_link, expire_at).await?;
     ctx.audit(
         chat.project_id,
         Some(grant.telegram_user_id),
         Some(chat.id),
         "link_issued",
         "entitled by a grant",
-        json!({"grant_id": grant.id, "link_id": pending.id, "expire_at": expire_at}),
+        json!({"grant_id": grant.grant.id, "link_id": pending.id, "expire_at": expire_at}),
     )
     .await?;
-    store::lifecycle::link(&ctx.pool, pending.id).await?.ok_or_else(|| JobError::Retry("link row vanished".into()))
+    store::links::get(&ctx.pool, pending.id).await?.ok_or_else(|| JobError::Retry("link row vanished".into()))
 }

@@ -34,43 +34,43 @@ impl JobSpec for KickExpired {
 
 impl Job for KickExpired {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let grant = store::lifecycle::grant(&ctx.pool, self.grant_id, ctx.now())
+        let grant = store::grants::get(&ctx.pool, self.grant_id, ctx.now())
             .await?
             .ok_or_else(|| JobError::Permanent(format!("grant {} no longer exists", self.grant_id)))?;
         if grant.entitled {
-            tracing::info!(grant = %grant.id, "entitled again (renewed): nobody removed");
+            tracing::info!(grant = %grant.grant.id, "entitled again (renewed): nobody removed");
             return Ok(());
         }
-        let api = ctx.bot_api(grant.project_id).await?;
+        let api = ctx.bot_api(grant.grant.project_id).await?;
         let user = grant.telegram_user_id;
-        let reason = format!("access ended ({})", grant.state);
-        for chat in store::lifecycle::chats_of_plan(&ctx.pool, grant.plan_id).await? {
+        let reason = format!("access ended ({})", grant.grant.state);
+        for chat in store::chats::of_plan(&ctx.pool, grant.grant.plan_id).await? {
             remove_member::revoke_open_links(ctx, &api, &chat, user, &reason).await?;
-            if store::lifecycle::is_entitled(&ctx.pool, chat.id, user, ctx.now()).await? {
+            if store::grants::is_entitled(&ctx.pool, chat.id, user, ctx.now()).await? {
                 ctx.audit(
-                    grant.project_id,
+                    grant.grant.project_id,
                     Some(user),
                     Some(chat.id),
                     "kept",
                     "still entitled by another grant",
-                    json!({"grant_id": grant.id}),
+                    json!({"grant_id": grant.grant.id}),
                 )
                 .await?;
                 continue;
             }
             let result = remove_member::remove(ctx, &api, &chat, user, &reason).await;
-            ctx.audit_failure(grant.project_id, Some(user), Some(chat.id), result).await?;
+            ctx.audit_failure(grant.grant.project_id, Some(user), Some(chat.id), result).await?;
         }
         if grant.subscriber_status == "active" {
             let lang = Lang::from_code(grant.language_code.as_deref());
             let bot_username =
-                store::payments::project_terms(&ctx.pool, grant.project_id).await?.and_then(|t| t.bot_username);
-            let text = match crate::payments::renewal_link(bot_username.as_deref(), grant.plan_id) {
+                store::projects::get(&ctx.pool, grant.grant.project_id).await?.and_then(|t| t.bot_username);
+            let text = match crate::payments::renewal_link(bot_username.as_deref(), grant.grant.plan_id) {
                 Some(link) => texts::access_ended_renew(lang, &grant.plan_name, &link),
                 None => texts::access_ended(lang, &grant.plan_name),
             };
-            let key = format!("ended:{}:{}", grant.id, self.ends_at.timestamp_micros());
-            let message_id = store::messages::put(&ctx.pool, grant.project_id, user, &key, &text, None).await?;
+            let key = format!("ended:{}:{}", grant.grant.id, self.ends_at.timestamp_micros());
+            let message_id = store::messages::put(&ctx.pool, grant.grant.project_id, user, &key, &text, None).await?;
             ctx.enqueue(&SendNotice { message_id }).await?;
         }
         Ok(())

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
@@ -117,14 +117,14 @@ impl JobContext {
     /// A Bot API client for a project's bot. A project without a bot, or a token that
     /// does not open, is a permanent failure.
     pub async fn bot_api(&self, project_id: Uuid) -> Result<BotApi, JobError> {
-        let bot = store::lifecycle::bot_of_project(&self.pool, project_id)
+        let bot = store::bots::of_project(&self.pool, project_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("project {project_id} has no bot")))?;
         self.open_bot(&bot)
     }
 
     /// A Bot API client for a bot row.
-    pub fn open_bot(&self, bot: &store::lifecycle::BotRow) -> Result<BotApi, JobError> {
+    pub fn open_bot(&self, bot: &store::bots::Bot) -> Result<BotApi, JobError> {
         let key = self.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;
         let token = crate::crypto::open(key, &bot.token_ciphertext).map_err(|e| JobError::Permanent(e.to_string()))?;
         Ok(BotApi::new(self.http.clone(), &self.config.telegram_api_url, token)
@@ -141,8 +141,27 @@ impl JobContext {
         reason: &str,
         details: serde_json::Value,
     ) -> Result<(), JobError> {
+        let mut conn = self.pool.acquire().await?;
+        self.audit_on(&mut conn, project_id, telegram_user_id, chat_id, action, reason, details).await
+    }
+
+    /// Appends to the audit trail, as this job, on `conn`: pass a transaction to record
+    /// the action together with what it records (the entry is counted in the metrics
+    /// when written, so a rolled-back transaction counts an action that did not stay).
+    /// The arguments are [`JobContext::audit`]'s, and the connection.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit_on(
+        &self,
+        conn: &mut PgConnection,
+        project_id: Uuid,
+        telegram_user_id: Option<i64>,
+        chat_id: Option<Uuid>,
+        action: &str,
+        reason: &str,
+        details: serde_json::Value,
+    ) -> Result<(), JobError> {
         store::audit::record(
-            &self.pool,
+            conn,
             store::audit::Entry {
                 project_id,
                 telegram_user_id,

@@ -38,7 +38,7 @@ impl JobSpec for ProcessStarsPayment {
 
 impl Job for ProcessStarsPayment {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let bot = store::lifecycle::bot_by_telegram_id(&ctx.pool, self.bot_id)
+        let bot = store::bots::by_telegram_id(&ctx.pool, self.bot_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("bot {} is no longer managed", self.bot_id)))?;
         let project_id = bot.project_id;
@@ -46,7 +46,7 @@ impl Job for ProcessStarsPayment {
         let now = ctx.now();
         let mut tx = ctx.pool.begin().await?;
         let raw = serde_json::to_value(payment).unwrap_or_else(|_| json!({}));
-        let event_id = match store::payments::insert_payment_event(
+        let event_id = match store::payments::insert(
             &mut *tx,
             project_id,
             "stars",
@@ -62,19 +62,19 @@ impl Job for ProcessStarsPayment {
         };
         let request = stars::request_of(&payment.payload);
         let request = match request {
-            Some(id) => store::payments::checkout_request(&mut *tx, id).await?.filter(|r| r.project_id == project_id),
+            Some(id) => store::checkouts::get(&mut *tx, id).await?.filter(|r| r.project_id == project_id),
             None => None,
         };
         let Some(request) = request else {
             tracing::error!(charge = %payment.charge_id, "a Stars payment for no known checkout request: not applied");
-            store::payments::payment_event_processed(&mut *tx, event_id, None, "ignored").await?;
+            store::payments::processed(&mut *tx, event_id, None, "ignored").await?;
             tx.commit().await?;
             return Err(JobError::Permanent(format!(
                 "Stars payment {} names no checkout request of this project",
                 payment.charge_id
             )));
         };
-        let plan = store::payments::plan_terms(&mut *tx, project_id, request.plan_id)
+        let plan = store::plans::get(&mut *tx, project_id, request.plan_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("plan {} no longer exists", request.plan_id)))?;
         let occurred_at = payment.at();
@@ -89,7 +89,7 @@ impl Job for ProcessStarsPayment {
                 let days = plan.duration_days.map(i64::from);
                 let after = |from, days| crate::clock::days_after(from, days, "the plan's duration_days");
                 let running =
-                    store::payments::extendable_stars_grant(&mut tx, request.subscriber_id, plan.id, now).await?;
+                    store::grants::lock_extendable_stars_grant(&mut tx, request.subscriber_id, plan.id, now).await?;
                 match running {
                     Some(grant) => {
                         let from = grant.ends_at.unwrap_or(now).max(now);
@@ -115,7 +115,7 @@ impl Job for ProcessStarsPayment {
             }
         };
         tracing::info!(charge = %payment.charge_id, ?outcome, "Stars payment applied");
-        store::payments::payment_event_processed(&mut *tx, event_id, outcome.grant_id(), outcome.word()).await?;
+        store::payments::processed(&mut *tx, event_id, outcome.grant_id(), outcome.word()).await?;
         tx.commit().await?;
         metrics::counter!(crate::metrics::PAYMENT_EVENTS, "provider" => "stars", "kind" => "successful_payment", "outcome" => outcome.word())
             .increment(1);
@@ -125,7 +125,7 @@ impl Job for ProcessStarsPayment {
 
 fn target<'a>(
     project_id: uuid::Uuid,
-    request: &store::payments::CheckoutRequest,
+    request: &store::checkouts::CheckoutRequest,
     source: &'a str,
     external_ref: &'a str,
 ) -> Target<'a> {

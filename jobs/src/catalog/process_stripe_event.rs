@@ -16,7 +16,7 @@ use crate::{
         subscription::Event,
     },
     queue::{self, JobError, JobSpec, Queue, RunAt},
-    store::payments as store,
+    store::{self, checkouts, plans, projects},
     texts::{self, Lang},
 };
 
@@ -39,7 +39,7 @@ impl Job for ProcessStripeEvent {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let now = ctx.now();
         let mut tx = ctx.pool.begin().await?;
-        let Some(row) = store::lock_payment_event(&mut tx, self.event_id).await? else {
+        let Some(row) = store::payments::lock(&mut tx, self.event_id).await? else {
             return Err(JobError::Permanent(format!("payment event {} no longer exists", self.event_id)));
         };
         if row.processed_at.is_some() {
@@ -57,14 +57,12 @@ impl Job for ProcessStripeEvent {
         // The checkout request names the subscriber and plan; without one, a charge
         // may still name an invoice whose grant is known.
         let request = match meaning.reference {
-            Some(reference) => {
-                store::checkout_request(&mut *tx, reference).await?.filter(|r| r.project_id == project_id)
-            }
+            Some(reference) => checkouts::get(&mut *tx, reference).await?.filter(|r| r.project_id == project_id),
             None => None,
         };
         // Every end is computed with checked arithmetic: a plan's days or a Stripe period
         // outside the calendar fails the event with its reason instead of panicking.
-        let change_for = |plan: &store::PlanTerms, grace_secs: i64| -> Result<(Event, Ends), JobError> {
+        let change_for = |plan: &plans::Plan, grace_secs: i64| -> Result<(Event, Ends), JobError> {
             let days = |d: i32, what: &str| clock::days_after(occurred_at, d.into(), what).map(Some);
             Ok(match meaning.ends {
                 EndRule::PlanDuration if plan.recurring && plan.trial_days > 0 && meaning.event == Event::Pay => {
@@ -93,12 +91,12 @@ impl Job for ProcessStripeEvent {
                 EndRule::Keep => (meaning.event, Ends::Keep),
             })
         };
-        let terms = store::project_terms(&mut *tx, project_id)
+        let terms = projects::get(&mut *tx, project_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("project {project_id} no longer exists")))?;
         let outcome = match &request {
             Some(request) => {
-                let plan = store::plan_terms(&mut *tx, project_id, request.plan_id)
+                let plan = plans::get(&mut *tx, project_id, request.plan_id)
                     .await?
                     .ok_or_else(|| JobError::Permanent(format!("plan {} no longer exists", request.plan_id)))?;
                 let (event, ends) = change_for(&plan, terms.grace_secs)?;
@@ -114,7 +112,7 @@ impl Job for ProcessStripeEvent {
             }
             None => {
                 let grant = match &meaning.via_object {
-                    Some(object) => store::grant_of_stripe_object(&mut *tx, project_id, object).await?,
+                    Some(object) => store::payments::grant_of_stripe_object(&mut *tx, project_id, object).await?,
                     None => None,
                 };
                 let Some(grant_id) = grant.filter(|_| matches!(meaning.ends, EndRule::Now)) else {
@@ -133,12 +131,11 @@ impl Job for ProcessStripeEvent {
         if let (Outcome::Applied { ends_at: Some(until), .. }, Some(invoice), Some(request)) =
             (&outcome, &meaning.failed_invoice, &request)
         {
-            let plan_name = store::plan_terms(&mut *tx, project_id, request.plan_id).await?.map(|p| p.name);
+            let plan_name = plans::get(&mut *tx, project_id, request.plan_id).await?.map(|p| p.name);
             let lang = Lang::from_code(request.language_code.as_deref());
             let text = texts::payment_failed(lang, plan_name.as_deref().unwrap_or("your plan"), *until);
             let key = format!("payment_failed:{invoice}");
-            let id =
-                crate::store::messages::put(&mut *tx, project_id, request.telegram_user_id, &key, &text, None).await?;
+            let id = store::messages::put(&mut *tx, project_id, request.telegram_user_id, &key, &text, None).await?;
             message = Some(id);
         }
         if let Some(message_id) = message {
@@ -151,11 +148,11 @@ impl Job for ProcessStripeEvent {
 
 async fn finish(
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-    row: &store::PaymentEvent,
+    row: &store::payments::PaymentEvent,
     grant_id: Option<Uuid>,
     outcome: &'static str,
 ) -> Result<(), JobError> {
-    store::payment_event_processed(&mut *tx, row.id, grant_id, outcome).await?;
+    store::payments::processed(&mut *tx, row.id, grant_id, outcome).await?;
     tx.commit().await?;
     metrics::counter!(crate::metrics::PAYMENT_EVENTS, "provider" => "stripe", "kind" => row.kind.clone(), "outcome" => outcome)
         .increment(1);

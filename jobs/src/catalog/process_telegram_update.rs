@@ -15,8 +15,8 @@ use super::{
     revoke_misused_link::RevokeMisusedLink, verify_chat::VerifyChat,
 };
 use crate::{
-    queue::{JobError, JobSpec, Queue},
-    store,
+    queue::{self, JobError, JobSpec, Queue, RunAt},
+    store::{self, subscribers::Profile},
     telegram::{ChatMember, InviteLink, User},
 };
 
@@ -130,7 +130,7 @@ impl Job for ProcessTelegramUpdate {
         strip_nul(&mut self.update);
         let kind = self.update_type();
         metrics::counter!(crate::metrics::TELEGRAM_UPDATES, "update_type" => kind).increment(1);
-        let Some(bot) = store::lifecycle::bot_by_telegram_id(&ctx.pool, self.bot_id).await? else {
+        let Some(bot) = store::bots::by_telegram_id(&ctx.pool, self.bot_id).await? else {
             return Err(JobError::Permanent(format!("bot {} is no longer managed", self.bot_id)));
         };
         let payload = self.update.get(kind).cloned().unwrap_or_default();
@@ -146,12 +146,11 @@ impl Job for ProcessTelegramUpdate {
             }
             "chat_join_request" => {
                 let request: ChatJoinRequest = serde_json::from_value(payload).map_err(parse)?;
-                let Some(chat) =
-                    store::lifecycle::chat_by_telegram_id(&ctx.pool, bot.project_id, request.chat.id).await?
-                else {
+                let Some(chat) = store::chats::by_telegram_id(&ctx.pool, bot.project_id, request.chat.id).await? else {
                     return Ok(());
                 };
-                store::lifecycle::remember_user(&ctx.pool, bot.project_id, &request.from).await?;
+                store::subscribers::upsert(&ctx.pool, bot.project_id, request.from.id, Profile::of(&request.from))
+                    .await?;
                 ctx.enqueue(&AnswerJoinRequest {
                     chat_id: chat.id,
                     telegram_user_id: request.from.id,
@@ -173,7 +172,7 @@ impl Job for ProcessTelegramUpdate {
                 })
                 .await
             }
-            "message" => self.payment_message(ctx, bot.project_id, &payload).await,
+            "message" => self.payment_message(ctx, &bot, &payload).await,
             "callback_query" => {
                 let query: teloxide::types::CallbackQuery = serde_json::from_str(&payload.to_string())
                     .map_err(|e| JobError::Permanent(format!("callback_query does not parse: {e}")))?;
@@ -193,7 +192,7 @@ impl ProcessTelegramUpdate {
     async fn payment_message(
         &self,
         ctx: &JobContext,
-        project_id: Uuid,
+        bot: &store::bots::Bot,
         message: &serde_json::Value,
     ) -> Result<(), JobError> {
         if let Some(payment) = crate::payments::stars::Payment::from_message(message) {
@@ -202,87 +201,77 @@ impl ProcessTelegramUpdate {
         // Everything else a user says goes to the bot's conversation.
         let message: teloxide::types::Message = serde_json::from_str(&message.to_string())
             .map_err(|e| JobError::Permanent(format!("message does not parse: {e}")))?;
-        let bot = store::lifecycle::bot_by_telegram_id(&ctx.pool, self.bot_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("bot {} is no longer managed", self.bot_id)))?;
-        debug_assert_eq!(bot.project_id, project_id);
-        crate::conversation::on_message(ctx, &bot, &self.cause(), &message).await
+        crate::conversation::on_message(ctx, bot, &self.cause(), &message).await
     }
 
     fn cause(&self) -> String {
         format!("tg:{}:{}", self.bot_id, self.update_id)
     }
 
-    /// Someone joined or left a managed chat.
+    /// Someone joined or left a managed chat. One read answers every question the
+    /// update raises (the chat, the link the joiner used, whether they are entitled or
+    /// whitelisted); what it observed, its audit line and the job it enqueues are
+    /// written in one transaction.
     async fn chat_member(&self, ctx: &JobContext, project_id: Uuid, update: ChatMemberUpdated) -> Result<(), JobError> {
-        let Some(chat) = store::lifecycle::chat_by_telegram_id(&ctx.pool, project_id, update.chat.id).await? else {
-            return Ok(());
-        };
         let user = &update.new_chat_member.user;
         let at = DateTime::from_timestamp(update.date, 0).unwrap_or_else(Utc::now);
         let via = update.invite_link.as_ref().map(|l| l.invite_link.as_str());
-        store::lifecycle::observe_membership(&ctx.pool, chat.id, user.id, &update.new_chat_member.status, via, at)
-            .await?;
+        let Some(facts) =
+            store::memberships::join_facts(&ctx.pool, project_id, update.chat.id, user.id, via, ctx.now()).await?
+        else {
+            return Ok(());
+        };
+        let chat = &facts.chat;
+        let status = update.new_chat_member.status.as_str();
         let joined = !update.old_chat_member.is_inside() && update.new_chat_member.is_inside();
         if !joined || update.new_chat_member.is_admin() || user.is_bot {
+            // Only the observation to write.
+            store::memberships::observe(&ctx.pool, chat.id, user.id, status, via, at).await?;
             return Ok(());
         }
-        store::lifecycle::remember_user(&ctx.pool, project_id, user).await?;
-        let link = match via {
-            Some(url) => store::lifecycle::link_by_url(&ctx.pool, chat.id, url).await?,
-            None => None,
-        };
-        match link {
-            Some(link) if link.owner_telegram_user_id == user.id => {
-                store::lifecycle::link_used(&ctx.pool, link.id, user.id, at).await?;
-                ctx.audit(
+        let mut tx = ctx.pool.begin().await?;
+        store::memberships::observe(&mut *tx, chat.id, user.id, status, via, at).await?;
+        store::subscribers::upsert(&mut *tx, project_id, user.id, Profile::of(user)).await?;
+        match (facts.link_id, facts.link_owner) {
+            (Some(link_id), Some(owner)) if owner == user.id => {
+                store::links::used(&mut *tx, link_id, user.id, at).await?;
+                let details = json!({"link_id": link_id});
+                ctx.audit_on(
+                    &mut tx,
                     project_id,
                     Some(user.id),
                     Some(chat.id),
                     "joined",
                     "with their own link",
-                    json!({"link_id": link.id}),
+                    details,
                 )
                 .await?;
-                ctx.enqueue(&RevokeLink { link_id: link.id, reason: "its owner joined".into() }).await
+                let revoke = RevokeLink { link_id, reason: "its owner joined".into() };
+                queue::enqueue(&mut tx, &revoke, RunAt::Now).await?;
             }
-            Some(link) => {
-                store::lifecycle::link_used(&ctx.pool, link.id, user.id, at).await?;
-                ctx.audit(
-                    project_id,
-                    Some(user.id),
-                    Some(chat.id),
-                    "joined",
-                    "with another person's link",
-                    json!({"link_id": link.id, "owner": link.owner_telegram_user_id}),
-                )
-                .await?;
-                ctx.enqueue(&RevokeMisusedLink { link_id: link.id, intruder: user.id }).await
+            (Some(link_id), owner) => {
+                store::links::used(&mut *tx, link_id, user.id, at).await?;
+                let details = json!({"link_id": link_id, "owner": owner});
+                let reason = "with another person's link";
+                ctx.audit_on(&mut tx, project_id, Some(user.id), Some(chat.id), "joined", reason, details).await?;
+                queue::enqueue(&mut tx, &RevokeMisusedLink { link_id, intruder: user.id }, RunAt::Now).await?;
             }
-            None => {
-                let entitled = store::lifecycle::is_entitled(&ctx.pool, chat.id, user.id, ctx.now()).await?
-                    || store::lifecycle::is_whitelisted(&ctx.pool, project_id, user.id).await?;
-                if entitled {
-                    return Ok(());
-                }
-                ctx.audit(
-                    project_id,
-                    Some(user.id),
-                    Some(chat.id),
-                    "joined",
-                    "without an entitlement",
-                    json!({"via": via}),
-                )
-                .await?;
-                ctx.enqueue(&RemoveMember {
+            (None, _) if facts.entitled || facts.whitelisted => {}
+            (None, _) => {
+                let details = json!({"via": via});
+                let reason = "without an entitlement";
+                ctx.audit_on(&mut tx, project_id, Some(user.id), Some(chat.id), "joined", reason, details).await?;
+                let remove = RemoveMember {
                     chat_id: chat.id,
                     telegram_user_id: user.id,
                     reason: "joined without an entitlement".into(),
                     cause: self.cause(),
-                })
-                .await
+                };
+                queue::enqueue(&mut tx, &remove, RunAt::Now).await?;
             }
         }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The bot's own status changed in a chat.
@@ -292,7 +281,7 @@ impl ProcessTelegramUpdate {
         project_id: Uuid,
         update: ChatMemberUpdated,
     ) -> Result<(), JobError> {
-        let Some(chat) = store::lifecycle::chat_by_telegram_id(&ctx.pool, project_id, update.chat.id).await? else {
+        let Some(chat) = store::chats::by_telegram_id(&ctx.pool, project_id, update.chat.id).await? else {
             return Ok(());
         };
         let me = &update.new_chat_member;
@@ -303,7 +292,7 @@ impl ProcessTelegramUpdate {
             return ctx.enqueue(&VerifyChat { chat_id: chat.id, attempt }).await;
         };
         let reason = format!("{problem}: nobody is removed here until it is fixed");
-        store::lifecycle::chat_not_ready(&ctx.pool, chat.id, &me.status, &reason).await?;
+        store::chats::not_ready(&ctx.pool, chat.id, &me.status, &reason).await?;
         metrics::counter!(crate::metrics::BOT_LOST_ADMIN).increment(1);
         tracing::error!(chat = chat.telegram_chat_id, status = %me.status, %problem, "the bot cannot manage the chat");
         Ok(())

@@ -50,7 +50,7 @@ impl Job for RedeemAccessCode {
         let lang = Lang::from_code(self.language_code.as_deref());
         let text = match &outcome {
             RedeemOutcome::Redeemed { plan_id, .. } => {
-                let plan = store::payments::plan_terms(&ctx.pool, self.project_id, *plan_id).await?;
+                let plan = store::plans::get(&ctx.pool, self.project_id, *plan_id).await?;
                 texts::code_accepted(lang, plan.as_ref().map_or("", |p| p.name.as_str()))
             }
             RedeemOutcome::AlreadyRedeemed | RedeemOutcome::UsedUp => texts::code_refused(lang, outcome.word()),

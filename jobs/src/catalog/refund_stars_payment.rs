@@ -47,9 +47,9 @@ impl Job for RefundStarsPayment {
         }
         let grant_id = store::payments::grant_of_stars_charge(&ctx.pool, self.project_id, &self.charge_id).await?;
         let recurring = match grant_id {
-            Some(id) => store::payments::grant_ref(&ctx.pool, id)
+            Some(id) => store::grants::find(&ctx.pool, id)
                 .await?
-                .is_some_and(|(_, r)| r.is_some_and(|r| r != self.charge_id)),
+                .is_some_and(|g| g.external_ref.is_some_and(|r| r != self.charge_id)),
             None => false,
         };
         if recurring {
@@ -67,16 +67,9 @@ impl Job for RefundStarsPayment {
         let mut tx = ctx.pool.begin().await?;
         let refund_ref = format!("refund:{}", self.charge_id);
         let payload = json!({"telegram_user_id": self.telegram_user_id, "telegram_payment_charge_id": self.charge_id});
-        let Some(event_id) = store::payments::insert_payment_event(
-            &mut *tx,
-            self.project_id,
-            "stars",
-            &refund_ref,
-            "refund",
-            Some(now),
-            &payload,
-        )
-        .await?
+        let Some(event_id) =
+            store::payments::insert(&mut *tx, self.project_id, "stars", &refund_ref, "refund", Some(now), &payload)
+                .await?
         else {
             return Ok(());
         };
@@ -88,7 +81,7 @@ impl Job for RefundStarsPayment {
             None => None,
         };
         let word = outcome.as_ref().map_or("ignored", |o| o.word());
-        store::payments::payment_event_processed(&mut *tx, event_id, grant_id, word).await?;
+        store::payments::processed(&mut *tx, event_id, grant_id, word).await?;
         tx.commit().await?;
         ctx.audit(
             self.project_id,

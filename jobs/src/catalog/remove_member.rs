@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
-    store::{self, lifecycle::ChatRow},
+    store::{self, chats::Chat},
     telegram::{BotApi, TgError},
 };
 
@@ -40,11 +40,11 @@ impl JobSpec for RemoveMember {
 
 impl Job for RemoveMember {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(chat) = store::lifecycle::chat(&ctx.pool, self.chat_id).await? else {
+        let Some(chat) = store::chats::get(&ctx.pool, self.chat_id).await? else {
             return Err(JobError::Permanent(format!("chat {} no longer exists", self.chat_id)));
         };
         let user = self.telegram_user_id;
-        if store::lifecycle::is_entitled(&ctx.pool, chat.id, user, ctx.now()).await? {
+        if store::grants::is_entitled(&ctx.pool, chat.id, user, ctx.now()).await? {
             return ctx
                 .audit(chat.project_id, Some(user), Some(chat.id), "kept", "entitled when the removal ran", json!({}))
                 .await;
@@ -72,18 +72,18 @@ pub enum Removal {
 pub(crate) async fn remove(
     ctx: &JobContext,
     api: &BotApi,
-    chat: &ChatRow,
+    chat: &Chat,
     user: i64,
     reason: &str,
 ) -> Result<Removal, JobError> {
-    if store::lifecycle::is_whitelisted(&ctx.pool, chat.project_id, user).await? {
+    if store::subscribers::is_whitelisted(&ctx.pool, chat.project_id, user).await? {
         ctx.audit(chat.project_id, Some(user), Some(chat.id), "kept", "whitelisted", json!({"wanted": reason})).await?;
         return Ok(Removal::Kept);
     }
     let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
     let now = ctx.now();
     if member.is_admin() {
-        store::lifecycle::observe_membership(&ctx.pool, chat.id, user, &member.status, None, now).await?;
+        store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, now).await?;
         ctx.audit(
             chat.project_id,
             Some(user),
@@ -102,11 +102,11 @@ pub(crate) async fn remove(
             ctx.audit(chat.project_id, Some(user), Some(chat.id), "removed", reason, json!({"completed": true}))
                 .await?;
         }
-        store::lifecycle::observe_membership(&ctx.pool, chat.id, user, "left", None, now).await?;
+        store::memberships::observe(&ctx.pool, chat.id, user, "left", None, now).await?;
         return Ok(Removal::NotInside);
     }
     if !member.is_inside() {
-        store::lifecycle::observe_membership(&ctx.pool, chat.id, user, &member.status, None, now).await?;
+        store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, now).await?;
         return Ok(Removal::NotInside);
     }
     ctx.audit(chat.project_id, Some(user), Some(chat.id), "ban_started", reason, json!({})).await?;
@@ -127,7 +127,7 @@ pub(crate) async fn remove(
         Err(e) => return Err(e.into()),
     }
     api.unban(chat.telegram_chat_id, user, true).await?;
-    store::lifecycle::observe_membership(&ctx.pool, chat.id, user, "left", None, now).await?;
+    store::memberships::observe(&ctx.pool, chat.id, user, "left", None, now).await?;
     ctx.audit(chat.project_id, Some(user), Some(chat.id), "removed", reason, json!({})).await?;
     Ok(Removal::Removed)
 }
@@ -136,12 +136,13 @@ pub(crate) async fn remove(
 pub(crate) async fn revoke_open_links(
     ctx: &JobContext,
     api: &BotApi,
-    chat: &ChatRow,
+    chat: &Chat,
     user: i64,
     reason: &str,
 ) -> Result<(), JobError> {
-    for link in store::lifecycle::open_links_of(&ctx.pool, chat.id, user).await? {
-        revoke(ctx, api, chat, &link, reason).await?;
+    let links = store::links::open_links_of(&ctx.pool, chat.project_id, user).await?;
+    for link in links.iter().filter(|l| l.chat_id == chat.id && l.state == "open") {
+        revoke(ctx, api, chat, link, reason).await?;
     }
     Ok(())
 }
@@ -151,8 +152,8 @@ pub(crate) async fn revoke_open_links(
 pub(crate) async fn revoke(
     ctx: &JobContext,
     api: &BotApi,
-    chat: &ChatRow,
-    link: &store::lifecycle::LinkRow,
+    chat: &Chat,
+    link: &store::links::Link,
     reason: &str,
 ) -> Result<(), JobError> {
     if matches!(link.state.as_str(), "revoked" | "expired") {
@@ -165,7 +166,7 @@ pub(crate) async fn revoke(
             Err(e) => return Err(e.into()),
         }
     }
-    store::lifecycle::link_revoked(&ctx.pool, link.id).await?;
+    store::links::revoked(&ctx.pool, link.id).await?;
     ctx.audit(
         chat.project_id,
         Some(link.owner_telegram_user_id),

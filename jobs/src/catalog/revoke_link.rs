@@ -28,8 +28,8 @@ impl JobSpec for RevokeLink {
 
 impl Job for RevokeLink {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(link) = store::lifecycle::link(&ctx.pool, self.link_id).await? else { return Ok(()) };
-        let Some(chat) = store::lifecycle::chat(&ctx.pool, link.chat_id).await? else { return Ok(()) };
+        let Some(link) = store::links::get(&ctx.pool, self.link_id).await? else { return Ok(()) };
+        let Some(chat) = store::chats::get(&ctx.pool, link.chat_id).await? else { return Ok(()) };
         let api = ctx.bot_api(chat.project_id).await?;
         remove_member::revoke(ctx, &api, &chat, &link, &self.reason).await
     }

@@ -31,17 +31,17 @@ impl JobSpec for RevokeMisusedLink {
 
 impl Job for RevokeMisusedLink {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let link = store::lifecycle::link(&ctx.pool, self.link_id)
+        let link = store::links::get(&ctx.pool, self.link_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("link {} no longer exists", self.link_id)))?;
-        let chat = store::lifecycle::chat(&ctx.pool, link.chat_id)
+        let chat = store::chats::get(&ctx.pool, link.chat_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("chat {} no longer exists", link.chat_id)))?;
         let api = ctx.bot_api(chat.project_id).await?;
         let reason = format!("used by {} instead of its owner {}", self.intruder, link.owner_telegram_user_id);
         remove_member::revoke(ctx, &api, &chat, &link, &reason).await?;
 
-        if store::lifecycle::is_entitled(&ctx.pool, chat.id, self.intruder, ctx.now()).await? {
+        if store::grants::is_entitled(&ctx.pool, chat.id, self.intruder, ctx.now()).await? {
             ctx.audit(
                 chat.project_id,
                 Some(self.intruder),

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
-    store::messages,
+    store::{messages, subscribers},
 };
 
 /// The args.
@@ -74,7 +74,8 @@ pub(crate) async fn deliver(ctx: &JobContext, message_id: Uuid) -> Result<(), Jo
             Ok(())
         }
         Err(e) if e.is_unreachable_user() => {
-            messages::undeliverable(&ctx.pool, &message, &e.to_string()).await?;
+            messages::undeliverable(&ctx.pool, message.id, &e.to_string()).await?;
+            subscribers::unreachable(&ctx.pool, message.project_id, message.telegram_user_id).await?;
             ctx.audit(
                 message.project_id,
                 Some(message.telegram_user_id),

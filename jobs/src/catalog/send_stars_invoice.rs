@@ -30,15 +30,15 @@ impl JobSpec for SendStarsInvoice {
 
 impl Job for SendStarsInvoice {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let request = store::payments::checkout_request(&ctx.pool, self.request_id)
+        let request = store::checkouts::get(&ctx.pool, self.request_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("checkout request {} no longer exists", self.request_id)))?;
-        let plan = store::payments::plan_terms(&ctx.pool, request.project_id, request.plan_id)
+        let plan = store::plans::get(&ctx.pool, request.project_id, request.plan_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("plan {} no longer exists", request.plan_id)))?;
         let Some(price) = plan.stars_price else {
             let reason = "the plan has no Stars price";
-            store::payments::checkout_failed(&ctx.pool, request.id, reason).await?;
+            store::checkouts::failed(&ctx.pool, request.id, reason).await?;
             return Err(JobError::Permanent(reason.into()));
         };
         let link = match &request.url {
@@ -49,7 +49,7 @@ impl Job for SendStarsInvoice {
                 let description = texts::stars_invoice_description(lang, &plan.name, plan.recurring);
                 let params = stars::invoice_params(request.id, &plan.name, &description, price, plan.recurring);
                 let link: String = api.call("createInvoiceLink", params).await?;
-                store::payments::checkout_made(&ctx.pool, request.id, &link, &link).await?;
+                store::checkouts::made(&ctx.pool, request.id, &link, &link).await?;
                 link
             }
         };

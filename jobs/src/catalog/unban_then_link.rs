@@ -10,10 +10,7 @@ use uuid::Uuid;
 use super::{Job, JobContext, issue_invite};
 use crate::{
     queue::{JobError, JobSpec, Queue},
-    store::{
-        self,
-        lifecycle::{ChatRow, GrantRow},
-    },
+    store::{self, chats::Chat, grants::GrantView},
 };
 
 /// The args.
@@ -48,11 +45,11 @@ impl Job for UnbanThenLink {
     }
 }
 
-async fn admit(ctx: &JobContext, grant: &GrantRow, chat: &ChatRow, reason: &str) -> Result<(), JobError> {
+async fn admit(ctx: &JobContext, grant: &GrantView, chat: &Chat, reason: &str) -> Result<(), JobError> {
     let api = ctx.bot_api(chat.project_id).await?;
     let user = grant.telegram_user_id;
     let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
-    store::lifecycle::observe_membership(&ctx.pool, chat.id, user, &member.status, None, ctx.now()).await?;
+    store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, ctx.now()).await?;
     if member.is_inside() {
         ctx.audit(
             chat.project_id,
@@ -60,7 +57,7 @@ async fn admit(ctx: &JobContext, grant: &GrantRow, chat: &ChatRow, reason: &str)
             Some(chat.id),
             "kept",
             "already in the chat: no link needed",
-            json!({"grant_id": grant.id}),
+            json!({"grant_id": grant.grant.id}),
         )
         .await?;
         return Ok(());
@@ -72,7 +69,7 @@ async fn admit(ctx: &JobContext, grant: &GrantRow, chat: &ChatRow, reason: &str)
             Some(chat.id),
             "not_admitted",
             "banned in the chat by an administrator: Gatehouse does not lift that ban",
-            json!({"grant_id": grant.id}),
+            json!({"grant_id": grant.grant.id}),
         )
         .await?;
         return Ok(());
@@ -86,13 +83,13 @@ async fn admit(ctx: &JobContext, grant: &GrantRow, chat: &ChatRow, reason: &str)
             Some(chat.id),
             "unbanned",
             "entitled again after a removal",
-            json!({"grant_id": grant.id}),
+            json!({"grant_id": grant.grant.id}),
         )
         .await?;
     }
     let issue_key = match reason {
-        "" => format!("admit:{}:{}", grant.id, chat.id),
-        reason => format!("admit:{}:{}:{reason}", grant.id, chat.id),
+        "" => format!("admit:{}:{}", grant.grant.id, chat.id),
+        reason => format!("admit:{}:{}:{reason}", grant.grant.id, chat.id),
     };
     issue_invite::issue_link(ctx, &api, chat, grant, &issue_key).await
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
-    store::lifecycle::{self as store, ChatCheck},
+    store::{self, chats::ChatCheck},
     telegram::TgError,
 };
 
@@ -31,7 +31,7 @@ impl JobSpec for VerifyChat {
 
 impl Job for VerifyChat {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(chat) = store::chat(&ctx.pool, self.chat_id).await? else {
+        let Some(chat) = store::chats::get(&ctx.pool, self.chat_id).await? else {
             return Err(JobError::Permanent(format!("chat {} no longer exists", self.chat_id)));
         };
         let api = ctx.bot_api(chat.project_id).await?;
@@ -45,7 +45,7 @@ impl Job for VerifyChat {
                 can_restrict_members: false,
                 problem: Some(&problem),
             };
-            store::chat_checked(&ctx.pool, chat.id, &check).await?;
+            store::chats::checked(&ctx.pool, chat.id, &check).await?;
             tracing::warn!(chat = chat.telegram_chat_id, %problem, "chat not ready");
             Ok::<(), JobError>(())
         };
@@ -60,7 +60,7 @@ impl Job for VerifyChat {
         let problem = rights_problem(&me);
         let observed = ctx.now();
         for admin in api.get_chat_administrators(chat.telegram_chat_id).await? {
-            store::observe_membership(&ctx.pool, chat.id, admin.user.id, &admin.status, None, observed).await?;
+            store::memberships::observe(&ctx.pool, chat.id, admin.user.id, &admin.status, None, observed).await?;
         }
         let check = ChatCheck {
             kind: Some(&info.kind),
@@ -70,7 +70,7 @@ impl Job for VerifyChat {
             can_restrict_members: me.can_restrict_members,
             problem: problem.as_deref(),
         };
-        store::chat_checked(&ctx.pool, chat.id, &check).await?;
+        store::chats::checked(&ctx.pool, chat.id, &check).await?;
         tracing::info!(chat = chat.telegram_chat_id, ready = problem.is_none(), "chat verified");
         Ok(())
     }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 use crate::{
     catalog::{JobContext, send_message::SendMessage},
     queue::JobError,
-    store::{self, lifecycle::BotRow},
+    store::{self, bots::Bot, subscribers::Profile},
     texts::{self, Lang},
 };
 
@@ -27,7 +27,7 @@ use crate::{
 pub struct Conversation<'a> {
     ctx: &'a JobContext,
     /// The project.
-    pub project: store::conversation::Project,
+    pub project: store::projects::Project,
     /// The user's Telegram id (also their private chat id).
     pub user: i64,
     /// Their language.
@@ -40,13 +40,8 @@ pub struct Conversation<'a> {
 }
 
 impl<'a> Conversation<'a> {
-    async fn open(
-        ctx: &'a JobContext,
-        bot: &BotRow,
-        cause: &str,
-        from: &teloxide::types::User,
-    ) -> Result<Self, JobError> {
-        let project = store::conversation::project(&ctx.pool, bot.project_id)
+    async fn open(ctx: &'a JobContext, bot: &Bot, cause: &str, from: &teloxide::types::User) -> Result<Self, JobError> {
+        let project = store::projects::get(&ctx.pool, bot.project_id)
             .await?
             .ok_or_else(|| JobError::Permanent(format!("project {} no longer exists", bot.project_id)))?;
         // Telegram's user ids fit in 52 bits; a larger one is not a real user, and must
@@ -60,7 +55,7 @@ impl<'a> Conversation<'a> {
             username: from.username.clone(),
             language_code: from.language_code.clone(),
         };
-        store::lifecycle::remember_user(&ctx.pool, bot.project_id, &user).await?;
+        store::subscribers::upsert(&ctx.pool, bot.project_id, user.id, Profile::of(&user)).await?;
         Ok(Self {
             ctx,
             project,
@@ -113,12 +108,12 @@ impl<'a> Conversation<'a> {
 
     /// Whether the user may run owner commands.
     pub async fn is_staff(&self) -> Result<bool, JobError> {
-        Ok(store::conversation::staff(&self.ctx.pool, self.project.id).await?.contains(&self.user))
+        Ok(store::admins::staff(&self.ctx.pool, self.project.id).await?.contains(&self.user))
     }
 
     /// Whether the owner banned this user.
     pub async fn is_banned(&self) -> Result<bool, JobError> {
-        let subscriber = store::conversation::subscriber(&self.ctx.pool, self.project.id, self.user).await?;
+        let subscriber = store::subscribers::find(&self.ctx.pool, self.project.id, self.user).await?;
         Ok(subscriber.is_some_and(|s| s.status == "banned"))
     }
 }
@@ -129,7 +124,7 @@ pub fn keyboard(buttons: Vec<InlineKeyboardButton>) -> InlineKeyboardMarkup {
 }
 
 /// A message in a private chat with the bot.
-pub async fn on_message(ctx: &JobContext, bot: &BotRow, cause: &str, message: &Message) -> Result<(), JobError> {
+pub async fn on_message(ctx: &JobContext, bot: &Bot, cause: &str, message: &Message) -> Result<(), JobError> {
     if !message.chat.is_private() {
         return Ok(());
     }
@@ -155,7 +150,7 @@ pub async fn on_message(ctx: &JobContext, bot: &BotRow, cause: &str, message: &M
 }
 
 /// An inline button pressed under one of the bot's messages.
-pub async fn on_callback(ctx: &JobContext, bot: &BotRow, cause: &str, query: &CallbackQuery) -> Result<(), JobError> {
+pub async fn on_callback(ctx: &JobContext, bot: &Bot, cause: &str, query: &CallbackQuery) -> Result<(), JobError> {
     let api = ctx.open_bot(bot)?;
     // Stops the button's spinner. Answering twice (a re-run) is refused by Telegram: harmless.
     let _ = api.call::<bool>("answerCallbackQuery", serde_json::json!({"callback_query_id": query.id.0})).await;

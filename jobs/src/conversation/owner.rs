@@ -8,7 +8,8 @@ use super::{Conversation, command::Command};
 use crate::{
     catalog::{ban_subscriber::BanSubscriber, grant_access::GrantAccess},
     queue::{self, JobError, RunAt},
-    store, texts,
+    store::{self, grants::NewGrant, subscribers::Profile},
+    texts,
 };
 
 /// Runs an owner command.
@@ -49,7 +50,7 @@ async fn check(talk: &mut Conversation<'_>, user: i64) -> Result<(), JobError> {
     let ctx = talk.ctx();
     let now = ctx.now();
     let project = talk.project.id;
-    let Some(subscriber) = store::conversation::subscriber(&ctx.pool, project, user).await? else {
+    let Some(subscriber) = store::subscribers::find(&ctx.pool, project, user).await? else {
         return talk.reply(format!("{user} is not known to this project."), None).await;
     };
     let mut lines = vec![format!(
@@ -59,7 +60,7 @@ async fn check(talk: &mut Conversation<'_>, user: i64) -> Result<(), JobError> {
         if subscriber.unreachable_since.is_some() { ", has blocked the bot" } else { "" }
     )];
     lines.push("Subscriptions:".into());
-    let grants = store::conversation::grants_of(&ctx.pool, project, user).await?;
+    let grants = store::grants::of_member(&ctx.pool, project, user, now).await?;
     if grants.is_empty() {
         lines.push("  none".into());
     }
@@ -67,67 +68,75 @@ async fn check(talk: &mut Conversation<'_>, user: i64) -> Result<(), JobError> {
         lines.push(format!(
             "  {} ({}, {}): {}",
             g.plan_name,
-            g.source,
-            g.state,
-            texts::ends_phrase(texts::Lang::En, now, g.ends_at)
+            g.grant.source,
+            g.grant.state,
+            texts::ends_phrase(texts::Lang::En, now, g.grant.ends_at)
         ));
     }
-    let payments = store::conversation::payments_of(&ctx.pool, project, user).await?;
+    // Payments: the paid grants, newest first, at most 10.
+    let payments: Vec<String> = grants
+        .iter()
+        .map(|g| &g.grant)
+        .filter(|g| matches!(g.source.as_str(), "stripe" | "stars"))
+        .take(10)
+        .map(|g| format!("{} {} since {}", g.source, g.state, g.starts_at.format("%d %b %Y")))
+        .collect();
     lines.push(format!("Payments: {}", if payments.is_empty() { "none".into() } else { payments.join(", ") }));
-    let memberships = store::conversation::memberships_of(&ctx.pool, project, user).await?;
+    let memberships = store::memberships::of_member(&ctx.pool, project, user).await?;
     lines.push(format!(
         "Chats: {}",
         if memberships.is_empty() {
             "never seen in one".into()
         } else {
-            memberships.iter().map(|(chat, status)| format!("{chat} ({status})")).collect::<Vec<_>>().join(", ")
+            memberships
+                .iter()
+                .map(|m| {
+                    let chat = m.chat_title.clone().unwrap_or_else(|| m.telegram_chat_id.to_string());
+                    format!("{chat} ({})", m.status)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     ));
-    let links = store::conversation::open_links_of(&ctx.pool, project, user).await?;
-    lines.push(format!("Open links: {}", links.len()));
+    let links = store::links::open_links_of(&ctx.pool, project, user).await?;
+    lines.push(format!("Open links: {}", links.iter().filter(|l| l.state == "open").count()));
     lines.push("Last actions:".into());
-    for (at, action, reason) in store::conversation::last_actions(&ctx.pool, project, user, 5).await? {
-        lines.push(format!("  {} {action}: {reason}", at.format("%d %b %H:%M")));
+    for entry in store::audit::of_member(&ctx.pool, project, user, 5).await? {
+        lines.push(format!("  {} {}: {}", entry.at.format("%d %b %H:%M"), entry.action, entry.reason));
     }
     talk.reply(lines.join("\n"), None).await
 }
 
 /// `/grant <user_id> <plan> <days>`: manual access, links sent to the user.
-async fn grant(talk: &mut Conversation<'_>, user: i64, plan: &str, days: i32) -> Result<(), JobError> {
+async fn grant(talk: &mut Conversation<'_>, user: i64, name_or_id: &str, days: i32) -> Result<(), JobError> {
     let ctx = talk.ctx();
-    let Some((plan_id, plan_name, _)) =
-        store::conversation::plan_by_name_or_id(&ctx.pool, talk.project.id, plan).await?
-    else {
-        return talk.reply(format!("No plan named {plan:?}."), None).await;
+    let Some(plan) = store::plans::by_name_or_id(&ctx.pool, talk.project.id, name_or_id).await? else {
+        return talk.reply(format!("No plan named {name_or_id:?}."), None).await;
     };
     let mut tx = ctx.pool.begin().await?;
-    let subscriber = store::setup::upsert_subscriber(&mut *tx, Uuid::now_v7(), talk.project.id, user).await?;
+    let subscriber = store::subscribers::upsert(&mut *tx, talk.project.id, user, Profile::default()).await?;
     if subscriber.status == "banned" {
         drop(tx);
         return talk.reply(format!("{user} is banned: /unban them first."), None).await;
     }
     let grant_id = Uuid::now_v7();
-    let new = store::setup::NewManualGrant {
-        id: grant_id,
-        project_id: talk.project.id,
-        subscriber_id: subscriber.id,
-        plan_id,
-        ends_at: Some(crate::clock::days_after(ctx.now(), days.into(), "/grant days")?),
-        note: Some("granted with /grant"),
-    };
-    store::setup::insert_manual_grant(&mut *tx, &new).await?;
+    let now = ctx.now();
+    let ends_at = Some(crate::clock::days_after(now, days.into(), "/grant days")?);
+    let new =
+        NewGrant::manual(grant_id, talk.project.id, subscriber.id, plan.id, now, ends_at, Some("granted with /grant"));
+    store::grants::insert(&mut *tx, &new).await?;
     queue::enqueue(&mut tx, &GrantAccess { grant_id }, RunAt::Now).await?;
     tx.commit().await?;
-    talk.reply(format!("Granted {plan_name} to {user} for {days} days; their links are on the way."), None).await
+    talk.reply(format!("Granted {} to {user} for {days} days; their links are on the way.", plan.name), None).await
 }
 
 /// `/stats`: members per chat, active subscriptions, joins and removals in 24 h.
 async fn stats(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     let ctx = talk.ctx();
     let now = ctx.now();
-    let active = store::conversation::active_subscriptions(&ctx.pool, talk.project.id, now).await?;
+    let active = store::grants::count_entitled(&ctx.pool, talk.project.id, now).await?;
     let mut lines = vec![format!("{}: {active} active subscriptions", talk.project.name)];
-    for chat in store::conversation::chat_stats(&ctx.pool, talk.project.id, now - Duration::hours(24)).await? {
+    for chat in store::chats::stats(&ctx.pool, talk.project.id, now - Duration::hours(24)).await? {
         let members = chat.counted.map_or_else(|| format!("{} seen", chat.known), |c| format!("{c} members"));
         lines.push(format!("{}: {members}; last 24 h: {} joined, {} removed", chat.title, chat.joins, chat.removals));
     }

@@ -15,7 +15,12 @@ use crate::{
         checkout::{self, Provider},
     },
     queue::{self, JobError, RunAt},
-    store, texts,
+    store::{
+        self,
+        grants::{GrantView, NewGrant},
+        subscribers::Profile,
+    },
+    texts,
 };
 
 /// Runs a subscriber command.
@@ -47,7 +52,7 @@ async fn start(talk: &mut Conversation<'_>, payload: Payload) -> Result<(), JobE
         _ => None,
     };
     if let Some(code) = raw.as_deref().filter(|r| access_codes::is_code_shaped(r))
-        && store::payments::access_code(&talk.ctx().pool, talk.project.id, code).await?.is_some()
+        && store::access_codes::find(&talk.ctx().pool, talk.project.id, code).await?.is_some()
     {
         let job = RedeemAccessCode {
             project_id: talk.project.id,
@@ -62,7 +67,7 @@ async fn start(talk: &mut Conversation<'_>, payload: Payload) -> Result<(), JobE
         Payload::Plan(plan) => plan_details(talk, plan).await,
         Payload::AccessToken(token) => access_token(talk, &token).await,
         Payload::Other(raw) => {
-            store::conversation::record_start_payload(&talk.ctx().pool, talk.project.id, talk.user, &raw).await?;
+            store::subscribers::record_start_payload(&talk.ctx().pool, talk.project.id, talk.user, &raw).await?;
             home(talk).await
         }
         Payload::Home | Payload::Invalid => home(talk).await,
@@ -72,9 +77,12 @@ async fn start(talk: &mut Conversation<'_>, payload: Payload) -> Result<(), JobE
 /// Tells the user their access was granted (links follow from `grant-access`).
 async fn granted(talk: &mut Conversation<'_>, grant_id: Uuid, _plan: Uuid) -> Result<(), JobError> {
     let now = talk.ctx().now();
-    let grants = store::conversation::grants_of(&talk.ctx().pool, talk.project.id, talk.user).await?;
-    let (plan_name, ends) =
-        grants.iter().find(|g| g.id == grant_id).map(|g| (g.plan_name.clone(), g.ends_at)).unwrap_or_default();
+    let grants = store::grants::of_member(&talk.ctx().pool, talk.project.id, talk.user, now).await?;
+    let (plan_name, ends) = grants
+        .iter()
+        .find(|g| g.grant.id == grant_id)
+        .map(|g| (g.plan_name.clone(), g.grant.ends_at))
+        .unwrap_or_default();
     let text = texts::access_granted(talk.lang, &plan_name, &texts::ends_phrase(talk.lang, now, ends));
     talk.reply(text, None).await
 }
@@ -84,35 +92,24 @@ async fn access_token(talk: &mut Conversation<'_>, token: &str) -> Result<(), Jo
     let ctx = talk.ctx();
     let now = ctx.now();
     let mut tx = ctx.pool.begin().await?;
-    let Some(taken) = store::conversation::take_access_token(
-        &mut *tx,
-        talk.project.id,
-        &crate::crypto::digest(token),
-        talk.user,
-        now,
-    )
-    .await?
+    let Some(taken) =
+        store::access_codes::take_token(&mut *tx, talk.project.id, &crate::crypto::digest(token), talk.user, now)
+            .await?
     else {
         drop(tx);
         let text = texts::token_invalid(talk.lang);
         return talk.reply(text, None).await;
     };
-    let subscriber = store::setup::upsert_subscriber(&mut *tx, Uuid::now_v7(), talk.project.id, talk.user).await?;
+    let subscriber = store::subscribers::upsert(&mut *tx, talk.project.id, talk.user, Profile::default()).await?;
     let grant_id = Uuid::now_v7();
     let ends_at = taken
         .duration_days
         .map(|d| crate::clock::days_after(now, d.into(), "the access token's duration_days"))
         .transpose()?;
-    let grant = store::setup::NewManualGrant {
-        id: grant_id,
-        project_id: talk.project.id,
-        subscriber_id: subscriber.id,
-        plan_id: taken.plan_id,
-        ends_at,
-        note: Some("access token"),
-    };
-    store::setup::insert_manual_grant(&mut *tx, &grant).await?;
-    store::conversation::token_granted(&mut *tx, taken.id, grant_id).await?;
+    let grant =
+        NewGrant::manual(grant_id, talk.project.id, subscriber.id, taken.plan_id, now, ends_at, Some("access token"));
+    store::grants::insert(&mut *tx, &grant).await?;
+    store::access_codes::token_granted(&mut *tx, taken.id, grant_id).await?;
     queue::enqueue(&mut tx, &GrantAccess { grant_id }, RunAt::Now).await?;
     tx.commit().await?;
     granted(talk, grant_id, taken.plan_id).await
@@ -120,10 +117,10 @@ async fn access_token(talk: &mut Conversation<'_>, token: &str) -> Result<(), Jo
 
 /// The home screen: the plans on sale as buttons.
 pub async fn home(talk: &mut Conversation<'_>) -> Result<(), JobError> {
-    let plans = store::setup::list_plans(&talk.ctx().pool, talk.project.id).await?;
+    let plans = store::plans::of_project(&talk.ctx().pool, talk.project.id).await?;
     let buttons: Vec<_> = plans
         .iter()
-        .map(|p| &p.terms)
+        .map(|p| &p.plan)
         .filter(|p| p.on_sale)
         .map(|p| {
             let label = format!("{} · {}", p.name, texts::price(p.price_minor, &p.currency));
@@ -138,14 +135,14 @@ pub async fn home(talk: &mut Conversation<'_>) -> Result<(), JobError> {
 /// A plan with the ways to pay for it.
 pub async fn plan_details(talk: &mut Conversation<'_>, plan_id: Uuid) -> Result<(), JobError> {
     let ctx = talk.ctx();
-    let plan = store::payments::plan_terms(&ctx.pool, talk.project.id, plan_id).await?;
+    let plan = store::plans::get(&ctx.pool, talk.project.id, plan_id).await?;
     let Some(plan) = plan.filter(|p| p.on_sale) else {
         let text = texts::plan_unavailable(talk.lang);
         return talk.reply(text, None).await;
     };
-    let chats = store::conversation::chat_titles(&ctx.pool, plan.id).await?;
-    let stripe =
-        store::payments::stripe_settings(&ctx.pool, talk.project.id).await?.is_some() && plan.currency != "XTR";
+    let chats: Vec<String> =
+        store::chats::of_plan(&ctx.pool, plan.id).await?.iter().map(store::chats::Chat::display_name).collect();
+    let stripe = store::stripe_settings::get(&ctx.pool, talk.project.id).await?.is_some() && plan.currency != "XTR";
     let mut buttons = Vec::new();
     if stripe {
         buttons.push(InlineKeyboardButton::callback(
@@ -182,13 +179,12 @@ pub async fn pay(talk: &mut Conversation<'_>, plan_id: Uuid, provider: &str) -> 
         _ => return Ok(()),
     };
     let ctx = talk.ctx();
-    let Some(plan) = store::payments::plan_terms(&ctx.pool, talk.project.id, plan_id).await?.filter(|p| p.on_sale)
-    else {
+    let Some(plan) = store::plans::get(&ctx.pool, talk.project.id, plan_id).await?.filter(|p| p.on_sale) else {
         let text = texts::plan_unavailable(talk.lang);
         return talk.reply(text, None).await;
     };
     let mut tx = ctx.pool.begin().await?;
-    let subscriber = store::setup::upsert_subscriber(&mut *tx, Uuid::now_v7(), talk.project.id, talk.user).await?;
+    let subscriber = store::subscribers::upsert(&mut *tx, talk.project.id, talk.user, Profile::default()).await?;
     checkout::begin(&mut tx, talk.project.id, subscriber.id, plan.id, provider).await?;
     tx.commit().await?;
     Ok(())
@@ -197,17 +193,17 @@ pub async fn pay(talk: &mut Conversation<'_>, plan_id: Uuid, provider: &str) -> 
 /// `/status`: each entitlement, its state and end, with renew and cancel buttons.
 pub async fn status(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     let now = talk.ctx().now();
-    let grants = store::conversation::grants_of(&talk.ctx().pool, talk.project.id, talk.user).await?;
-    let live: Vec<_> = grants.iter().filter(|g| g.entitles(now)).collect();
+    let grants = store::grants::of_member(&talk.ctx().pool, talk.project.id, talk.user, now).await?;
+    let live: Vec<_> = grants.iter().filter(|g| g.entitled).collect();
     let mut text = texts::status_heading(talk.lang, !live.is_empty());
     let mut buttons = Vec::new();
     for grant in &live {
-        let ends = texts::ends_phrase(talk.lang, now, grant.ends_at);
+        let ends = texts::ends_phrase(talk.lang, now, grant.grant.ends_at);
         text.push('\n');
-        text.push_str(&texts::status_line(talk.lang, &grant.plan_name, &grant.state, &ends));
-        if grant.ends_at.is_some() {
+        text.push_str(&texts::status_line(talk.lang, &grant.plan_name, &grant.grant.state, &ends));
+        if grant.grant.ends_at.is_some() {
             let label = format!("{} · {}", texts::button(talk.lang, "renew"), grant.plan_name);
-            buttons.push(InlineKeyboardButton::callback(label, format!("plan:{}", grant.plan_id)));
+            buttons.push(InlineKeyboardButton::callback(label, format!("plan:{}", grant.grant.plan_id)));
         }
     }
     if live.iter().any(|g| cancellable(g)) {
@@ -217,10 +213,10 @@ pub async fn status(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     talk.reply(text, markup).await
 }
 
-fn cancellable(grant: &store::conversation::GrantView) -> bool {
-    grant.recurring
-        && matches!(grant.source.as_str(), "stripe" | "stars")
-        && matches!(grant.state.as_str(), "active" | "trialing" | "past_due")
+fn cancellable(view: &GrantView) -> bool {
+    view.recurring
+        && matches!(view.grant.source.as_str(), "stripe" | "stars")
+        && matches!(view.grant.state.as_str(), "active" | "trialing" | "past_due")
 }
 
 /// `/links`: a personal link for every chat the user is entitled to and not in
@@ -228,12 +224,13 @@ fn cancellable(grant: &store::conversation::GrantView) -> bool {
 async fn links(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     let ctx = talk.ctx();
     let now = ctx.now();
-    let grants = store::conversation::grants_of(&ctx.pool, talk.project.id, talk.user).await?;
+    let grants = store::grants::of_member(&ctx.pool, talk.project.id, talk.user, now).await?;
     let mut chats = 0;
-    for grant in grants.iter().filter(|g| g.entitles(now)) {
-        for chat in store::lifecycle::chats_of_plan(&ctx.pool, grant.plan_id).await? {
+    for grant in grants.iter().filter(|g| g.entitled) {
+        for chat in store::chats::of_plan(&ctx.pool, grant.grant.plan_id).await? {
             chats += 1;
-            let job = UnbanThenLink { grant_id: grant.id, chat_id: chat.id, reason: format!("links:{}", talk.cause()) };
+            let job =
+                UnbanThenLink { grant_id: grant.grant.id, chat_id: chat.id, reason: format!("links:{}", talk.cause()) };
             ctx.enqueue(&job).await?;
         }
     }
@@ -244,9 +241,9 @@ async fn links(talk: &mut Conversation<'_>) -> Result<(), JobError> {
 /// `/cancel`: asks to confirm stopping the renewals.
 pub async fn cancel(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     let now = talk.ctx().now();
-    let grants = store::conversation::grants_of(&talk.ctx().pool, talk.project.id, talk.user).await?;
+    let grants = store::grants::of_member(&talk.ctx().pool, talk.project.id, talk.user, now).await?;
     let names: Vec<String> =
-        grants.iter().filter(|g| g.entitles(now) && cancellable(g)).map(|g| g.plan_name.clone()).collect();
+        grants.iter().filter(|g| g.entitled && cancellable(g)).map(|g| g.plan_name.clone()).collect();
     if names.is_empty() {
         let text = texts::cancel_nothing(talk.lang);
         return talk.reply(text, None).await;
@@ -263,10 +260,10 @@ pub async fn cancel(talk: &mut Conversation<'_>) -> Result<(), JobError> {
 pub async fn cancel_confirmed(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     let ctx = talk.ctx();
     let now = ctx.now();
-    let grants = store::conversation::grants_of(&ctx.pool, talk.project.id, talk.user).await?;
+    let grants = store::grants::of_member(&ctx.pool, talk.project.id, talk.user, now).await?;
     let mut any = false;
-    for grant in grants.iter().filter(|g| g.entitles(now) && cancellable(g)) {
-        ctx.enqueue(&CancelSubscription { grant_id: grant.id, at_period_end: true }).await?;
+    for grant in grants.iter().filter(|g| g.entitled && cancellable(g)) {
+        ctx.enqueue(&CancelSubscription { grant_id: grant.grant.id, at_period_end: true }).await?;
         any = true;
     }
     let text = if any { texts::cancel_done(talk.lang) } else { texts::cancel_nothing(talk.lang) };

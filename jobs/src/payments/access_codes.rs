@@ -11,7 +11,12 @@ use super::{
     entitlement::{self, Change, Ends, Outcome, Target},
     subscription::Event,
 };
-use crate::{catalog::JobContext, queue::JobError, store::payments as store, telegram::User};
+use crate::{
+    catalog::JobContext,
+    queue::JobError,
+    store::{access_codes, plans, subscribers},
+    telegram::User,
+};
 
 /// What became of a redemption.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,22 +66,23 @@ pub fn generate_code() -> String {
 /// Redeems `code` in `project_id` for `user`.
 pub async fn redeem(ctx: &JobContext, project_id: Uuid, user: &User, code: &str) -> Result<RedeemOutcome, JobError> {
     let now = ctx.now();
-    let Some(found) = store::access_code(&ctx.pool, project_id, code).await? else {
+    let Some(found) = access_codes::find(&ctx.pool, project_id, code).await? else {
         return Ok(RedeemOutcome::Unknown);
     };
     let mut tx = ctx.pool.begin().await?;
-    let payer = store::upsert_payer(&mut *tx, project_id, user.id, user.language_code.as_deref()).await?;
+    let profile = subscribers::Profile { language_code: user.language_code.as_deref(), ..Default::default() };
+    let payer = subscribers::upsert(&mut *tx, project_id, user.id, profile).await?;
     if payer.status == "banned" {
         return Ok(RedeemOutcome::Banned);
     }
-    if !store::insert_redemption(&mut tx, found.id, payer.id, now).await? {
+    if !access_codes::insert_redemption(&mut tx, found.id, payer.id, now).await? {
         return Ok(RedeemOutcome::AlreadyRedeemed);
     }
-    if !store::take_access_code_use(&mut tx, found.id, now).await? {
+    if !access_codes::take_use(&mut tx, found.id, now).await? {
         // Dropping the transaction undoes the redemption row too.
         return Ok(RedeemOutcome::UsedUp);
     }
-    let plan = store::plan_terms(&mut *tx, project_id, found.plan_id)
+    let plan = plans::get(&mut *tx, project_id, found.plan_id)
         .await?
         .ok_or_else(|| JobError::Permanent(format!("the plan of access code {} is gone", found.id)))?;
     let days = found.duration_days.or(plan.duration_days);

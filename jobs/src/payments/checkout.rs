@@ -13,7 +13,7 @@ use super::{
 use crate::{
     catalog::{create_stripe_checkout::CreateStripeCheckout, send_stars_invoice::SendStarsInvoice},
     queue::{self, RunAt},
-    store::payments as store,
+    store::{checkouts, grants},
 };
 
 /// How the user pays.
@@ -46,8 +46,7 @@ pub async fn begin(
     provider: Provider,
 ) -> Result<Uuid, sqlx::Error> {
     let request_id = Uuid::now_v7();
-    store::insert_checkout_request(&mut *conn, request_id, project_id, subscriber_id, plan_id, provider.as_str())
-        .await?;
+    checkouts::insert(&mut *conn, request_id, project_id, subscriber_id, plan_id, provider.as_str()).await?;
     match provider {
         Provider::Stripe => queue::enqueue(conn, &CreateStripeCheckout { request_id }, RunAt::Now).await?,
         Provider::Stars => queue::enqueue(conn, &SendStarsInvoice { request_id }, RunAt::Now).await?,
@@ -67,8 +66,8 @@ pub async fn start_trial(
 ) -> Result<Option<Uuid>, sqlx::Error> {
     let external_ref = format!("{plan_id}:{subscriber_id}");
     let target = Target { project_id, subscriber_id, plan_id, source: "trial", external_ref: &external_ref };
-    store::lock_grant_key(conn, project_id, "trial", &external_ref).await?;
-    if store::grant_by_ref(conn, project_id, "trial", &external_ref).await?.is_some() {
+    grants::lock_ref(conn, project_id, "trial", &external_ref).await?;
+    if grants::lock_by_ref(conn, project_id, "trial", &external_ref).await?.is_some() {
         return Ok(None);
     }
     // A trial lasts at most MAX_TRIAL_DAYS, whatever an older plan row says.

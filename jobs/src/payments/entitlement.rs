@@ -20,7 +20,10 @@ use super::subscription::{Event, Refused, State, transition};
 use crate::{
     catalog::{grant_access::GrantAccess, issue_invite::IssueInvite, kick_expired::KickExpired},
     queue::{self, RunAt},
-    store::payments as store,
+    store::{
+        grants::{self, Grant, NewGrant},
+        plans,
+    },
 };
 
 /// The grant an event is about: found by (project, source, external_ref), or made.
@@ -115,8 +118,8 @@ pub async fn apply(
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<Outcome, sqlx::Error> {
-    store::lock_grant_key(conn, target.project_id, target.source, target.external_ref).await?;
-    let existing = store::grant_by_ref(conn, target.project_id, target.source, target.external_ref).await?;
+    grants::lock_ref(conn, target.project_id, target.source, target.external_ref).await?;
+    let existing = grants::lock_by_ref(conn, target.project_id, target.source, target.external_ref).await?;
     apply_to(conn, target, existing, change, now).await
 }
 
@@ -128,11 +131,11 @@ pub async fn apply_to_grant(
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<Option<Outcome>, sqlx::Error> {
-    let Some((source, Some(external_ref))) = store::grant_ref(&mut *conn, grant_id).await? else {
+    let Some(Grant { source, external_ref: Some(external_ref), .. }) = grants::find(&mut *conn, grant_id).await? else {
         return Ok(None);
     };
-    store::lock_grant_key(conn, project_id, &source, &external_ref).await?;
-    let Some(existing) = store::lock_payment_grant(conn, grant_id).await? else {
+    grants::lock_ref(conn, project_id, &source, &external_ref).await?;
+    let Some(existing) = grants::lock(conn, project_id, grant_id).await? else {
         return Ok(None);
     };
     let target = Target {
@@ -148,7 +151,7 @@ pub async fn apply_to_grant(
 async fn apply_to(
     conn: &mut PgConnection,
     target: Target<'_>,
-    existing: Option<store::PaymentGrant>,
+    existing: Option<Grant>,
     change: Change,
     now: DateTime<Utc>,
 ) -> Result<Outcome, sqlx::Error> {
@@ -170,24 +173,25 @@ async fn apply_to(
     };
     let grant_id = match &existing {
         Some(grant) => {
-            store::update_payment_grant(conn, grant.id, to.as_str(), ends_at, change.occurred_at).await?;
+            grants::update(&mut *conn, grant.id, to.as_str(), ends_at, change.occurred_at).await?;
             grant.id
         }
         None => {
             let id = Uuid::now_v7();
-            store::insert_payment_grant(
-                conn,
-                &store::NewPaymentGrant {
+            grants::insert(
+                &mut *conn,
+                &NewGrant {
                     id,
                     project_id: target.project_id,
                     subscriber_id: target.subscriber_id,
                     plan_id: target.plan_id,
                     source: target.source,
-                    external_ref: target.external_ref,
                     state: to.as_str(),
                     starts_at: now,
                     ends_at,
-                    last_event_at: change.occurred_at,
+                    external_ref: Some(target.external_ref),
+                    last_event_at: Some(change.occurred_at),
+                    note: None,
                 },
             )
             .await?;
@@ -204,7 +208,7 @@ async fn apply_to(
                 // GrantAccess ran for this grant once already: a reactivation gets
                 // fresh links of its own, once per reactivating event.
                 let reason = format!("renewed:{}", change.occurred_at.timestamp_micros());
-                for chat_id in store::plan_chat_ids(conn, target.plan_id).await? {
+                for chat_id in plans::chat_ids(conn, target.plan_id).await? {
                     queue::enqueue(conn, &IssueInvite { grant_id, chat_id, reason: reason.clone() }, RunAt::Now)
                         .await?;
                 }

@@ -36,6 +36,17 @@ pub enum State {
 }
 
 impl State {
+    /// Every state (the `grants.state` CHECK constraint lists the same names).
+    pub const ALL: [State; 7] = [
+        State::Trialing,
+        State::Active,
+        State::PastDue,
+        State::Canceled,
+        State::Expired,
+        State::Revoked,
+        State::Banned,
+    ];
+
     /// The stored name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -64,7 +75,7 @@ impl State {
     }
 
     /// Whether the state lets its subscriber in (while `ends_at` has not passed):
-    /// the same list as `store::lifecycle::ENTITLED`.
+    /// the same list as the SQL function `gatehouse_entitling_state` (a test pins the two).
     pub const fn entitles(self) -> bool {
         matches!(self, State::Trialing | State::Active | State::PastDue | State::Canceled)
     }
@@ -145,7 +156,7 @@ pub fn transition(current: Option<State>, event: Event) -> Result<State, Refused
 mod tests {
     use super::{Event::*, State::*, *};
 
-    const ALL_STATES: [State; 7] = [Trialing, Active, PastDue, Canceled, Expired, Revoked, Banned];
+    const ALL_STATES: [State; 7] = State::ALL;
     const ALL_EVENTS: [Event; 8] = [Trial, Pay, PaymentFailed, CancelAtPeriodEnd, Resume, End, Lapse, Ban];
 
     #[test]

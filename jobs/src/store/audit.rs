@@ -1,6 +1,7 @@
-//! The audit trail: every action taken on a member, with its reason and job.
+//! `audit_log`: every action taken on a member, with its reason and job.
 
-use sqlx::PgPool;
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 /// One action to record.
@@ -21,8 +22,8 @@ pub struct Entry<'a> {
     pub details: serde_json::Value,
 }
 
-/// Appends an entry.
-pub async fn record(pool: &PgPool, entry: Entry<'_>) -> Result<(), sqlx::Error> {
+/// Appends an entry (on a pool, or in the caller's transaction with what it records).
+pub async fn record(db: impl PgExecutor<'_>, entry: Entry<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO audit_log (project_id, telegram_user_id, chat_id, action, reason, job_id, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -34,7 +35,7 @@ pub async fn record(pool: &PgPool, entry: Entry<'_>) -> Result<(), sqlx::Error> 
     .bind(entry.reason)
     .bind(entry.job_id)
     .bind(entry.details)
-    .execute(pool)
+    .execute(db)
     .await?;
     Ok(())
 }
@@ -42,7 +43,11 @@ pub async fn record(pool: &PgPool, entry: Entry<'_>) -> Result<(), sqlx::Error> 
 /// Whether Gatehouse's own last action on this user in this chat may have left them
 /// banned (a removal between its ban and its unban, or the owner's /ban). A ban Gatehouse did
 /// not make is an administrator's, and Gatehouse never lifts it.
-pub async fn banned_by_gatehouse(pool: &PgPool, chat_id: Uuid, telegram_user_id: i64) -> Result<bool, sqlx::Error> {
+pub async fn banned_by_gatehouse(
+    db: impl PgExecutor<'_>,
+    chat_id: Uuid,
+    telegram_user_id: i64,
+) -> Result<bool, sqlx::Error> {
     let last: Option<String> = sqlx::query_scalar(
         "SELECT action FROM audit_log
          WHERE chat_id = $1 AND telegram_user_id = $2 AND action IN ('ban_started', 'removed', 'banned', 'unbanned')
@@ -50,7 +55,45 @@ pub async fn banned_by_gatehouse(pool: &PgPool, chat_id: Uuid, telegram_user_id:
     )
     .bind(chat_id)
     .bind(telegram_user_id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     Ok(matches!(last.as_deref(), Some("ban_started") | Some("removed") | Some("banned")))
+}
+
+/// One audit entry about a member.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What was done.
+    pub action: String,
+    /// Why.
+    pub reason: String,
+    /// Telegram's id of the chat, when it was about one.
+    pub telegram_chat_id: Option<i64>,
+    /// The job that acted.
+    pub job_id: Option<String>,
+    /// More about it.
+    pub details: serde_json::Value,
+}
+
+/// A member's audit trail, newest first, at most `limit` entries.
+pub async fn of_member(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    telegram_user_id: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.at, a.action, a.reason, c.telegram_chat_id, a.job_id, a.details
+         FROM audit_log a LEFT JOIN chats c ON c.id = a.chat_id
+         WHERE a.project_id = $1 AND a.telegram_user_id = $2
+         ORDER BY a.at DESC, a.id DESC
+         LIMIT $3",
+    )
+    .bind(project_id)
+    .bind(telegram_user_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }

@@ -1,4 +1,4 @@
-//! Side effects of the diagnostic probe job.
+//! `diagnostic_probe_runs`: the side effects of the diagnostic probe job.
 
 use sqlx::PgPool;
 

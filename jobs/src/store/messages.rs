@@ -1,6 +1,7 @@
-//! Outbound messages, each sent once (see the `outbound_messages` table).
+//! `outbound_messages`: every message the bots send, recorded once under its dedupe
+//! key before it is sent.
 
-use sqlx::PgPool;
+use sqlx::PgExecutor;
 use uuid::Uuid;
 
 /// A message to send.
@@ -23,7 +24,7 @@ pub struct OutboundMessage {
 /// Records a message under its dedupe key (on a pool, or in the caller's
 /// transaction); returns its id, new or existing.
 pub async fn put(
-    db: impl sqlx::PgExecutor<'_>,
+    db: impl PgExecutor<'_>,
     project_id: Uuid,
     telegram_user_id: i64,
     dedupe_key: &str,
@@ -51,39 +52,32 @@ pub async fn put(
 }
 
 /// A message by id.
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<OutboundMessage>, sqlx::Error> {
+pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OutboundMessage>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, project_id, telegram_user_id, text, reply_markup, state FROM outbound_messages WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }
 
 /// Marks a message sent.
-pub async fn sent(pool: &PgPool, id: Uuid, telegram_message_id: i64) -> Result<(), sqlx::Error> {
+pub async fn sent(db: impl PgExecutor<'_>, id: Uuid, telegram_message_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE outbound_messages SET state = 'sent', telegram_message_id = $2, sent_at = now() WHERE id = $1")
         .bind(id)
         .bind(telegram_message_id)
-        .execute(pool)
+        .execute(db)
         .await?;
     Ok(())
 }
 
-/// Marks a message undeliverable, and its recipient unreachable.
-pub async fn undeliverable(pool: &PgPool, message: &OutboundMessage, error: &str) -> Result<(), sqlx::Error> {
+/// Marks a message undeliverable, with the reason (its recipient is marked
+/// unreachable apart: [`super::subscribers::unreachable`]).
+pub async fn undeliverable(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE outbound_messages SET state = 'undeliverable', error = $2 WHERE id = $1")
-        .bind(message.id)
+        .bind(id)
         .bind(error)
-        .execute(pool)
+        .execute(db)
         .await?;
-    sqlx::query(
-        "UPDATE subscribers SET unreachable_since = COALESCE(unreachable_since, now())
-         WHERE project_id = $1 AND telegram_user_id = $2",
-    )
-    .bind(message.project_id)
-    .bind(message.telegram_user_id)
-    .execute(pool)
-    .await?;
     Ok(())
 }

@@ -1,12 +1,46 @@
-//! All SQL lives here, in small named functions grouped by what they touch.
+//! All SQL lives here, in small named functions, one module per table (or per
+//! aggregate of tables that are only ever read together). Each function takes an
+//! executor (`impl PgExecutor`, a pool, or a connection of the caller's transaction),
+//! so the caller decides what is written together.
+//!
+//! # Layout
+//!
+//! - [`projects`]: `projects` (and the bot's username beside them); [`admins`]:
+//!   `project_admins`; [`api_keys`]: `api_keys`; [`request_keys`]: `request_keys`;
+//!   [`stripe_settings`]: `stripe_settings`.
+//! - [`bots`]: `bots`; [`chats`]: `chats` and `member_counts`; [`plans`]: `plans`
+//!   and `plan_chats`.
+//! - [`subscribers`]: `subscribers` and `start_payloads`; [`grants`]: `grants`, and
+//!   every entitlement question (through the SQL functions `gatehouse_entitles` and
+//!   `gatehouse_entitling_state`, migration `20261201000041`).
+//! - [`links`]: `invite_links`; [`memberships`]: `memberships`, and what a join needs
+//!   to know in one read.
+//! - [`payments`]: `payment_events` (Stripe events, Stars charges and refunds);
+//!   [`checkouts`]: `checkout_requests`; [`access_codes`]: `access_codes`,
+//!   `access_code_redemptions` and `access_tokens`.
+//! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
+//! - [`queue`]: `apalis.jobs` and `apalis.workers` (writing a job, snoozes, rescue,
+//!   pruning, figures); [`scheduler`]: the leader's advisory lock; [`budget`]:
+//!   `rate_budgets` and `bot_rate_limits`; [`diagnostics`]: `diagnostic_probe_runs`.
 
+pub mod access_codes;
+pub mod admins;
+pub mod api_keys;
 pub mod audit;
 pub mod bots;
 pub mod budget;
-pub mod conversation;
+pub mod chats;
+pub mod checkouts;
 pub mod diagnostics;
-pub mod lifecycle;
+pub mod grants;
+pub mod links;
+pub mod memberships;
 pub mod messages;
 pub mod payments;
+pub mod plans;
+pub mod projects;
 pub mod queue;
-pub mod setup;
+pub mod request_keys;
+pub mod scheduler;
+pub mod stripe_settings;
+pub mod subscribers;

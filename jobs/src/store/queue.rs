@@ -1,8 +1,46 @@
-//! Queue rows (`apalis.jobs`) beyond what apalis-postgres does itself: moving a
+//! `apalis.jobs` and `apalis.workers`: writing a job (the statement behind
+//! [`crate::queue::enqueue`]), and what apalis-postgres does not do itself: moving a
 //! job's next run, pruning, rescuing, and the figures for metrics and tests.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+
+/// A job row to write.
+#[derive(Debug, Clone, Copy)]
+pub struct NewJob<'a> {
+    /// Its id (a ULID).
+    pub id: &'a str,
+    /// The queue (`job_type`).
+    pub queue: &'a str,
+    /// The stored envelope.
+    pub body: &'a [u8],
+    /// Runs allowed.
+    pub max_attempts: i32,
+    /// Not before; `None` = now, by the database's clock (the clock apalis claims by).
+    pub run_at: Option<DateTime<Utc>>,
+    /// The idempotency key, prefixed with the kind.
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// Writes a job row `Pending`, unless a row with the same queue and idempotency key
+/// exists (in any state): `ON CONFLICT DO NOTHING`, so "already enqueued" never
+/// poisons the caller's transaction. Returns the id when the row is new.
+pub async fn insert(conn: &mut PgConnection, job: NewJob<'_>) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, idempotency_key)
+         VALUES ($1, $2, $3, 'Pending', 0, $4, COALESCE($5, now()), 0, ''::hstore, $6)
+         ON CONFLICT (job_type, idempotency_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(job.id)
+    .bind(job.queue)
+    .bind(job.body)
+    .bind(job.max_attempts)
+    .bind(job.run_at)
+    .bind(job.idempotency_key)
+    .fetch_optional(conn)
+    .await
+}
 
 /// Moves a running job's next run to `at` without counting the run (rate limited, not
 /// failed): `max_attempts` grows by one, and the snooze is counted in the row's

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use gatehouse_jobs::{
     clock::MAX_PERIOD_DAYS,
     payments::access_codes,
-    store::{self, payments::NewAccessCode},
+    store::{self, access_codes::NewAccessCode},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -65,15 +65,15 @@ pub async fn create(
             "duration_days: expected 1 to {MAX_PERIOD_DAYS}, or null for the plan's"
         )));
     }
-    if body.expires_at.is_some_and(|t| t <= Utc::now()) {
+    if body.expires_at.is_some_and(|t| t <= state.clock.now()) {
         return Err(ApiError::Unprocessable("expires_at: is in the past".into()));
     }
     let id = Uuid::now_v7();
     let mut tx = state.pool.begin().await?;
-    if !store::setup::plan_exists(&mut *tx, key.project_id, body.plan_id).await? {
+    if store::plans::get(&mut *tx, key.project_id, body.plan_id).await?.is_none() {
         return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
     }
-    let inserted = store::payments::insert_access_code(
+    let inserted = store::access_codes::insert(
         &mut *tx,
         &NewAccessCode {
             id,
@@ -87,12 +87,12 @@ pub async fn create(
     )
     .await;
     if let Err(e) = &inserted
-        && constraint(e) == Some(store::payments::ACCESS_CODE_KEY)
+        && constraint(e) == Some(store::access_codes::ACCESS_CODE_KEY)
     {
         return Err(ApiError::Conflict("code: this project already has this code".into()));
     }
     inserted?;
-    let username = store::payments::project_terms(&mut *tx, key.project_id).await?.and_then(|t| t.bot_username);
+    let username = store::projects::get(&mut *tx, key.project_id).await?.and_then(|t| t.bot_username);
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,

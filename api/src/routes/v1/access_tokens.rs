@@ -40,15 +40,15 @@ pub async fn create(
             "duration_days: expected 1 to {MAX_PERIOD_DAYS} days, or null for the plan's"
         )));
     }
-    if body.expires_at.is_some_and(|e| e <= Utc::now()) {
+    if body.expires_at.is_some_and(|e| e <= state.clock.now()) {
         return Err(ApiError::Unprocessable("expires_at: must be in the future".into()));
     }
-    if !store::setup::plan_exists(&state.pool, key.project_id, body.plan_id).await? {
+    if store::plans::get(&state.pool, key.project_id, body.plan_id).await?.is_none() {
         return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
     }
     // 24 random bytes in URL-safe base64: 32 characters, within a deep link's 64.
     let token = crypto::random_secret(24);
-    store::conversation::insert_access_token(
+    store::access_codes::insert_token(
         &state.pool,
         key.project_id,
         body.plan_id,

@@ -38,7 +38,7 @@ pub async fn add(
 ) -> Result<Json<Admin>, ApiError> {
     let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
     let mut tx = state.pool.begin().await?;
-    store::conversation::add_admin(&mut *tx, key.project_id, telegram_user_id).await?;
+    store::admins::add(&mut *tx, key.project_id, telegram_user_id).await?;
     let job = SetOwnerCommands { project_id: key.project_id, telegram_user_id, admin: true };
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
@@ -53,7 +53,7 @@ pub async fn remove(
 ) -> Result<Json<Admin>, ApiError> {
     let telegram_user_id: i64 = parse_segment(&user, "admin")?;
     let mut tx = state.pool.begin().await?;
-    if !store::conversation::remove_admin(&mut *tx, key.project_id, telegram_user_id).await? {
+    if !store::admins::remove(&mut *tx, key.project_id, telegram_user_id).await? {
         return Err(ApiError::NotFound("no such admin".into()));
     }
     let job = SetOwnerCommands { project_id: key.project_id, telegram_user_id, admin: false };

@@ -110,19 +110,18 @@ pub async fn connect(
 
     let mut tx = state.pool.begin().await?;
     // A bot id is taken only by a claim getMe verified; an unverified claim blocks nobody.
-    if store::setup::bot_verified_elsewhere(&mut *tx, token.telegram_bot_id, key.project_id).await? {
+    if store::bots::verified_elsewhere(&mut *tx, token.telegram_bot_id, key.project_id).await? {
         return Err(ApiError::Conflict("token: this bot is connected to another project".into()));
     }
     // A bot's own limits belong to its verified connection: moving to another bot id
     // leaves none behind on the old one.
-    if let Some(old) = store::setup::find_bot(&mut *tx, key.project_id).await?
+    if let Some(old) = store::bots::of_project(&mut *tx, key.project_id).await?
         && old.telegram_bot_id != token.telegram_bot_id
         && old.verified_at.is_some()
     {
         store::budget::forget_limits(&mut *tx, old.telegram_bot_id).await?;
     }
-    let bot_id =
-        store::setup::upsert_bot(&mut *tx, Uuid::new_v4(), key.project_id, token.telegram_bot_id, &sealed).await?;
+    let bot_id = store::bots::upsert(&mut *tx, Uuid::new_v4(), key.project_id, token.telegram_bot_id, &sealed).await?;
     let job = ConnectBot { bot_id, attempt: Uuid::new_v4() };
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
@@ -132,7 +131,7 @@ pub async fn connect(
 
 /// The project's bot and its connection status.
 pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json<BotView>, ApiError> {
-    let bot = store::setup::find_bot(&state.pool, key.project_id)
+    let bot = store::bots::of_project(&state.pool, key.project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("this project has no bot yet".into()))?;
     let limits = match bot.verified_at {
@@ -156,7 +155,7 @@ pub async fn set_limits(
     JsonBody(limits): JsonBody<BotLimits>,
 ) -> Result<Json<BotLimits>, ApiError> {
     check_limits(&limits, state.config.telegram_budget.calls_per_second)?;
-    let bot = store::setup::find_bot(&state.pool, key.project_id)
+    let bot = store::bots::of_project(&state.pool, key.project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("this project has no bot yet".into()))?;
     if bot.verified_at.is_none() {

@@ -73,10 +73,10 @@ pub async fn add(
     };
 
     let mut tx = state.pool.begin().await?;
-    if !store::setup::project_has_bot(&mut *tx, key.project_id).await? {
+    if store::bots::of_project(&mut *tx, key.project_id).await?.is_none() {
         return Err(ApiError::Conflict("connect a bot first".into()));
     }
-    let id = store::setup::upsert_chat(&mut *tx, Uuid::new_v4(), key.project_id, body.chat_id, join_strategy).await?;
+    let id = store::chats::upsert(&mut *tx, Uuid::new_v4(), key.project_id, body.chat_id, join_strategy).await?;
     let job = VerifyChat { chat_id: id, attempt: Uuid::new_v4() };
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
@@ -85,7 +85,7 @@ pub async fn add(
 
 /// The project's chats and what verification found.
 pub async fn list(key: ProjectKey, State(state): State<AppState>) -> Result<Json<Chats>, ApiError> {
-    let chats = store::setup::list_chats(&state.pool, key.project_id)
+    let chats = store::chats::of_project(&state.pool, key.project_id)
         .await?
         .into_iter()
         .map(|c| ChatView {

@@ -10,10 +10,9 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use chrono::Utc;
 use gatehouse_jobs::{
     payments::checkout::{self, Provider},
-    store,
+    store::{self, subscribers::Profile},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -47,7 +46,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<CheckoutAccepted>), ApiError> {
     let user = telegram_user_id(body.telegram_user_id)?;
     let mut tx = state.pool.begin().await?;
-    let plan = store::payments::plan_terms(&mut *tx, key.project_id, body.plan_id)
+    let plan = store::plans::get(&mut *tx, key.project_id, body.plan_id)
         .await?
         .ok_or_else(|| ApiError::Unprocessable("plan_id: no such plan in this project".into()))?;
     if !plan.on_sale {
@@ -55,7 +54,7 @@ pub async fn create(
     }
     let provider = match body.provider.as_str() {
         "stripe" => {
-            if store::payments::stripe_settings(&mut *tx, key.project_id).await?.is_none() {
+            if store::stripe_settings::get(&mut *tx, key.project_id).await?.is_none() {
                 return Err(ApiError::Conflict(format!(
                     "provider: Stripe is not set up (PUT /v1/projects/{}/stripe first)",
                     key.project_id
@@ -80,7 +79,7 @@ pub async fn create(
         }
         _ => return Err(ApiError::Unprocessable("provider: expected \"stripe\", \"stars\" or \"trial\"".into())),
     };
-    let payer = store::payments::upsert_payer(&mut *tx, key.project_id, user, None).await?;
+    let payer = store::subscribers::upsert(&mut *tx, key.project_id, user, Profile::default()).await?;
     if payer.status == "banned" {
         return Err(ApiError::Conflict("telegram_user_id: this user is banned in this project".into()));
     }
@@ -90,9 +89,12 @@ pub async fn create(
             CheckoutAccepted { checkout_id: Some(id), grant_id: None, provider: body.provider }
         }
         None => {
-            let grant = checkout::start_trial(&mut tx, key.project_id, payer.id, plan.id, plan.trial_days, Utc::now())
-                .await?
-                .ok_or_else(|| ApiError::Conflict("telegram_user_id: this user has had this plan's trial".into()))?;
+            let grant =
+                checkout::start_trial(&mut tx, key.project_id, payer.id, plan.id, plan.trial_days, state.clock.now())
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::Conflict("telegram_user_id: this user has had this plan's trial".into())
+                    })?;
             CheckoutAccepted { checkout_id: None, grant_id: Some(grant), provider: body.provider }
         }
     };
@@ -118,7 +120,7 @@ pub async fn show(
     Path((_, checkout_id)): Path<(String, String)>,
 ) -> Result<Json<CheckoutView>, ApiError> {
     let checkout_id: Uuid = parse_segment(&checkout_id, "checkout")?;
-    let request = store::payments::checkout_request(&state.pool, checkout_id)
+    let request = store::checkouts::get(&state.pool, checkout_id)
         .await?
         .filter(|r| r.project_id == key.project_id)
         .ok_or_else(|| ApiError::NotFound("no such checkout".into()))?;

@@ -17,7 +17,7 @@ use gatehouse_jobs::{
     catalog::{grant_access::GrantAccess, kick_expired::KickExpired},
     crypto,
     queue::{self, RunAt},
-    store::{self, setup::NewManualGrant},
+    store::{self, grants::NewGrant, subscribers::Profile},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -58,7 +58,8 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let idempotency_key = idempotency_key(&headers)?;
     let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
-    if body.expires_at.is_some_and(|t| t <= Utc::now()) {
+    let now = state.clock.now();
+    if body.expires_at.is_some_and(|t| t <= now) {
         return Err(ApiError::Unprocessable(
             "expires_at: is in the past (expected a future RFC 3339 time, or null for no end)".into(),
         ));
@@ -74,9 +75,9 @@ pub async fn create(
     if let Some(idempotency_key) = idempotency_key {
         let digest = request_digest(&body);
         let claimed =
-            store::setup::claim_request_key(&mut *tx, key.project_id, SCOPE, idempotency_key, &digest, &answer).await?;
+            store::request_keys::claim(&mut *tx, key.project_id, SCOPE, idempotency_key, &digest, &answer).await?;
         if !claimed {
-            let stored = store::setup::find_request_key(&mut *tx, key.project_id, SCOPE, idempotency_key)
+            let stored = store::request_keys::find(&mut *tx, key.project_id, SCOPE, idempotency_key)
                 .await?
                 .ok_or_else(|| {
                     ApiError::Conflict("Idempotency-Key: a request with this key is being handled, try again".into())
@@ -87,26 +88,15 @@ pub async fn create(
             return Ok((StatusCode::ACCEPTED, Json(stored.response)));
         }
     }
-    let subscriber =
-        store::setup::upsert_subscriber(&mut *tx, Uuid::new_v4(), key.project_id, telegram_user_id).await?;
+    let subscriber = store::subscribers::upsert(&mut *tx, key.project_id, telegram_user_id, Profile::default()).await?;
     if subscriber.status == "banned" {
         return Err(ApiError::Conflict("telegram_user_id: this user is banned in this project".into()));
     }
-    if !store::setup::plan_exists(&mut *tx, key.project_id, body.plan_id).await? {
+    if store::plans::get(&mut *tx, key.project_id, body.plan_id).await?.is_none() {
         return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
     }
-    store::setup::insert_manual_grant(
-        &mut *tx,
-        &NewManualGrant {
-            id: grant_id,
-            project_id: key.project_id,
-            subscriber_id: subscriber.id,
-            plan_id: body.plan_id,
-            ends_at: body.expires_at,
-            note,
-        },
-    )
-    .await?;
+    let grant = NewGrant::manual(grant_id, key.project_id, subscriber.id, body.plan_id, now, body.expires_at, note);
+    store::grants::insert(&mut *tx, &grant).await?;
     queue::enqueue(&mut tx, &GrantAccess { grant_id }, RunAt::Now).await?;
     tx.commit().await?;
     Ok((StatusCode::ACCEPTED, Json(answer)))
@@ -121,11 +111,11 @@ pub async fn revoke(
 ) -> Result<(StatusCode, Json<Revoked>), ApiError> {
     let grant_id: Uuid = parse_segment(&grant_id, "grant")?;
     let mut tx = state.pool.begin().await?;
-    let grant = store::setup::lock_grant(&mut *tx, key.project_id, grant_id)
+    let grant = store::grants::lock(&mut tx, key.project_id, grant_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such grant".into()))?;
     if grant.state != "revoked" {
-        let ends_at = store::setup::revoke_grant(&mut *tx, grant_id).await?;
+        let ends_at = store::grants::end_now(&mut *tx, grant_id, "revoked", state.clock.now()).await?;
         queue::enqueue(&mut tx, &KickExpired { grant_id, ends_at }, RunAt::Now).await?;
         tx.commit().await?;
         tracing::info!(project_id = %key.project_id, %grant_id, "grant revoked");

@@ -3,6 +3,8 @@
 //! `DELETE .../whitelist/{telegram_user_id}` set whether they are never removed
 //! (the jobs read the flag).
 
+use std::collections::HashMap;
+
 use axum::{
     Json,
     extract::{Path, State},
@@ -94,8 +96,7 @@ pub async fn whitelist(
     JsonBody(body): JsonBody<WhitelistRequest>,
 ) -> Result<Json<Whitelisted>, ApiError> {
     let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
-    let subscriber =
-        store::setup::whitelist_subscriber(&state.pool, Uuid::new_v4(), key.project_id, telegram_user_id).await?;
+    let subscriber = store::subscribers::whitelist(&state.pool, key.project_id, telegram_user_id).await?;
     Ok(Json(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
 }
 
@@ -106,7 +107,7 @@ pub async fn unwhitelist(
     Path((_, user)): Path<(String, String)>,
 ) -> Result<Json<Whitelisted>, ApiError> {
     let telegram_user_id: i64 = parse_segment(&user, "member")?;
-    let subscriber = store::setup::unwhitelist_subscriber(&state.pool, key.project_id, telegram_user_id)
+    let subscriber = store::subscribers::unwhitelist(&state.pool, key.project_id, telegram_user_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such member".into()))?;
     Ok(Json(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
@@ -120,25 +121,34 @@ pub async fn show(
 ) -> Result<Json<MemberView>, ApiError> {
     let telegram_user_id: i64 = parse_segment(&user, "member")?;
     let pool = &state.pool;
-    let subscriber = store::setup::find_subscriber(pool, key.project_id, telegram_user_id)
+    let subscriber = store::subscribers::find(pool, key.project_id, telegram_user_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such member".into()))?;
-    let entitlements = store::setup::member_entitlements(pool, subscriber.id)
+    // The chats each plan grants, for the grants' `chat_ids`.
+    let plan_chats: HashMap<Uuid, Vec<i64>> = store::plans::of_project(pool, key.project_id)
         .await?
         .into_iter()
+        .map(|p| (p.plan.id, p.telegram_chat_ids))
+        .collect();
+    // Newest first by start; grants that start together, newest made first (the
+    // store's order, which a stable sort keeps).
+    let mut grants = store::grants::of_member(pool, key.project_id, telegram_user_id, state.clock.now()).await?;
+    grants.sort_by_key(|g| std::cmp::Reverse(g.grant.starts_at));
+    let entitlements = grants
+        .into_iter()
         .map(|e| EntitlementView {
-            grant_id: e.grant_id,
-            plan_id: e.plan_id,
+            grant_id: e.grant.id,
+            plan_id: e.grant.plan_id,
             plan_name: e.plan_name,
-            source: e.source,
-            state: e.state,
-            starts_at: e.starts_at,
-            ends_at: e.ends_at,
+            source: e.grant.source,
+            state: e.grant.state,
+            starts_at: e.grant.starts_at,
+            ends_at: e.grant.ends_at,
             entitled: e.entitled,
-            chat_ids: e.telegram_chat_ids,
+            chat_ids: plan_chats.get(&e.grant.plan_id).cloned().unwrap_or_default(),
         })
         .collect();
-    let memberships = store::setup::member_memberships(pool, key.project_id, telegram_user_id)
+    let memberships = store::memberships::of_member(pool, key.project_id, telegram_user_id)
         .await?
         .into_iter()
         .map(|m| MembershipView {
@@ -149,12 +159,12 @@ pub async fn show(
             via_link: m.via_link,
         })
         .collect();
-    let open_links = store::setup::member_open_links(pool, subscriber.id)
+    let open_links = store::links::open_links_of(pool, key.project_id, telegram_user_id)
         .await?
         .into_iter()
         .map(|l| OpenLinkView { chat_id: l.telegram_chat_id, link: l.link, expire_at: l.expire_at, state: l.state })
         .collect();
-    let audit = store::setup::member_audit(pool, key.project_id, telegram_user_id, AUDIT_LIMIT)
+    let audit = store::audit::of_member(pool, key.project_id, telegram_user_id, AUDIT_LIMIT)
         .await?
         .into_iter()
         .map(|a| AuditView {

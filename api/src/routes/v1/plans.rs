@@ -4,7 +4,7 @@
 use axum::{Json, extract::State, http::StatusCode};
 use gatehouse_jobs::{
     clock::{MAX_PERIOD_DAYS, MAX_TRIAL_DAYS},
-    store::{self, setup::NewPlan},
+    store::{self, plans::NewPlan},
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -78,9 +78,13 @@ pub async fn create(
     let plan_id = Uuid::new_v4();
 
     let mut tx = state.pool.begin().await?;
-    let found = store::setup::find_chats_by_telegram_ids(&mut *tx, key.project_id, &terms.chat_ids).await?;
-    let missing: Vec<String> =
-        terms.chat_ids.iter().filter(|id| !found.iter().any(|(_, tg)| tg == *id)).map(i64::to_string).collect();
+    let found = store::chats::by_telegram_ids(&mut *tx, key.project_id, &terms.chat_ids).await?;
+    let missing: Vec<String> = terms
+        .chat_ids
+        .iter()
+        .filter(|id| !found.iter().any(|c| c.telegram_chat_id == **id))
+        .map(i64::to_string)
+        .collect();
     if !missing.is_empty() {
         return Err(ApiError::Unprocessable(format!(
             "chat_ids: not chats of this project: {} (add them with POST /v1/projects/{}/chats first)",
@@ -88,7 +92,7 @@ pub async fn create(
             key.project_id
         )));
     }
-    store::setup::insert_plan(
+    store::plans::insert(
         &mut *tx,
         &NewPlan {
             id: plan_id,
@@ -103,28 +107,28 @@ pub async fn create(
         },
     )
     .await?;
-    let chat_ids: Vec<Uuid> = found.iter().map(|(id, _)| *id).collect();
-    store::setup::insert_plan_chats(&mut *tx, plan_id, &chat_ids).await?;
+    let chat_ids: Vec<Uuid> = found.iter().map(|c| c.id).collect();
+    store::plans::add_chats(&mut *tx, plan_id, &chat_ids).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedPlan { plan_id })))
 }
 
 /// The project's plans with the Telegram ids of the chats each grants.
 pub async fn list(key: ProjectKey, State(state): State<AppState>) -> Result<Json<Plans>, ApiError> {
-    let plans = store::setup::list_plans(&state.pool, key.project_id)
+    let plans = store::plans::of_project(&state.pool, key.project_id)
         .await?
         .into_iter()
         .map(|p| PlanView {
-            plan_id: p.terms.id,
-            name: p.terms.name,
-            price: p.terms.price_minor,
-            currency: p.terms.currency,
-            stars_price: p.terms.stars_price,
-            duration_days: p.terms.duration_days,
-            recurring: p.terms.recurring,
-            trial_days: p.terms.trial_days,
+            plan_id: p.plan.id,
+            name: p.plan.name,
+            price: p.plan.price_minor,
+            currency: p.plan.currency,
+            stars_price: p.plan.stars_price,
+            duration_days: p.plan.duration_days,
+            recurring: p.plan.recurring,
+            trial_days: p.plan.trial_days,
             chat_ids: p.telegram_chat_ids,
-            on_sale: p.terms.on_sale,
+            on_sale: p.plan.on_sale,
         })
         .collect();
     Ok(Json(Plans { plans }))

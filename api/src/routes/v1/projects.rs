@@ -50,13 +50,13 @@ pub async fn create(
     let project_id = Uuid::new_v4();
     let api_key = Secret::new(format!("{API_KEY_PREFIX}{}", crypto::random_secret(32).expose()));
     let mut tx = state.pool.begin().await?;
-    store::setup::insert_project(&mut *tx, project_id, handle, name, body.owner_telegram_id).await.map_err(|e| {
+    store::projects::insert(&mut *tx, project_id, handle, name, body.owner_telegram_id).await.map_err(|e| {
         match constraint(&e) {
-            Some(store::setup::PROJECT_HANDLE_KEY) => ApiError::Conflict(format!("handle: {handle:?} is taken")),
+            Some(store::projects::PROJECT_HANDLE_KEY) => ApiError::Conflict(format!("handle: {handle:?} is taken")),
             _ => e.into(),
         }
     })?;
-    store::setup::insert_api_key(
+    store::api_keys::insert(
         &mut *tx,
         Uuid::new_v4(),
         project_id,

@@ -10,7 +10,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use gatehouse_jobs::{
     crypto,
-    store::{self, payments::StripeSettings},
+    store::{self, stripe_settings::StripeSettings},
 };
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,7 @@ pub async fn put(
     }
     let sealing = state.config.encryption_key()?;
     let mut tx = state.pool.begin().await?;
-    let current = store::payments::stripe_settings(&mut *tx, key.project_id).await?;
+    let current = store::stripe_settings::get(&mut *tx, key.project_id).await?;
     let previous = match (&current, body.keep_previous_webhook_secret) {
         (Some(current), true) => {
             let unchanged = crypto::open(sealing, &current.webhook_secret_sealed)
@@ -77,7 +77,7 @@ pub async fn put(
         previous_webhook_secret_sealed: previous,
         updated_at: Utc::now(),
     };
-    store::payments::put_stripe_settings(&mut *tx, key.project_id, &settings).await?;
+    store::stripe_settings::put(&mut *tx, key.project_id, &settings).await?;
     tx.commit().await?;
     tracing::info!(project_id = %key.project_id, "Stripe settings stored");
     Ok((StatusCode::OK, Json(view(&state, key.project_id, &settings))))
@@ -85,7 +85,7 @@ pub async fn put(
 
 /// Shows what is set.
 pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json<StripeView>, ApiError> {
-    let settings = store::payments::stripe_settings(&state.pool, key.project_id)
+    let settings = store::stripe_settings::get(&state.pool, key.project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no Stripe settings for this project".into()))?;
     Ok(Json(view(&state, key.project_id, &settings)))
