@@ -228,6 +228,8 @@ async fn a_retry_after_of_any_size_snoozes_at_most_a_day_and_never_panics() {
     let app = TestApp::start().await;
     let world = app.world().await;
     let user = app.started_user(&world, "Bo").await;
+    // The /start reply goes out first: only the /help reply meets the 429.
+    app.settle(&[world.bot.id]).await;
     app.tg
         .add_fault(&Fault {
             method: Some("sendMessage".into()),
