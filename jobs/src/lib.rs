@@ -7,7 +7,14 @@
 //! - [`db`]: connecting, creating the database, migrations, readiness.
 //! - [`queue`]: the three priority queues, [`queue::enqueue`] with idempotency keys,
 //!   [`queue::JobError`] (retry, snooze, permanent) and the retry backoff.
-//! - [`catalog`]: one file per job kind, and [`catalog::dispatch`].
+//! - [`runtime`]: what every job runs in, below the catalog: the [`runtime::Job`] trait
+//!   and [`runtime::JobContext`] (database, clock, Bot API, audit trail).
+//! - [`catalog`]: one file per job kind (its args, defaults and a short `run`), and the
+//!   index over them: [`catalog::dispatch`], each kind's queue and timeout, the periodic
+//!   jobs ([`queue::Periodic`]) the scheduler runs.
+//! - [`membership`]: the operations several jobs share: removing a member (a kick),
+//!   revoking links, issuing a personal link, the rights a bot needs, expiring what is
+//!   due, delivering what a member is told.
 //! - [`conversation`]: the membership bot's commands, for subscribers and owners.
 //! - [`store`]: all SQL, in small named functions, one module per table or aggregate
 //!   (`grants` answers every "who is entitled?" through the SQL functions of migration
@@ -27,9 +34,11 @@ pub mod config;
 pub mod conversation;
 pub mod crypto;
 pub mod db;
+pub mod membership;
 pub mod metrics;
 pub mod payments;
 pub mod queue;
+pub mod runtime;
 pub mod secret;
 pub mod store;
 pub mod telegram;

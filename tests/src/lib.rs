@@ -62,6 +62,26 @@ impl TestDb {
         gatehouse_jobs::store::queue::list(&self.pool).await.expect("list jobs")
     }
 
+    /// Every job of type `J` written so far, oldest first: its args, idempotency key and
+    /// status. Tests assert on what was enqueued by type, never by kind string.
+    pub async fn enqueued<J: gatehouse_jobs::queue::JobSpec>(&self) -> Vec<EnqueuedJob<J>> {
+        let rows: Vec<(Vec<u8>, Option<String>, String)> =
+            sqlx::query_as("SELECT job, idempotency_key, status FROM apalis.jobs ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .expect("list jobs");
+        rows.into_iter()
+            .filter_map(|(bytes, key, status)| {
+                let envelope: gatehouse_jobs::queue::Envelope = serde_json::from_slice(&bytes).ok()?;
+                if envelope.kind != J::KIND {
+                    return None;
+                }
+                let args = serde_json::from_value(envelope.args).expect("the args of a job of this kind");
+                Some(EnqueuedJob { args, key, status })
+            })
+            .collect()
+    }
+
     /// How many rows a query counts (`SELECT count(*) …`).
     pub async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.expect("count")
@@ -83,6 +103,17 @@ impl Drop for TestDb {
         })
         .join();
     }
+}
+
+/// A job as [`TestDb::enqueued`] finds it.
+#[derive(Debug)]
+pub struct EnqueuedJob<J> {
+    /// Its args.
+    pub args: J,
+    /// Its idempotency key (prefixed with the kind).
+    pub key: Option<String>,
+    /// Its status (`Pending`, `Done`, `Killed`…).
+    pub status: String,
 }
 
 /// Configuration for tests: this database, short rescue and grace times, test secrets.

@@ -11,11 +11,11 @@ use apalis_postgres::{Config as QueueConfig, PostgresStorage};
 use chrono::Utc;
 use futures::FutureExt;
 use gatehouse_jobs::{
-    Config,
-    catalog::{self, JobContext},
+    Config, catalog,
     clock::Clock,
     metrics as m,
     queue::{JobError, Queue, StoredJob, retry_delay},
+    runtime::JobContext,
     store,
     telegram::budget::Budgets,
 };
@@ -213,6 +213,7 @@ pub async fn run(
         });
     }
     let grace = settings.shutdown_grace;
+    let watchdog = tokio::spawn(nudge_idle_workers(monitor.context(), stop_rx.clone()));
     let result = monitor
         .should_restart(|worker, error| {
             if worker.is_shutting_down() {
@@ -235,7 +236,37 @@ pub async fn run(
         .await;
     let _ = stop_tx.send(true);
     let _ = scheduler.await;
+    let _ = watchdog.await;
     result
+}
+
+/// How often an idle worker is woken to look for work.
+const NUDGE_EVERY: Duration = Duration::from_secs(1);
+
+/// Wakes every running worker that has no job in flight, once a [`NUDGE_EVERY`].
+///
+/// apalis-core 1.0's poll strategies can lose a wake-up under load: the interval
+/// strategy replaces a fired timer without polling the new one, and the LISTEN stream
+/// hands back its notification without registering for the next, so a worker with
+/// nothing in flight may never be polled again while due rows wait (seen by the fuzz
+/// suite on a loaded machine; its heartbeats go on, so nothing rescues its queue).
+/// Pausing and resuming a worker wakes it; a worker that was not stalled polls once,
+/// finds nothing new, and goes back to waiting. Workers with jobs in flight are woken by
+/// those jobs finishing.
+async fn nudge_idle_workers(monitor: apalis::prelude::MonitorContext, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(NUDGE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        for worker in monitor.workers() {
+            if worker.is_running() && !worker.is_shutting_down() && worker.task_count() == 0 && worker.pause().is_ok() {
+                let _ = worker.resume();
+            }
+        }
+    }
 }
 
 /// How a run ended, before it is turned into the queue's next state.

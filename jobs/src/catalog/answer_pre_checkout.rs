@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Job, JobContext};
+use crate::runtime::{Job, JobContext};
 use crate::{
     payments::stars,
     queue::{JobError, JobSpec, Queue},

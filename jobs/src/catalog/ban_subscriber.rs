@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Job, JobContext, cancel_subscription::CancelSubscription, remove_member};
+use super::cancel_subscription::CancelSubscription;
+use crate::runtime::{Job, JobContext};
 use crate::{
     payments::subscription::{Event, State, transition},
     queue::{JobError, JobSpec, Queue},
@@ -78,7 +79,7 @@ impl Job for BanSubscriber {
             ctx.enqueue(&CancelSubscription { grant_id: *grant_id, at_period_end: false }).await?;
         }
         for chat in chats {
-            remove_member::revoke_open_links(ctx, &api, &chat, user, "banned by the owner").await?;
+            crate::membership::removal::revoke_open_links(ctx, &api, &chat, user, "banned by the owner").await?;
             let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
             if member.is_admin() {
                 ctx.audit(

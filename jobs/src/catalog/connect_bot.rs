@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobContext};
+use crate::runtime::{Job, JobContext};
 use crate::{
     crypto,
     queue::{JobError, JobSpec, Queue},

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobContext, expiry_scan, remove_member};
+use crate::runtime::{Job, JobContext};
 use crate::{
     metrics as m,
     queue::{JobError, JobSpec, Queue},
@@ -44,7 +44,7 @@ impl JobSpec for Sweep {
 
 impl Job for Sweep {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        expiry_scan::expire_due(ctx).await?;
+        crate::membership::expiry::expire_due(ctx).await?;
         for chat in store::chats::all(&ctx.pool).await? {
             ctx.enqueue(&SweepChat { chat_id: chat.id, tick: self.tick }).await?;
         }
@@ -81,15 +81,21 @@ impl Job for SweepChat {
         let api = ctx.bot_api(chat.project_id).await?;
         let now = ctx.now();
         for user in store::memberships::unentitled_in(&ctx.pool, &chat, now).await? {
-            remove_member::remove(ctx, &api, &chat, user, "no entitlement (consistency sweep)").await?;
+            crate::membership::removal::remove(ctx, &api, &chat, user, "no entitlement (consistency sweep)").await?;
         }
         let expired = store::links::expire_pending(&ctx.pool, chat.id, now).await?;
         if expired > 0 {
             tracing::warn!(chat = chat.telegram_chat_id, expired, "links whose creation never completed expired");
         }
         for link in store::links::stale_open(&ctx.pool, chat.id, now).await? {
-            remove_member::revoke(ctx, &api, &chat, &link, "entitlement ended or link expired (consistency sweep)")
-                .await?;
+            crate::membership::removal::revoke(
+                ctx,
+                &api,
+                &chat,
+                &link,
+                "entitlement ended or link expired (consistency sweep)",
+            )
+            .await?;
         }
         let counted = api.get_chat_member_count(chat.telegram_chat_id).await?;
         let known = store::memberships::known_inside(&ctx.pool, chat.id).await?;

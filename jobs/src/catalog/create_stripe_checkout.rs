@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Job, JobContext, send_message::SendMessage};
+use super::send_message::SendMessage;
+use crate::runtime::{Job, JobContext};
 use crate::{
     crypto,
     payments::stripe::{self, SessionRequest},

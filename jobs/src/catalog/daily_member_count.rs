@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobContext};
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Job, JobContext};
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store,

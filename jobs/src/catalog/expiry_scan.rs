@@ -5,14 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Job, JobContext, kick_expired::KickExpired};
-use crate::{
-    queue::{self, Enqueued, JobError, JobSpec, Queue, RunAt},
-    store,
-};
-
-/// Grants handled per transaction.
-const BATCH: i64 = 500;
+use crate::membership::expiry::expire_due;
+use crate::queue::{JobError, JobSpec, Queue};
+use crate::runtime::{Job, JobContext};
 
 /// The args.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,29 +40,5 @@ impl Job for ExpiryScan {
             tracing::info!(expired, "entitlements ended");
         }
         Ok(())
-    }
-}
-
-/// Marks every ended entitlement expired and enqueues its kick; returns how many.
-pub(crate) async fn expire_due(ctx: &JobContext) -> Result<usize, JobError> {
-    let mut total = 0;
-    loop {
-        let due = store::grants::due_expiries(&ctx.pool, ctx.now(), BATCH).await?;
-        if due.is_empty() {
-            return Ok(total);
-        }
-        let mut tx = ctx.pool.begin().await?;
-        for (grant_id, ends_at) in &due {
-            if store::grants::expire(&mut *tx, *grant_id, *ends_at).await? {
-                let job = KickExpired { grant_id: *grant_id, ends_at: *ends_at };
-                if let Enqueued::New(_) = queue::enqueue(&mut tx, &job, RunAt::Now).await? {
-                    total += 1;
-                }
-            }
-        }
-        tx.commit().await?;
-        if (due.len() as i64) < BATCH {
-            return Ok(total);
-        }
     }
 }

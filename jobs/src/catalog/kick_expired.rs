@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Job, JobContext, remove_member, send_message::SendNotice};
+use super::send_message::SendNotice;
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store,
@@ -45,7 +46,7 @@ impl Job for KickExpired {
         let user = grant.telegram_user_id;
         let reason = format!("access ended ({})", grant.grant.state);
         for chat in store::chats::of_plan(&ctx.pool, grant.grant.plan_id).await? {
-            remove_member::revoke_open_links(ctx, &api, &chat, user, &reason).await?;
+            crate::membership::removal::revoke_open_links(ctx, &api, &chat, user, &reason).await?;
             if store::grants::is_entitled(&ctx.pool, chat.id, user, ctx.now()).await? {
                 ctx.audit(
                     grant.grant.project_id,
@@ -58,7 +59,7 @@ impl Job for KickExpired {
                 .await?;
                 continue;
             }
-            let result = remove_member::remove(ctx, &api, &chat, user, &reason).await;
+            let result = crate::membership::removal::remove(ctx, &api, &chat, user, &reason).await;
             ctx.audit_failure(grant.grant.project_id, Some(user), Some(chat.id), result).await?;
         }
         if grant.subscriber_status == "active" {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Job, JobContext};
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store,

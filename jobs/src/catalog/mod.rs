@@ -1,18 +1,15 @@
-//! The job catalog: one file per job kind, and [`dispatch`], which runs an
-//! [`Envelope`] by its kind. Kind strings are stable: never rename one once shipped.
-
-use std::sync::Arc;
+//! The job catalog: one file per job kind (its args, its defaults and a short `run`
+//! calling the domain modules), and the index over them: [`dispatch`], which runs an
+//! [`Envelope`] by its kind, the queue, timeout and schedule of each kind. The runtime
+//! every job runs in (`Job`, `JobContext`) is [`crate::runtime`], below the catalog.
+//! Kind strings are stable: never rename one once shipped.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
+use futures::future::BoxFuture;
 
 use crate::{
-    clock::Clock,
-    config::Config,
     queue::{Envelope, JobError, JobSpec, Queue},
-    store,
-    telegram::{BotApi, budget::Budgets},
+    runtime::{Job, JobContext},
 };
 
 pub mod answer_join_request;
@@ -85,135 +82,6 @@ macro_rules! all_jobs {
     };
 }
 
-/// What every job run can reach.
-#[derive(Clone)]
-pub struct JobContext {
-    /// The database.
-    pub pool: PgPool,
-    /// The process configuration.
-    pub config: Arc<Config>,
-    /// The name of the worker running the job (unique per process start).
-    pub worker: Arc<str>,
-    /// The id of the job row (`apalis.jobs.id`), for the audit trail.
-    pub job_id: String,
-    /// This run's number, from 1.
-    pub attempt: u32,
-    /// The shared HTTP client (Telegram, Stripe).
-    pub http: reqwest::Client,
-    /// Gatehouse's time.
-    pub clock: Clock,
-    /// The queue the job runs in: its Bot API calls spend that lane's budget.
-    pub queue: Queue,
-    /// This process's share of the bots' rate budgets (one per worker process).
-    pub budgets: Arc<Budgets>,
-}
-
-impl JobContext {
-    /// Now, from the job's clock.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-
-    /// A Bot API client for a project's bot. A project without a bot, or a token that
-    /// does not open, is a permanent failure.
-    pub async fn bot_api(&self, project_id: Uuid) -> Result<BotApi, JobError> {
-        let bot = store::bots::of_project(&self.pool, project_id)
-            .await?
-            .ok_or_else(|| JobError::Permanent(format!("project {project_id} has no bot")))?;
-        self.open_bot(&bot)
-    }
-
-    /// A Bot API client for a bot row.
-    pub fn open_bot(&self, bot: &store::bots::Bot) -> Result<BotApi, JobError> {
-        let key = self.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;
-        let token = crate::crypto::open(key, &bot.token_ciphertext).map_err(|e| JobError::Permanent(e.to_string()))?;
-        Ok(BotApi::new(self.http.clone(), &self.config.telegram_api_url, token)
-            .with_budget(self.budgets.clone(), self.queue))
-    }
-
-    /// Appends to the audit trail, as this job.
-    pub async fn audit(
-        &self,
-        project_id: Uuid,
-        telegram_user_id: Option<i64>,
-        chat_id: Option<Uuid>,
-        action: &str,
-        reason: &str,
-        details: serde_json::Value,
-    ) -> Result<(), JobError> {
-        let mut conn = self.pool.acquire().await?;
-        self.audit_on(&mut conn, project_id, telegram_user_id, chat_id, action, reason, details).await
-    }
-
-    /// Appends to the audit trail, as this job, on `conn`: pass a transaction to record
-    /// the action together with what it records (the entry is counted in the metrics
-    /// when written, so a rolled-back transaction counts an action that did not stay).
-    /// The arguments are [`JobContext::audit`]'s, and the connection.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn audit_on(
-        &self,
-        conn: &mut PgConnection,
-        project_id: Uuid,
-        telegram_user_id: Option<i64>,
-        chat_id: Option<Uuid>,
-        action: &str,
-        reason: &str,
-        details: serde_json::Value,
-    ) -> Result<(), JobError> {
-        store::audit::record(
-            conn,
-            store::audit::Entry {
-                project_id,
-                telegram_user_id,
-                chat_id,
-                action,
-                reason,
-                job_id: Some(&self.job_id),
-                details,
-            },
-        )
-        .await?;
-        metrics::counter!(crate::metrics::MEMBER_ACTIONS, "action" => action.to_string()).increment(1);
-        Ok(())
-    }
-
-    /// Records a permanent failure of an action on a member in the audit trail (the
-    /// queue keeps it too, with the job); passes the result through.
-    pub async fn audit_failure<T>(
-        &self,
-        project_id: Uuid,
-        telegram_user_id: Option<i64>,
-        chat_id: Option<Uuid>,
-        result: Result<T, JobError>,
-    ) -> Result<T, JobError> {
-        if let Err(JobError::Permanent(reason)) = &result {
-            self.audit(
-                project_id,
-                telegram_user_id,
-                chat_id,
-                "failed",
-                reason,
-                serde_json::json!({"attempt": self.attempt}),
-            )
-            .await?;
-        }
-        result
-    }
-
-    /// Writes a job now (outside any transaction).
-    pub async fn enqueue<J: JobSpec>(&self, job: &J) -> Result<(), JobError> {
-        let mut conn = self.pool.acquire().await?;
-        crate::queue::enqueue(&mut conn, job, crate::queue::RunAt::Now).await?;
-        Ok(())
-    }
-}
-
-/// A job kind the catalog knows.
-pub trait Job: JobSpec {
-    /// Runs the job. Must be idempotent: it may run again after a crash or a retry.
-    fn run(self, ctx: &JobContext) -> impl Future<Output = Result<(), JobError>> + Send;
-}
-
 /// The queue a kind belongs to, for metric labels before its args are parsed.
 pub fn queue_of(kind: &str) -> Option<Queue> {
     macro_rules! lookup {
@@ -258,20 +126,19 @@ pub struct PeriodicKind {
     /// Its cron expression.
     pub schedule: &'static str,
     /// Enqueues the job of one tick.
-    pub enqueue: for<'c> fn(
-        &'c mut sqlx::PgConnection,
-        DateTime<Utc>,
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = Result<crate::queue::Enqueued, sqlx::Error>> + Send + 'c>,
-    >,
+    pub enqueue: EnqueueTick,
 }
+
+/// Writes the job of one tick on the scheduler's connection.
+pub type EnqueueTick =
+    for<'c> fn(&'c mut sqlx::PgConnection, DateTime<Utc>) -> BoxFuture<'c, Result<crate::queue::Enqueued, sqlx::Error>>;
 
 /// Every periodic job.
 pub fn periodic() -> Vec<PeriodicKind> {
     fn enqueue_tick<J: crate::queue::Periodic>(
         conn: &mut sqlx::PgConnection,
         tick: DateTime<Utc>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<crate::queue::Enqueued, sqlx::Error>> + Send + '_>> {
+    ) -> BoxFuture<'_, Result<crate::queue::Enqueued, sqlx::Error>> {
         Box::pin(async move { crate::queue::enqueue(conn, &J::at_tick(tick), crate::queue::RunAt::Now).await })
     }
     macro_rules! list {

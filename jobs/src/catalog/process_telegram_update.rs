@@ -10,10 +10,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    Job, JobContext, answer_join_request::AnswerJoinRequest, answer_pre_checkout::AnswerPreCheckout,
+    answer_join_request::AnswerJoinRequest, answer_pre_checkout::AnswerPreCheckout,
     process_stars_payment::ProcessStarsPayment, remove_member::RemoveMember, revoke_link::RevokeLink,
     revoke_misused_link::RevokeMisusedLink, verify_chat::VerifyChat,
 };
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{self, JobError, JobSpec, Queue, RunAt},
     store::{self, subscribers::Profile},
@@ -285,7 +286,7 @@ impl ProcessTelegramUpdate {
             return Ok(());
         };
         let me = &update.new_chat_member;
-        let Some(problem) = super::verify_chat::rights_problem(me) else {
+        let Some(problem) = crate::membership::rights::rights_problem(me) else {
             // Rights (re)gained: verify the chat again. The attempt is derived from the
             // update, so processing the update again enqueues nothing new.
             let attempt = Uuid::new_v5(&Uuid::NAMESPACE_OID, self.cause().as_bytes());

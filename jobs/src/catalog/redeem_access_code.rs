@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobContext, send_message::SendMessage};
+use super::send_message::SendMessage;
+use crate::runtime::{Job, JobContext};
 use crate::{
     payments::access_codes::{self, RedeemOutcome},
     queue::{JobError, JobSpec, Queue},

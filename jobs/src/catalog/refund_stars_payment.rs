@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Job, JobContext};
+use crate::runtime::{Job, JobContext};
 use crate::{
     payments::{
         entitlement::{self, Change, Ends},

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobContext, send_message::SendMessage};
+use super::send_message::SendMessage;
+use crate::runtime::{Job, JobContext};
 use crate::{
     payments,
     queue::{JobError, JobSpec, Queue},

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobContext, remove_member};
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store,
@@ -31,6 +31,6 @@ impl Job for RevokeLink {
         let Some(link) = store::links::get(&ctx.pool, self.link_id).await? else { return Ok(()) };
         let Some(chat) = store::chats::get(&ctx.pool, link.chat_id).await? else { return Ok(()) };
         let api = ctx.bot_api(chat.project_id).await?;
-        remove_member::revoke(ctx, &api, &chat, &link, &self.reason).await
+        crate::membership::removal::revoke(ctx, &api, &chat, &link, &self.reason).await
     }
 }

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Job, JobContext, issue_invite::IssueInvite, remove_member};
+use super::issue_invite::IssueInvite;
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store,
@@ -39,7 +40,7 @@ impl Job for RevokeMisusedLink {
             .ok_or_else(|| JobError::Permanent(format!("chat {} no longer exists", link.chat_id)))?;
         let api = ctx.bot_api(chat.project_id).await?;
         let reason = format!("used by {} instead of its owner {}", self.intruder, link.owner_telegram_user_id);
-        remove_member::revoke(ctx, &api, &chat, &link, &reason).await?;
+        crate::membership::removal::revoke(ctx, &api, &chat, &link, &reason).await?;
 
         if store::grants::is_entitled(&ctx.pool, chat.id, self.intruder, ctx.now()).await? {
             ctx.audit(
@@ -53,7 +54,8 @@ impl Job for RevokeMisusedLink {
             .await?;
         } else {
             let result =
-                remove_member::remove(ctx, &api, &chat, self.intruder, "joined with someone else's link").await;
+                crate::membership::removal::remove(ctx, &api, &chat, self.intruder, "joined with someone else's link")
+                    .await;
             ctx.audit_failure(chat.project_id, Some(self.intruder), Some(chat.id), result).await?;
         }
         if let Some(grant_id) = link.grant_id {

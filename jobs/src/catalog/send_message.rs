@@ -6,14 +6,11 @@
 //! not retried.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
-use super::{Job, JobContext};
-use crate::{
-    queue::{JobError, JobSpec, Queue},
-    store::{messages, subscribers},
-};
+use crate::membership::messages::deliver;
+use crate::queue::{JobError, JobSpec, Queue};
+use crate::runtime::{Job, JobContext};
 
 /// The args.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -54,38 +51,5 @@ impl JobSpec for SendNotice {
 impl Job for SendNotice {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         deliver(ctx, self.message_id).await
-    }
-}
-
-/// Sends a recorded message unless it was sent already (or cannot be). Replies call
-/// it directly from the job that computed them, to save a queue hop; on failure they
-/// leave the message to a `send-message` job.
-pub(crate) async fn deliver(ctx: &JobContext, message_id: Uuid) -> Result<(), JobError> {
-    let Some(message) = messages::get(&ctx.pool, message_id).await? else {
-        return Err(JobError::Permanent(format!("message {message_id} no longer exists")));
-    };
-    if message.state != "pending" {
-        return Ok(());
-    }
-    let api = ctx.bot_api(message.project_id).await?;
-    match api.send_message(message.telegram_user_id, &message.text, message.reply_markup.as_ref()).await {
-        Ok(sent) => {
-            messages::sent(&ctx.pool, message.id, sent.message_id).await?;
-            Ok(())
-        }
-        Err(e) if e.is_unreachable_user() => {
-            messages::undeliverable(&ctx.pool, message.id, &e.to_string()).await?;
-            subscribers::unreachable(&ctx.pool, message.project_id, message.telegram_user_id).await?;
-            ctx.audit(
-                message.project_id,
-                Some(message.telegram_user_id),
-                None,
-                "unreachable",
-                "the user blocked the bot or cannot be messaged: not retried",
-                json!({"message_id": message.id, "error": e.to_string()}),
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
     }
 }

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobContext, create_stripe_checkout::send_pay_link};
+use super::create_stripe_checkout::send_pay_link;
+use crate::runtime::{Job, JobContext};
 use crate::{
     payments::stars,
     queue::{JobError, JobSpec, Queue},

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Job, JobContext, issue_invite};
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store::{self, chats::Chat, grants::GrantView},
@@ -39,7 +39,9 @@ impl JobSpec for UnbanThenLink {
 
 impl Job for UnbanThenLink {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some((grant, chat)) = issue_invite::load(ctx, self.grant_id, self.chat_id).await? else { return Ok(()) };
+        let Some((grant, chat)) = crate::membership::links::load(ctx, self.grant_id, self.chat_id).await? else {
+            return Ok(());
+        };
         let result = admit(ctx, &grant, &chat, &self.reason).await;
         ctx.audit_failure(chat.project_id, Some(grant.telegram_user_id), Some(chat.id), result).await
     }
@@ -91,5 +93,5 @@ async fn admit(ctx: &JobContext, grant: &GrantView, chat: &Chat, reason: &str) -
         "" => format!("admit:{}:{}", grant.grant.id, chat.id),
         reason => format!("admit:{}:{}:{reason}", grant.grant.id, chat.id),
     };
-    issue_invite::issue_link(ctx, &api, chat, grant, &issue_key).await
+    crate::membership::links::issue_link(ctx, &api, chat, grant, &issue_key).await
 }

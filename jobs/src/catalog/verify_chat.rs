@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Job, JobContext};
+use crate::membership::rights::rights_problem;
+use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store::{self, chats::ChatCheck},
@@ -73,18 +74,5 @@ impl Job for VerifyChat {
         store::chats::checked(&ctx.pool, chat.id, &check).await?;
         tracing::info!(chat = chat.telegram_chat_id, ready = problem.is_none(), "chat verified");
         Ok(())
-    }
-}
-
-/// What keeps the bot from managing a chat, given its own membership there.
-pub(crate) fn rights_problem(me: &crate::telegram::ChatMember) -> Option<String> {
-    if me.status != "administrator" {
-        Some("the bot is not an administrator of this chat".to_string())
-    } else if !me.can_invite_users {
-        Some("the bot lacks the right to invite users (can_invite_users)".to_string())
-    } else if !me.can_restrict_members {
-        Some("the bot lacks the right to ban users (can_restrict_members)".to_string())
-    } else {
-        None
     }
 }

@@ -17,8 +17,9 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup,
 use uuid::Uuid;
 
 use crate::{
-    catalog::{JobContext, send_message::SendMessage},
+    catalog::send_message::SendMessage,
     queue::JobError,
+    runtime::JobContext,
     store::{self, bots::Bot, subscribers::Profile},
     texts::{self, Lang},
 };
@@ -99,7 +100,7 @@ impl<'a> Conversation<'a> {
         let message_id = store::messages::put(&self.ctx.pool, self.project.id, user, &key, &text, markup).await?;
         // Sent from this (interactive) job at once; if Telegram cannot take it now, a
         // send-message job retries it.
-        match crate::catalog::send_message::deliver(self.ctx, message_id).await {
+        match crate::membership::messages::deliver(self.ctx, message_id).await {
             Ok(()) => Ok(()),
             Err(JobError::Permanent(reason)) => Err(JobError::Permanent(reason)),
             Err(_) => self.ctx.enqueue(&SendMessage { message_id }).await,

@@ -12,8 +12,8 @@ use super::{
     subscription::Event,
 };
 use crate::{
-    catalog::JobContext,
     queue::JobError,
+    runtime::JobContext,
     store::{access_codes, plans, subscribers},
     telegram::User,
 };

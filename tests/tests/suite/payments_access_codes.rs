@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use gatehouse_jobs::{
-    catalog::JobContext,
     payments::access_codes::{self, RedeemOutcome},
     queue::Queue,
+    runtime::JobContext,
     telegram::{User, budget::Budgets},
 };
 use gatehouse_tests::app::{TestApp, World};

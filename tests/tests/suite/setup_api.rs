@@ -166,8 +166,9 @@ impl Fixture {
             .collect()
     }
 
-    async fn jobs_of(&self, kind: &str) -> Vec<String> {
-        self.jobs().await.into_iter().filter(|(k, _)| k == kind).map(|(_, key)| key).collect()
+    /// The idempotency keys of the jobs of type `J`, oldest first.
+    async fn jobs_of<J: gatehouse_jobs::queue::JobSpec>(&self) -> Vec<String> {
+        self.db.enqueued::<J>().await.into_iter().map(|j| j.key.unwrap_or_default()).collect()
     }
 }
 
@@ -365,7 +366,7 @@ async fn connecting_a_bot_stores_the_token_sealed_and_enqueues_connect_bot() {
     );
     let opened = crypto::open(f.config.encryption_key().unwrap(), &ciphertext).unwrap();
     assert_eq!(opened.expose(), &bot_token(BOT));
-    let jobs = f.jobs_of("connect-bot").await;
+    let jobs = f.jobs_of::<gatehouse_jobs::catalog::connect_bot::ConnectBot>().await;
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].starts_with(&format!("connect-bot:{bot_id}:")), "{}", jobs[0]);
 
@@ -410,7 +411,7 @@ async fn reconnecting_keeps_the_bot_id_and_starts_over_and_another_bot_does_not_
     assert_eq!(status, "connecting");
     assert_eq!((reason, username), (None, None));
     assert_eq!(secret, None, "the old bot's webhook secret must not open the new bot's webhook");
-    let jobs = f.jobs_of("connect-bot").await;
+    let jobs = f.jobs_of::<gatehouse_jobs::catalog::connect_bot::ConnectBot>().await;
     assert_eq!(jobs.len(), 2, "a new attempt is a new job");
     assert_ne!(jobs[0], jobs[1]);
 
@@ -436,7 +437,7 @@ async fn a_bot_connected_to_another_project_is_a_conflict() {
     answer.assert_error(409, "conflict");
     assert!(!answer.text.contains(TOKEN_SECRET));
     assert_eq!(f.db.count("SELECT count(*) FROM bots").await, 1);
-    assert_eq!(f.jobs_of("connect-bot").await.len(), 1);
+    assert_eq!(f.jobs_of::<gatehouse_jobs::catalog::connect_bot::ConnectBot>().await.len(), 1);
 }
 
 #[tokio::test]
@@ -450,7 +451,7 @@ async fn an_unverified_claim_on_a_bot_blocks_no_other_project() {
 
     assert_eq!(answer.status, 202, "{}", answer.text);
     assert_eq!(f.db.count("SELECT count(*) FROM bots").await, 2, "two claims, neither verified yet");
-    assert_eq!(f.jobs_of("connect-bot").await.len(), 2);
+    assert_eq!(f.jobs_of::<gatehouse_jobs::catalog::connect_bot::ConnectBot>().await.len(), 2);
 }
 
 #[tokio::test]
@@ -509,7 +510,7 @@ async fn adding_a_chat_enqueues_its_verification_and_lists_it_as_pending() {
     let id = uuid_of(&answer.body["id"]);
     assert_eq!(answer.body["chat_id"], CHAT);
     assert_eq!(answer.body["status"], "pending");
-    let jobs = f.jobs_of("verify-chat").await;
+    let jobs = f.jobs_of::<gatehouse_jobs::catalog::verify_chat::VerifyChat>().await;
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].starts_with(&format!("verify-chat:{id}:")), "{}", jobs[0]);
 
@@ -549,7 +550,7 @@ async fn adding_a_chat_again_verifies_it_again_with_the_new_strategy() {
     let (strategy, status, reason): (String, String, Option<String>) =
         sqlx::query_as("SELECT join_strategy, status, status_reason FROM chats").fetch_one(&f.db.pool).await.unwrap();
     assert_eq!((strategy.as_str(), status.as_str(), reason), ("join_request", "pending", None));
-    let jobs = f.jobs_of("verify-chat").await;
+    let jobs = f.jobs_of::<gatehouse_jobs::catalog::verify_chat::VerifyChat>().await;
     assert_eq!(jobs.len(), 2, "a new attempt is a new job: {jobs:?}");
     assert_eq!(f.db.count("SELECT count(*) FROM chats").await, 1);
 }
@@ -729,7 +730,10 @@ async fn a_manual_grant_is_active_and_enqueues_grant_access() {
     assert_eq!(ends_at.map(|t| t.timestamp()), Some(DateTime::parse_from_rfc3339(&expires_at).unwrap().timestamp()));
     assert_eq!(note.as_deref(), Some("partner"));
     assert_eq!(user, USER);
-    assert_eq!(f.jobs_of("grant-access").await, vec![format!("grant-access:{grant_id}")]);
+    assert_eq!(
+        f.jobs_of::<gatehouse_jobs::catalog::grant_access::GrantAccess>().await,
+        vec![format!("grant-access:{grant_id}")]
+    );
 }
 
 #[tokio::test]
@@ -768,7 +772,7 @@ async fn an_idempotency_key_returns_the_same_grant_without_a_second_one() {
     let message = reused.assert_error(409, "conflict");
     assert!(message.contains("Idempotency-Key"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM grants").await, 2);
-    assert_eq!(f.jobs_of("grant-access").await.len(), 2);
+    assert_eq!(f.jobs_of::<gatehouse_jobs::catalog::grant_access::GrantAccess>().await.len(), 2);
 }
 
 #[tokio::test]
@@ -792,7 +796,7 @@ async fn concurrent_requests_with_one_idempotency_key_make_one_grant() {
         assert_eq!(answer.body, answers[0].body);
     }
     assert_eq!(f.db.count("SELECT count(*) FROM grants").await, 1);
-    assert_eq!(f.jobs_of("grant-access").await.len(), 1);
+    assert_eq!(f.jobs_of::<gatehouse_jobs::catalog::grant_access::GrantAccess>().await.len(), 1);
 }
 
 #[tokio::test]
@@ -812,7 +816,7 @@ async fn a_grant_for_a_banned_subscriber_is_a_conflict() {
     let message = answer.assert_error(409, "conflict");
     assert!(message.contains("banned"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM grants").await, 0);
-    assert!(f.jobs_of("grant-access").await.is_empty());
+    assert!(f.jobs_of::<gatehouse_jobs::catalog::grant_access::GrantAccess>().await.is_empty());
 }
 
 #[tokio::test]
@@ -889,7 +893,7 @@ async fn revoking_a_grant_ends_it_now_and_deleting_twice_makes_one_kick() {
     let ends_at = ends_at.expect("a revoked grant has an end");
     assert!(ends_at >= before - Duration::seconds(5) && ends_at <= Utc::now(), "{ends_at}");
     assert_eq!(
-        f.jobs_of("kick-expired").await,
+        f.jobs_of::<gatehouse_jobs::catalog::kick_expired::KickExpired>().await,
         vec![format!("kick-expired:{grant_id}:{}", ends_at.timestamp_micros())]
     );
 }
@@ -912,7 +916,10 @@ async fn revoking_a_grant_that_ended_earlier_keeps_its_end() {
     assert_eq!(answer.status, 202, "{}", answer.text);
     let ends_at: DateTime<Utc> = sqlx::query_scalar("SELECT ends_at FROM grants").fetch_one(&f.db.pool).await.unwrap();
     assert_eq!(ends_at, ended);
-    assert_eq!(f.jobs_of("kick-expired").await, vec![format!("kick-expired:{grant_id}:{}", ended.timestamp_micros())]);
+    assert_eq!(
+        f.jobs_of::<gatehouse_jobs::catalog::kick_expired::KickExpired>().await,
+        vec![format!("kick-expired:{grant_id}:{}", ended.timestamp_micros())]
+    );
 }
 
 #[tokio::test]
@@ -931,7 +938,7 @@ async fn revoking_an_unknown_grant_is_not_found() {
         answer.assert_error(404, "not_found");
     }
     assert_eq!(f.db.count("SELECT count(*) FROM grants WHERE state = 'active'").await, 1);
-    assert!(f.jobs_of("kick-expired").await.is_empty());
+    assert!(f.jobs_of::<gatehouse_jobs::catalog::kick_expired::KickExpired>().await.is_empty());
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,19 @@
+//! Membership operations shared by several jobs: who is removed and how, the links that
+//! let members in, the rights a bot needs, expiring what is due, and delivering what a
+//! member is told. Each takes a [`crate::runtime::JobContext`]; the jobs in
+//! [`crate::catalog`] are short calls into these.
+//!
+//! # Layout
+//!
+//! - [`removal`]: the kick (ban then unban, never for administrators or the whitelist),
+//!   revoking a link, revoking a user's open links in a chat.
+//! - [`links`]: a personal invite link for a grant and chat, issued once per action.
+//! - [`rights`]: what keeps the bot from managing a chat.
+//! - [`expiry`]: grants whose end has passed, expired with their kick enqueued.
+//! - [`messages`]: delivering a recorded message once.
+
+pub mod expiry;
+pub mod links;
+pub mod messages;
+pub mod removal;
+pub mod rights;
