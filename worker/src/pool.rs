@@ -214,14 +214,25 @@ pub async fn run(
     }
     let grace = settings.shutdown_grace;
     let watchdog = tokio::spawn(nudge_idle_workers(monitor.context(), stop_rx.clone()));
+    let restarts = Arc::new(std::sync::Mutex::new(RestartPace::default()));
     let result = monitor
-        .should_restart(|worker, error| {
+        .should_restart(move |worker, error| {
             if worker.is_shutting_down() {
                 return false;
             }
             let queue = worker.name().split(':').nth(1).unwrap_or("unknown").split('#').next().unwrap_or("unknown");
             metrics::counter!(m::WORKER_RESTARTS, "queue" => queue.to_string()).increment(1);
-            tracing::error!(worker = worker.name(), ?error, "worker stream ended: starting it again");
+            let pause = restarts.lock().map(|mut pace| pace.next()).unwrap_or(RESTART_PAUSE_MAX);
+            tracing::error!(worker = worker.name(), ?error, ?pause, "worker stream ended: starting it again");
+            // A stream that ends at once again (the database is away) is restarted at a
+            // growing pace, not thousands of times a second. The callback is synchronous:
+            // on a multi-threaded runtime the wait moves this thread's other tasks away.
+            if !pause.is_zero()
+                && tokio::runtime::Handle::try_current()
+                    .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
+            {
+                tokio::task::block_in_place(|| std::thread::sleep(pause));
+            }
             true
         })
         .with_terminator(async move {
@@ -238,6 +249,31 @@ pub async fn run(
     let _ = scheduler.await;
     let _ = watchdog.await;
     result
+}
+
+/// The longest pause between two restarts of worker streams.
+const RESTART_PAUSE_MAX: Duration = Duration::from_secs(2);
+
+/// How fast ended streams are started again: at once the first time, then twice as long
+/// each time another ends within 10 s, up to [`RESTART_PAUSE_MAX`].
+#[derive(Default)]
+struct RestartPace {
+    last: Option<Instant>,
+    pause: Duration,
+}
+
+impl RestartPace {
+    fn next(&mut self) -> Duration {
+        let now = Instant::now();
+        self.pause = match self.last {
+            Some(last) if now.duration_since(last) < Duration::from_secs(10) => {
+                (self.pause * 2).clamp(Duration::from_millis(50), RESTART_PAUSE_MAX)
+            }
+            _ => Duration::ZERO,
+        };
+        self.last = Some(now);
+        self.pause
+    }
 }
 
 /// How often an idle worker is woken to look for work.
