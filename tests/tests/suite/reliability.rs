@@ -403,6 +403,9 @@ async fn a_links_row_exists_before_telegram_makes_it_and_a_retry_completes_it() 
     assert_eq!(app.db.count("SELECT count(*) FROM invite_links").await, 1, "the retry completed the same row");
     assert_eq!(app.db.count("SELECT count(*) FROM invite_links WHERE state = 'open' AND link IS NOT NULL").await, 1);
     assert_eq!(app.invite_links_to(&world, user.id).await.len(), 1, "the user got one link");
+    // Telegram was asked twice (the dropped call, then the retry): no link was made that
+    // Gatehouse has no row for.
+    assert_eq!(app.tg.calls_of("createChatInviteLink").await.unwrap().len(), 2, "no untracked link was made");
 }
 
 // 8. Migration history -------------------------------------------------------------------
