@@ -93,11 +93,6 @@ impl StoredJob {
     pub fn decode(&self) -> Result<Envelope, String> {
         serde_json::from_str(self.0.get()).map_err(|e| format!("the job row cannot be decoded: {e}"))
     }
-
-    /// The raw JSON text.
-    pub fn as_str(&self) -> &str {
-        self.0.get()
-    }
 }
 
 /// How deeply `value` nests (a scalar is 1), counted without recursion.

@@ -430,7 +430,8 @@ async fn upgrade_from(release: &str) {
     let (url, name) = fresh_database().await;
     gatehouse_jobs::db::create_database_if_missing(&url).await.unwrap();
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await.unwrap();
-    apalis_postgres_setup(&pool).await;
+    // The queue's own schema, as `gatehouse migrate` sets it up.
+    gatehouse_jobs::db::setup_queue(&pool).await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(format!("migrations-{release}"));
     sqlx::migrate::Migrator::new(dir).await.unwrap().run(&pool).await.expect("the old release migrates");
     assert!(!gatehouse_jobs::db::is_ready(&pool).await, "{release}: not ready before today's migrations");
@@ -441,11 +442,6 @@ async fn upgrade_from(release: &str) {
     assert!(lease);
     pool.close().await;
     drop_database(&name).await;
-}
-
-async fn apalis_postgres_setup(pool: &sqlx::PgPool) {
-    // The queue's own schema, as `gatehouse migrate` sets it up.
-    gatehouse_jobs::db::setup_queue(pool).await.unwrap();
 }
 
 #[tokio::test]
