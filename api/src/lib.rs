@@ -20,6 +20,7 @@ pub mod auth;
 pub mod error;
 pub mod idempotency;
 mod observe;
+pub mod openapi;
 mod routes;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -60,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(routes::health::metrics))
         .route("/hooks/telegram/{bot_id}", post(routes::telegram::webhook))
         .route("/hooks/stripe/{project_id}", post(routes::stripe::webhook))
+        .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/projects", post(v1::projects::create))
         .route("/v1/projects/{project_id}/bot", put(v1::bot::connect).get(v1::bot::show))
         .route("/v1/projects/{project_id}/bot/limits", put(v1::bot::set_limits))

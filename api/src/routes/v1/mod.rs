@@ -76,7 +76,8 @@ impl<T: Serialize> IntoResponse for Page<T> {
 /// the previous page's `next_cursor`. Lists are ordered by a unique key and a page
 /// starts strictly after its cursor, so rows added while a list is read never make
 /// another row appear twice or go missing.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// How many items (1 to 100).
     pub limit: Option<i64>,

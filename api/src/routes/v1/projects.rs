@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The body of `POST /v1/projects`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewProject {
     handle: String,
     name: String,
@@ -22,7 +22,7 @@ pub struct NewProject {
 }
 
 /// The answer: the key is shown here once and never again.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedProject {
     project_id: Uuid,
     api_key: String,
