@@ -439,3 +439,22 @@ pub fn access_granted(lang: Lang, plan: &str, ends: &str) -> String {
         Lang::Ru => format!("Доступ открыт: {plan}, {ends}. Личные ссылки уже в пути."),
     }
 }
+
+/// To the owner, at most once per chat per day: a paying member's single-use link
+/// was spent while they stayed outside, so someone else may have used it.
+pub fn link_possibly_misused(chat_title: &str) -> String {
+    format!(
+        "In {chat_title}, a paying member was not inside although their single-use invite link had been handed out: \
+         someone else may have used it (Telegram did not report that join). Their link was revoked and a fresh one sent. \
+         Join-request mode binds entry to the person: consider switching the chat to join_request."
+    )
+}
+
+/// To the owner, at most once per chat per day: Telegram counts more people in the
+/// chat than Gatehouse has seen (members, administrators and bots).
+pub fn unseen_members(chat_title: &str, unseen: i64) -> String {
+    format!(
+        "{chat_title}: Telegram counts {unseen} more people than Gatehouse has seen join. Telegram does not report every join \
+         and cannot list a chat's members, so they cannot be removed by name. Join-request mode lets nobody in unseen."
+    )
+}

@@ -226,6 +226,8 @@ pub struct ChatStats {
     pub joins: i64,
     /// Removals since `since`.
     pub removals: i64,
+    /// People Telegram counted beyond those Gatehouse has seen, at the last sweep.
+    pub unseen: Option<i32>,
 }
 
 /// Per-chat figures of a project: its latest count, the people seen inside, and the
@@ -241,7 +243,8 @@ pub async fn stats(
                 (SELECT count(*) FROM memberships m WHERE m.chat_id = c.id
                    AND m.status IN ('creator', 'administrator', 'member', 'restricted')) AS known,
                 (SELECT count(*) FROM audit_log a WHERE a.chat_id = c.id AND a.action = 'joined' AND a.at >= $2) AS joins,
-                (SELECT count(*) FROM audit_log a WHERE a.chat_id = c.id AND a.action = 'removed' AND a.at >= $2) AS removals
+                (SELECT count(*) FROM audit_log a WHERE a.chat_id = c.id AND a.action = 'removed' AND a.at >= $2) AS removals,
+                c.unknown_members AS unseen
          FROM chats c WHERE c.project_id = $1 ORDER BY c.telegram_chat_id",
     )
     .bind(project_id)

@@ -114,6 +114,39 @@ pub async fn known_inside(db: impl PgExecutor<'_>, chat_id: Uuid) -> Result<i64,
     .await
 }
 
+/// How many people Gatehouse knows to be inside a chat besides `listed` (the
+/// administrators Telegram listed, who are counted apart).
+pub async fn known_inside_besides(db: impl PgExecutor<'_>, chat_id: Uuid, listed: &[i64]) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM memberships
+         WHERE chat_id = $1 AND status IN {INSIDE} AND NOT (telegram_user_id = ANY($2))"
+    )))
+    .bind(chat_id)
+    .bind(listed)
+    .fetch_one(db)
+    .await
+}
+
+/// Users entitled to a chat at `now` who hold an open link to it but whom Gatehouse
+/// has not seen inside: their join may have gone unreported. The sweep asks Telegram
+/// about each before it counts the unseen.
+pub async fn entitled_unseen_with_open_link(
+    db: impl PgExecutor<'_>,
+    chat: &chats::Chat,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = format!(
+        "SELECT DISTINCT s.telegram_user_id FROM invite_links l JOIN subscribers s ON s.id = l.subscriber_id
+         WHERE l.chat_id = $1 AND l.state = 'open'
+           AND NOT EXISTS (SELECT 1 FROM memberships m
+                           WHERE m.chat_id = $1 AND m.telegram_user_id = s.telegram_user_id AND m.status IN {INSIDE})
+           AND {}
+         ORDER BY s.telegram_user_id",
+        grants::entitles_to_chat("$1", "s.telegram_user_id", "$2")
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(chat.id).bind(now).fetch_all(db).await
+}
+
 /// What a `chat_member` update into a chat needs to know, read at once.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JoinFacts {

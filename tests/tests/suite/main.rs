@@ -6,6 +6,7 @@ mod conformance;
 mod fuzz;
 mod lifecycle;
 mod lifecycle_resilience;
+mod lost_updates;
 mod payments_access_codes;
 mod payments_reminders;
 mod payments_signatures;
