@@ -242,3 +242,111 @@ async fn with_join_requests_no_payer_is_kept_out_and_no_stranger_gets_in_at_all(
     assert_eq!(f.banned_left, 0, "nobody is left banned: {f:?}");
     assert_eq!(f.unseen_reported, 0, "nobody inside unseen: {f:?}");
 }
+
+#[tokio::test]
+async fn a_payer_whose_link_a_stranger_spent_unseen_gets_a_fresh_link_and_the_owner_is_told_once_a_day() {
+    let (app, world) = start("single_use_link").await;
+    app.tg.send_text(world.owner.id, world.bot.id, "/start").await.unwrap();
+    let (alice, bob) = (app.started_user(&world, "Alice").await, app.started_user(&world, "Bob").await);
+    for payer in [&alice, &bob] {
+        app.grant(&world, payer.id, json!(null)).await;
+    }
+    app.settle(&[world.bot.id]).await;
+    let mut strangers = Vec::new();
+    for payer in [&alice, &bob] {
+        let stranger = app.tg.create_user_named("Stranger").await.unwrap();
+        let spent = app.invite_links_to(&world, payer.id).await.pop().unwrap();
+        app.tg.set_update_faults(world.bot.id, &UpdateFaults { drop_next: 1, duplicate_next: 0 }).await.unwrap();
+        app.tg.join_by_link(stranger.id, &spent).await.unwrap();
+        app.settle(&[world.bot.id]).await;
+        let refused = app.tg.join_by_link(payer.id, &spent).await.unwrap_err().to_string();
+        assert!(refused.contains("LINK_MEMBER_LIMIT_REACHED"), "{refused}");
+
+        app.tg.send_text(payer.id, world.bot.id, "/links").await.unwrap();
+        app.settle(&[world.bot.id]).await;
+
+        let fresh = app.invite_links_to(&world, payer.id).await.pop().unwrap();
+        assert_ne!(fresh, spent, "never the spent link again");
+        assert!(app.tg.link(&spent).await.unwrap().is_revoked, "the spent link is revoked");
+        app.tg.join_by_link(payer.id, &fresh).await.unwrap();
+        assert!(inside(&status(&app, &world, payer.id).await));
+        strangers.push(stranger);
+    }
+    app.settle(&[world.bot.id]).await;
+    let flagged: Vec<i64> = sqlx::query_scalar(
+        "SELECT telegram_user_id FROM audit_log WHERE action = 'link_possibly_misused' ORDER BY telegram_user_id",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    let mut expected = vec![alice.id, bob.id];
+    expected.sort();
+    assert_eq!(flagged, expected, "each spent link recorded once, on its owner's trail");
+    let metrics = reqwest::get(format!("{}/metrics", app.api.url())).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gatehouse_links_possibly_misused_total"), "the metric is exported");
+    let told = app.texts_to(&world, world.owner.id).await;
+    let misuse: Vec<_> = told.iter().filter(|t| t.contains("someone else may have used it")).collect();
+    assert_eq!(misuse.len(), 1, "the owner is told once per chat per day: {told:?}");
+    assert!(misuse[0].contains("join_request"), "and join-request mode is suggested");
+
+    // The sweep counts both strangers, whom nobody saw, and tells the owner; /stats shows them.
+    app.enqueue(&Sweep { tick: app.clock.now() }).await;
+    app.settle(&[world.bot.id]).await;
+    let unseen: Option<i32> =
+        sqlx::query_scalar("SELECT unknown_members FROM chats").fetch_one(&app.db.pool).await.unwrap();
+    assert_eq!(unseen, Some(2));
+    app.tg.send_text(world.owner.id, world.bot.id, "/stats").await.unwrap();
+    app.settle(&[world.bot.id]).await;
+    let told = app.texts_to(&world, world.owner.id).await;
+    assert!(told.iter().any(|t| t.contains("2 more people than Gatehouse has seen")), "{told:?}");
+    assert!(told.last().unwrap().contains("2 inside unseen"), "{told:?}");
+    for stranger in &strangers {
+        assert!(inside(&status(&app, &world, stranger.id).await), "unseen, so still inside: reported instead");
+    }
+}
+
+#[tokio::test]
+async fn in_join_request_mode_links_approves_a_request_whose_update_was_lost_and_never_a_strangers() {
+    let (app, world) = start("join_request").await;
+    let (alice, bob) = (app.started_user(&world, "Alice").await, app.started_user(&world, "Bob").await);
+    let stranger = app.tg.create_user_named("Stranger").await.unwrap();
+    for payer in [&alice, &bob] {
+        app.grant(&world, payer.id, json!(null)).await;
+    }
+    app.settle(&[world.bot.id]).await;
+    let link = app.invite_links_to(&world, alice.id).await.pop().unwrap();
+    // Alice's request and the stranger's (with her link) both go unreported.
+    for user in [alice.id, stranger.id] {
+        app.tg.set_update_faults(world.bot.id, &UpdateFaults { drop_next: 1, duplicate_next: 0 }).await.unwrap();
+        let outcome = app.tg.join_by_link(user, &link).await.unwrap();
+        assert_eq!(outcome.outcome, "requested");
+        app.settle(&[world.bot.id]).await;
+    }
+    assert!(!inside(&status(&app, &world, alice.id).await), "her request waits unseen");
+
+    app.tg.send_text(alice.id, world.bot.id, "/links").await.unwrap();
+    app.settle(&[world.bot.id]).await;
+
+    assert!(inside(&status(&app, &world, alice.id).await), "/links approved her pending request");
+    let approvals = app.tg.calls_of("approveChatJoinRequest").await.unwrap();
+    let approved: Vec<_> = approvals.iter().filter(|c| c.status == 200).map(|c| c.params["user_id"].clone()).collect();
+    assert_eq!(approved, [json!(alice.id)], "only hers");
+    assert_eq!(app.invite_links_to(&world, alice.id).await.len(), 1, "no new link was needed");
+
+    // Bob never asked to join: Telegram has no request from him, so he gets a fresh link.
+    app.tg.send_text(bob.id, world.bot.id, "/links").await.unwrap();
+    app.settle(&[world.bot.id]).await;
+    let bobs = app.invite_links_to(&world, bob.id).await;
+    assert_eq!(bobs.len(), 2, "{bobs:?}");
+    assert!(app.tg.link(&bobs[0]).await.unwrap().is_revoked, "the old request link is revoked");
+    app.tg.join_by_link(bob.id, &bobs[1]).await.unwrap();
+    app.settle(&[world.bot.id]).await;
+    assert!(inside(&status(&app, &world, bob.id).await));
+
+    // The stranger's request, unseen, is never approved: not by the sweep, not later.
+    app.enqueue(&Sweep { tick: app.clock.now() }).await;
+    app.settle(&[world.bot.id]).await;
+    assert!(!inside(&status(&app, &world, stranger.id).await));
+    let pending = app.tg.chat(world.channel.id).await.unwrap().join_requests;
+    assert_eq!(pending.len(), 1, "the stranger's request is left pending: {pending:?}");
+}
