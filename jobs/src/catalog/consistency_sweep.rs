@@ -5,8 +5,9 @@
 //! 2. known members whom nothing entitles any more are checked with getChatMember
 //!    and removed if still inside (administrators and the whitelist excepted);
 //! 3. open links of ended entitlements, and expired links, are revoked;
-//! 4. entitled users with an open link whom Gatehouse has not seen inside are asked
-//!    about (their join may have gone unreported);
+//! 4. entitled users handed a link whom Gatehouse has not seen inside are asked about
+//!    (their join may have gone unreported), and so are the longest-unobserved of
+//!    those it believes inside (a leave may have gone unreported), [`RECHECK`] of each;
 //! 5. when Telegram counts more members than Gatehouse knows plus the administrators,
 //!    the gap is reported (`gatehouse_chat_unknown_members`, `/stats`, the owner once
 //!    a day): those people joined unseen.
@@ -55,6 +56,9 @@ impl Job for Sweep {
     }
 }
 
+/// How many users each of the sweep's re-checks asks Telegram about, per chat and sweep.
+pub const RECHECK: i64 = 200;
+
 /// One chat's sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SweepChat {
@@ -100,16 +104,22 @@ impl Job for SweepChat {
             )
             .await?;
         }
-        // Entitled users holding an open link but not seen inside: their join may have
-        // gone unreported. Asking about them keeps them out of the unseen count; one
-        // found inside needs their link no more.
-        for user in store::memberships::entitled_unseen_with_open_link(&ctx.pool, &chat, now).await? {
+        // Entitled users handed a link but not seen inside (their join may have gone
+        // unreported), then the longest-unobserved of those believed inside (a leave
+        // may have): fresh observations make the unseen count below exact for chats
+        // up to RECHECK of each, and approach it over sweeps for larger ones. One found
+        // inside needs their open links no more.
+        for user in store::memberships::entitled_unseen(&ctx.pool, &chat, now, RECHECK).await? {
             let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
             store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, ctx.now()).await?;
             if member.is_inside() {
                 let reason = "its owner is inside (their join was not reported; seen by the sweep)";
                 crate::membership::removal::revoke_open_links(ctx, &api, &chat, user, reason).await?;
             }
+        }
+        for user in store::memberships::stalest_inside(&ctx.pool, chat.id, RECHECK).await? {
+            let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
+            store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, ctx.now()).await?;
         }
         count_unseen(ctx, &api, &chat).await
     }

@@ -5,7 +5,7 @@
 //!
 //! `cargo nextest run -p gatehouse-tests -E 'test(/lost_updates::/)' --no-capture`
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gatehouse_jobs::catalog::{consistency_sweep::Sweep, expiry_scan::ExpiryScan};
 use gatehouse_sim::{CallFilter, MemberStatus, SimConfig, UpdateFaults, UpdateRates, UserInfo};
