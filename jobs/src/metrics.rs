@@ -51,7 +51,7 @@ pub const CHAT_UNKNOWN_MEMBERS: &str = "gatehouse_chat_unknown_members";
 /// else may have used them; Telegram did not report the join).
 pub const LINKS_POSSIBLY_MISUSED: &str = "gatehouse_links_possibly_misused_total";
 /// Counter `{chat}`: pending join requests approved directly for an entitled user who asked
-/// for their links (the `chat_join_request` update was lost, or never answered).
+/// for their links, or whom the sweep found outside (the `chat_join_request` update was lost).
 pub const JOIN_REQUESTS_APPROVED_ON_ASK: &str = "gatehouse_join_requests_approved_on_ask_total";
 /// Counter `{method, outcome}`: Bot API calls (ok, rate_limited, transient, rejected).
 pub const TELEGRAM_CALLS: &str = "gatehouse_telegram_calls_total";
@@ -125,7 +125,7 @@ pub fn describe() {
     describe_counter!(LINKS_POSSIBLY_MISUSED, "Single-use links found spent while their owner was outside, by chat");
     describe_counter!(
         JOIN_REQUESTS_APPROVED_ON_ASK,
-        "Pending join requests approved when an entitled user asked for their links, by chat"
+        "Pending join requests approved when an entitled user asked for their links or the sweep found them outside, by chat"
     );
     describe_counter!(BOT_LOST_ADMIN, "Times a bot lost its administrator rights in a managed chat");
     describe_gauge!(CHAT_UNKNOWN_MEMBERS, "Members counted by Telegram beyond those Gatehouse knows, per chat");

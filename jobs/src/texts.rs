@@ -35,6 +35,20 @@ pub fn your_link(lang: Lang, chat_title: &str, link: &str, expires: DateTime<Utc
     }
 }
 
+/// A personal join-request link for one chat: Telegram asks the bot, which approves
+/// the request because it comes from the account that is entitled.
+pub fn your_request_link(lang: Lang, chat_title: &str, link: &str, expires: DateTime<Utc>) -> String {
+    let when = expires.format("%d %b %H:%M UTC");
+    match lang {
+        Lang::En => format!(
+            "Your access to {chat_title} is ready.\n{link}\nOpen it and ask to join (until {when}): the request is approved because it comes from your account. If nothing happens, send /links."
+        ),
+        Lang::Ru => format!(
+            "Доступ к {chat_title} открыт.\n{link}\nОткройте ссылку и подайте заявку (до {when}): она будет одобрена, потому что подана с вашего аккаунта. Если ничего не произошло, отправьте /links."
+        ),
+    }
+}
+
 /// Access to a plan ended.
 pub fn access_ended(lang: Lang, plan_name: &str) -> String {
     match lang {

@@ -6,7 +6,8 @@
 //!    and removed if still inside (administrators and the whitelist excepted);
 //! 3. open links of ended entitlements, and expired links, are revoked;
 //! 4. entitled users handed a link whom Gatehouse has not seen inside are asked about
-//!    (their join may have gone unreported), and so are the longest-unobserved of
+//!    (their join, or in a join-request chat their request, may have gone unreported:
+//!    a request waiting is approved), and so are the longest-unobserved of
 //!    those it believes inside (a leave may have gone unreported), [`RECHECK`] of each;
 //! 5. when Telegram counts more members than Gatehouse knows plus the administrators,
 //!    the gap is reported (`gatehouse_chat_unknown_members`, `/stats`, the owner once
@@ -115,6 +116,10 @@ impl Job for SweepChat {
             if member.is_inside() {
                 let reason = "its owner is inside (their join was not reported; seen by the sweep)";
                 crate::membership::removal::revoke_open_links(ctx, &api, &chat, user, reason).await?;
+            } else if chat.join_strategy == "join_request" && member.status != "kicked" {
+                // Their request may be waiting unreported: approved without their asking.
+                let when = "the sweep found them entitled and outside";
+                crate::membership::links::approve_pending_request(ctx, &api, &chat, user, when).await?;
             }
         }
         for user in store::memberships::stalest_inside(&ctx.pool, chat.id, RECHECK).await? {

@@ -96,7 +96,7 @@ pub async fn hand_out(ctx: &JobContext, grant: &GrantView, chat: &Chat, issue_ke
         // reported; the first admission has nothing to approve yet.
         if chat.join_strategy == "join_request"
             && store::links::any_of_grant(&ctx.pool, grant.grant.id, chat.id).await?
-            && approve_pending_request(ctx, &api, chat, grant).await?
+            && approve_pending_request(ctx, &api, chat, grant.telegram_user_id, "they asked for their links").await?
         {
             return Ok(());
         }
@@ -116,15 +116,17 @@ pub async fn hand_out(ctx: &JobContext, grant: &GrantView, chat: &Chat, issue_ke
     issue_link(ctx, &api, chat, grant, issue_key).await
 }
 
-/// Approves the user's pending join request, if Telegram has one. `false` when it has
-/// none (a fresh request link is then what they need).
-async fn approve_pending_request(
+/// Approves an entitled user's pending join request, if Telegram has one (its
+/// `chat_join_request` update may have been lost); `when` says what prompted it.
+/// `false` when Telegram has no request from them (a fresh request link is then what
+/// they need). Never called for anyone the caller has not found entitled.
+pub async fn approve_pending_request(
     ctx: &JobContext,
     api: &BotApi,
     chat: &Chat,
-    grant: &GrantView,
+    user: i64,
+    when: &str,
 ) -> Result<bool, JobError> {
-    let user = grant.telegram_user_id;
     match api.answer_join_request(chat.telegram_chat_id, user, true).await {
         Ok(_) => {}
         Err(e) if e.description().is_some_and(|d| d.to_uppercase().contains("USER_ALREADY_PARTICIPANT")) => {}
@@ -136,15 +138,8 @@ async fn approve_pending_request(
     store::memberships::observe(&ctx.pool, chat.id, user, "member", None, ctx.now()).await?;
     metrics::counter!(crate::metrics::JOIN_REQUESTS_APPROVED_ON_ASK, "chat" => chat.telegram_chat_id.to_string())
         .increment(1);
-    ctx.audit(
-        chat.project_id,
-        Some(user),
-        Some(chat.id),
-        "approved",
-        "entitled: their pending join request, approved when they asked for their links",
-        json!({"grant_id": grant.grant.id}),
-    )
-    .await?;
+    let reason = format!("entitled: their pending join request, approved when {when}");
+    ctx.audit(chat.project_id, Some(user), Some(chat.id), "approved", &reason, json!({})).await?;
     Ok(true)
 }
 
@@ -201,7 +196,7 @@ pub async fn issue_link(
             if pending.state == "pending" { create_at_telegram(ctx, api, chat, grant, pending).await? } else { pending }
         }
     };
-    let text = texts::your_link(
+    let text = if chat.join_strategy == "join_request" { texts::your_request_link } else { texts::your_link }(
         Lang::from_code(grant.language_code.as_deref()),
         chat.title.as_deref().unwrap_or("the chat"),
         link.link.as_deref().unwrap_or_default(),
