@@ -135,7 +135,10 @@ impl Demo {
             })
             .await?;
         tg.add_admin(channel.id, bot.id, AdminRights::all()).await?;
-        self.call("POST", &format!("/v1/projects/{project_id}/chats"), &key, json!({"chat_id": channel.id})).await?;
+        // Personal single-use links (new chats default to join requests): the story below
+        // shows how a shared link is caught.
+        let chat = json!({"chat_id": channel.id, "join_strategy": "single_use_link"});
+        self.call("POST", &format!("/v1/projects/{project_id}/chats"), &key, chat).await?;
         self.settle().await?;
         let chats = self.call("GET", &format!("/v1/projects/{project_id}/chats"), &key, Value::Null).await?;
         ensure!(chats[0]["status"] == "ready", "the channel is not ready: {chats}");
