@@ -22,6 +22,8 @@
 //!   the caller picks the transaction.
 //! - [`telegram`]: the Bot API gateway with classified errors; [`crypto`]: sealed
 //!   tokens and hashed keys; [`clock`]: time that tests can move; [`texts`]: what users read.
+//! - [`webhooks`]: outbound webhooks: the signature, the guard against private
+//!   addresses, the client (the jobs are `catalog::deliver_webhook`).
 //! - [`metrics`]: the names of every metric Gatehouse exports.
 //! - [`payments`]: Stripe, Telegram Stars, access codes, trials and the subscription
 //!   state machine (`docs/subscriptions.md`).
@@ -43,6 +45,7 @@ pub mod secret;
 pub mod store;
 pub mod telegram;
 pub mod texts;
+pub mod webhooks;
 
 pub use config::Config;
 pub use secret::Secret;

@@ -19,6 +19,9 @@
 //!   [`checkouts`]: `checkout_requests`; [`access_codes`]: `access_codes`,
 //!   `access_code_redemptions` and `access_tokens`.
 //! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
+//! - [`events`]: `events` and `event_sequences`, the one catalog of event types and
+//!   the one way an event is written; [`webhooks`]: `webhook_endpoints`,
+//!   `webhook_deliveries` and `webhook_attempts`.
 //! - [`queue`]: `apalis.jobs` and `apalis.workers` (writing a job, snoozes, rescue,
 //!   pruning, figures); [`scheduler`]: the leader's advisory lock; [`budget`]:
 //!   `rate_budgets` and `bot_rate_limits`; [`diagnostics`]: `diagnostic_probe_runs`.
@@ -32,6 +35,7 @@ pub mod budget;
 pub mod chats;
 pub mod checkouts;
 pub mod diagnostics;
+pub mod events;
 pub mod grants;
 pub mod links;
 pub mod memberships;
@@ -44,3 +48,4 @@ pub mod request_keys;
 pub mod scheduler;
 pub mod stripe_settings;
 pub mod subscribers;
+pub mod webhooks;
