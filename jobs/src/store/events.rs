@@ -215,6 +215,21 @@ pub fn link_issued_event(chat: &super::chats::Chat, pending: &super::links::Link
     NewEvent::new(chat.project_id, EventType::LinkIssued, serde_json::json!({"link": snapshot}))
 }
 
+/// The `data` of a subscription event about a stored grant that moved from
+/// `previous_state` to its current state.
+pub fn grant_data(grant: &super::grants::Grant, telegram_user_id: Option<i64>, previous_state: &str) -> serde_json::Value {
+    serde_json::json!({"subscription": {
+        "id": grant.id,
+        "plan_id": grant.plan_id,
+        "subscriber_id": grant.subscriber_id,
+        "telegram_user_id": telegram_user_id,
+        "source": grant.source,
+        "state": grant.state,
+        "previous_state": previous_state,
+        "ends_at": grant.ends_at,
+    }})
+}
+
 /// One stored event.
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Event {
