@@ -2,6 +2,7 @@
 //! area saves most of the build on a small machine): each area is a module.
 
 mod bot;
+mod events;
 mod fuzz;
 mod lifecycle;
 mod lifecycle_resilience;
