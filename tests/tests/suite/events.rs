@@ -343,3 +343,132 @@ fn the_readme_s_worked_verification_example_holds() {
     assert_eq!(header, format!("t={t},v1={v1}"));
     webhooks::verify(&header, &secret, body.as_bytes(), t + 10, webhooks::TOLERANCE_SECS).unwrap();
 }
+
+/// The API's endpoint path of the world's project.
+fn endpoints_path(project_id: &str) -> String {
+    format!("/v1/projects/{project_id}/webhook-endpoints")
+}
+
+#[tokio::test]
+async fn an_endpoint_is_managed_through_the_api_its_secret_shown_once_and_rotated_with_two_signatures() {
+    let app = TestApp::start_with(Default::default(), &[ALLOW_PRIVATE]).await;
+    let world = app.world().await;
+    let receiver = Receiver::start(0).await;
+    let path = endpoints_path(&world.project_id);
+
+    let (status, created) =
+        app.post(&path, &world.key, json!({"url": receiver.url(), "event_types": ["chat.ready", "link.issued"]})).await;
+    assert_eq!(status, 201, "{created}");
+    let endpoint = &created["data"];
+    let id = endpoint["id"].as_str().unwrap().to_string();
+    let secret = endpoint["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{endpoint}");
+    assert_eq!(endpoint["event_types"], json!(["chat.ready", "link.issued"]));
+    let sealed = store::webhooks::endpoint(&app.db.pool, id.parse().unwrap()).await.unwrap().unwrap().secret_sealed;
+    assert!(!String::from_utf8_lossy(&sealed).contains(&secret), "the secret is stored sealed");
+
+    let (status, listed) = app.get(&path, &world.key).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    assert!(listed["data"][0].get("secret").is_none(), "shown once: never listed");
+    assert!(listed.get("next_cursor").is_some(), "{listed}");
+    let (status, shown) = app.get(&format!("{path}/{id}"), &world.key).await;
+    assert_eq!((status, shown["data"].get("secret")), (200, None));
+
+    // Only the types asked for are delivered.
+    record(&app, &world.project_id, EventType::MemberLeft, json!({})).await;
+    let ready = record(&app, &world.project_id, EventType::ChatReady, json!({})).await;
+    drain(&app.db.pool, Duration::from_secs(30)).await;
+    assert_eq!(receiver.count(), 1);
+    assert_eq!(receiver.received()[0].event_id, ready.id.to_string());
+
+    let (status, rotated) = app.post(&format!("{path}/{id}/rotate-secret"), &world.key, json!({})).await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_secret = rotated["data"]["secret"].as_str().unwrap().to_string();
+    assert_ne!(new_secret, secret);
+    record(&app, &world.project_id, EventType::LinkIssued, json!({})).await;
+    drain(&app.db.pool, Duration::from_secs(30)).await;
+    let signed = receiver.received().pop().unwrap();
+    assert_eq!(signed.signature.matches("v1=").count(), 2, "two signatures during the rotation");
+    let now = Utc::now().timestamp();
+    webhooks::verify(&signed.signature, &new_secret, &signed.body, now, 300).expect("the new secret verifies");
+    webhooks::verify(&signed.signature, &secret, &signed.body, now, 300).expect("the previous one still does");
+    app.clock.advance(TimeDelta::hours(25));
+    record(&app, &world.project_id, EventType::LinkIssued, json!({})).await;
+    drain(&app.db.pool, Duration::from_secs(30)).await;
+    let later = receiver.received().pop().unwrap();
+    assert_eq!(later.signature.matches("v1=").count(), 1, "the previous secret stops signing after 24 h");
+    let now = app.clock.now().timestamp();
+    assert!(webhooks::verify(&later.signature, &secret, &later.body, now, 300).is_err());
+
+    let (status, log) = app.get(&format!("{path}/{id}/deliveries"), &world.key).await;
+    assert_eq!(status, 200, "{log}");
+    let deliveries = log["data"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 3);
+    let first = deliveries.last().unwrap();
+    assert_eq!(first["event_id"], json!(ready.id));
+    assert_eq!(first["state"], "succeeded");
+    assert_eq!(first["log"][0]["status"], 200);
+    assert_eq!(first["log"][0]["response_head"], "ok");
+    let delivery_id = first["id"].as_str().unwrap();
+    let (status, _) =
+        app.post(&format!("{path}/{id}/deliveries/{delivery_id}/redeliver"), &world.key, json!({})).await;
+    assert_eq!(status, 202);
+    drain(&app.db.pool, Duration::from_secs(30)).await;
+    let again = receiver.received().pop().unwrap();
+    assert_eq!(again.event_id, ready.id.to_string(), "the same event, the same id");
+
+    let (status, changed) = app
+        .call(reqwest::Method::PATCH, &format!("{path}/{id}"), Some(&world.key), Some(json!({"enabled": false})))
+        .await;
+    assert_eq!((status, &changed["data"]["enabled"]), (200, &json!(false)), "{changed}");
+    let (status, _) = app.call(reqwest::Method::DELETE, &format!("{path}/{id}"), Some(&world.key), None).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get(&format!("{path}/{id}"), &world.key).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn an_http_or_loopback_url_is_refused_at_registration_without_the_setting() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let path = endpoints_path(&world.project_id);
+    for url in ["http://example.com/hook", "https://127.0.0.1/hook", "https://localhost/hook", "https://[::1]/", "https://169.254.169.254/"] {
+        let (status, body) = app.post(&path, &world.key, json!({"url": url})).await;
+        assert_eq!(status, 422, "{url}: {body}");
+    }
+    let (status, body) = app.post(&path, &world.key, json!({"url": "https://example.com/hook", "event_types": ["member.vanished"]})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app.post(&path, &world.key, json!({"url": "https://example.com/hook"})).await;
+    assert_eq!(status, 201, "a public https URL is accepted: {body}");
+}
+
+#[tokio::test]
+async fn events_are_polled_after_a_sequence_filtered_by_type_and_paged() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    for n in 0..5 {
+        record(&app, &world.project_id, EventType::MemberLeft, json!({"n": n})).await;
+        record(&app, &world.project_id, EventType::ChatReady, json!({"n": n})).await;
+    }
+    let path = format!("/v1/projects/{}/events", world.project_id);
+    let (status, all) = app.get(&format!("{path}?limit=4"), &world.key).await;
+    assert_eq!(status, 200, "{all}");
+    let page: Vec<i64> = all["data"].as_array().unwrap().iter().map(|e| e["sequence"].as_i64().unwrap()).collect();
+    assert_eq!(page, [1, 2, 3, 4]);
+    let next = all["next_cursor"].as_str().unwrap();
+    let (_, rest) = app.get(&format!("{path}?after={next}&limit=100"), &world.key).await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), 7, "11 events: the world's chat.ready and 10");
+    assert!(rest["next_cursor"].is_null());
+
+    let (_, left) = app.get(&format!("{path}?types=member.left&after=3"), &world.key).await;
+    let left = left["data"].as_array().unwrap();
+    assert_eq!(left.len(), 4, "{left:?}");
+    assert!(left.iter().all(|e| e["type"] == "member.left" && e["sequence"].as_i64().unwrap() > 3));
+    assert_eq!(left[0]["data"]["n"], 1);
+
+    let (status, _) = app.get(&format!("{path}?types=member.vanished"), &world.key).await;
+    assert_eq!(status, 422);
+    let (status, _) = app.get(&format!("{path}?after=-1"), &world.key).await;
+    assert_eq!(status, 422);
+}
