@@ -138,7 +138,7 @@ impl Demo {
         self.call("POST", &format!("/v1/projects/{project_id}/chats"), &key, json!({"chat_id": channel.id})).await?;
         self.settle().await?;
         let chats = self.call("GET", &format!("/v1/projects/{project_id}/chats"), &key, Value::Null).await?;
-        ensure!(chats["chats"][0]["status"] == "ready", "the channel is not ready: {chats}");
+        ensure!(chats[0]["status"] == "ready", "the channel is not ready: {chats}");
         println!("     \"{}\" ({}) is ready: the bot may invite and ban", channel.title, channel.id);
 
         self.say("She sells a monthly plan");
@@ -274,7 +274,8 @@ impl Demo {
         if !status.is_success() {
             bail!("{path} answered {status}: {body}");
         }
-        Ok(body)
+        // Every /v1 success is {"data": …}.
+        Ok(body["data"].clone())
     }
 
     async fn enqueue<J: JobSpec>(&self, job: &J) -> anyhow::Result<()> {

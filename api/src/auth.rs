@@ -1,4 +1,4 @@
-//! Who is calling the integrator API.
+//! Who is calling the integrator API, and what they may do.
 //!
 //! - [`Admin`]: `Authorization: Bearer $GATEHOUSE_ADMIN_TOKEN`, compared in constant
 //!   time. Only creating a project needs it.
@@ -6,12 +6,21 @@
 //!   route's `{project_id}`. The key is looked up by its SHA-256 (what is stored), so
 //!   the lookup reveals nothing useful about the key. A valid key used on another
 //!   project's route is answered 404, exactly like a project that does not exist.
+//!   Each route then asks for the ability it needs ([`ProjectKey::require`]): 403
+//!   `TOKEN_MISSING_ABILITY` naming it.
+//! - [`use_key`]: the one way a key is checked, by the `/v1` routes, the
+//!   TGmembership-compatible routes and the MCP tools alike: in force (not revoked,
+//!   not expired), and under its per-minute request limit, counted in the database so
+//!   that the limit holds across every api process.
 
 use axum::{
     extract::{FromRequestParts, RawPathParams},
     http::{HeaderMap, header::AUTHORIZATION, request::Parts},
 };
-use gatehouse_jobs::{crypto, store};
+use gatehouse_jobs::{
+    access::{self, Ability},
+    crypto, store,
+};
 use uuid::Uuid;
 
 use crate::{AppState, error::ApiError};
@@ -24,14 +33,15 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let expected = state.config.admin_token()?;
         let given = bearer(&parts.headers)?;
-        if crypto::secrets_equal(given.as_bytes(), expected.expose().as_bytes()) {
-            Ok(Admin)
-        } else {
-            Err(ApiError::Unauthorized("wrong admin token".into()))
-        }
+        if is_admin(state, given)? { Ok(Admin) } else { Err(ApiError::Unauthorized("wrong admin token".into())) }
     }
+}
+
+/// Whether `given` is the admin token (constant-time).
+pub fn is_admin(state: &AppState, given: &str) -> Result<bool, ApiError> {
+    let expected = state.config.admin_token()?;
+    Ok(crypto::secrets_equal(given.as_bytes(), expected.expose().as_bytes()))
 }
 
 /// An api key in force, acting for the project in the route's `{project_id}`.
@@ -45,14 +55,56 @@ pub struct ProjectKey {
     pub abilities: Vec<String>,
 }
 
+impl ProjectKey {
+    /// Ok if the key holds `ability`, else 403 `TOKEN_MISSING_ABILITY` naming it.
+    pub fn require(&self, ability: Ability) -> Result<(), ApiError> {
+        if self.holds(ability) { Ok(()) } else { Err(ApiError::MissingAbility(ability)) }
+    }
+
+    /// Whether the key holds `ability`.
+    pub fn holds(&self, ability: Ability) -> bool {
+        access::allows(&self.abilities, ability)
+    }
+}
+
+/// Which request limit a call counts against.
+#[derive(Debug, Clone, Copy)]
+pub enum Bucket {
+    /// The HTTP api (`/v1` and the TGmembership-compatible routes).
+    Http,
+    /// MCP tool calls.
+    Mcp,
+}
+
+impl Bucket {
+    fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Http => "http",
+            Bucket::Mcp => "mcp",
+        }
+    }
+}
+
+/// Checks the api key `given`: 401 unless it is in force, 429 (with the seconds to
+/// wait) once it has made `limit` calls this minute in `bucket`.
+pub async fn use_key(state: &AppState, given: &str, bucket: Bucket, limit: u32) -> Result<ProjectKey, ApiError> {
+    let now = state.clock.now();
+    let used = store::api_keys::use_key(&state.pool, &crypto::digest(given), bucket.as_str(), now)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("unknown, revoked or expired api key".into()))?;
+    if i64::from(used.calls) > i64::from(limit) {
+        let wait = (used.window_ends - now).num_seconds().clamp(1, 60);
+        return Err(ApiError::RateLimited(wait as u64));
+    }
+    Ok(ProjectKey { project_id: used.key.project_id, key_id: used.key.id, abilities: used.key.abilities })
+}
+
 impl FromRequestParts<AppState> for ProjectKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let given = bearer(&parts.headers)?;
-        let key = store::api_keys::find(&state.pool, &crypto::digest(given))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked api key".into()))?;
+        let key = use_key(state, given, Bucket::Http, state.config.http.key_rate_limit).await?;
         let params = RawPathParams::from_request_parts(parts, state).await.map_err(|_| no_such_project())?;
         let named = params
             .iter()
@@ -62,7 +114,7 @@ impl FromRequestParts<AppState> for ProjectKey {
         if named != key.project_id {
             return Err(no_such_project());
         }
-        Ok(ProjectKey { project_id: key.project_id, key_id: key.id, abilities: key.abilities })
+        Ok(key)
     }
 }
 
@@ -72,7 +124,7 @@ fn no_such_project() -> ApiError {
 
 /// The credentials of `Authorization: Bearer <credentials>` (the scheme is
 /// case-insensitive, as HTTP says).
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let missing = || ApiError::Unauthorized("expected the header Authorization: Bearer <credentials>".into());
     let value = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(missing)?;
     let (scheme, credentials) = value.trim().split_once(' ').ok_or_else(missing)?;

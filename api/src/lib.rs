@@ -6,7 +6,9 @@
 //! - [`app`]: the router (`app(state) -> Router`, testable without a socket) and
 //!   [`serve`] with graceful shutdown.
 //! - [`error`]: [`ApiError`], mapped to HTTP in exactly one place.
-//! - [`auth`]: who calls the integrator API (the admin token, a project's api key).
+//! - [`auth`]: who calls the integrator API (the admin token, a project's api key),
+//!   what the key may do and its request limit; [`idempotency`]: `Idempotency-Key` on
+//!   every `/v1` write.
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
 //!   (`POST /hooks/telegram/{bot_id}`) and `v1/` (the integrator setup API:
 //!   projects, bot, chats, plans, grants, members).
@@ -15,6 +17,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod idempotency;
 mod observe;
 mod routes;
 
@@ -74,8 +77,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/checkout/{checkout_id}", get(v1::checkout::show))
         .route("/v1/projects/{project_id}/access-codes", post(v1::access_codes::create))
         .route("/v1/projects/{project_id}/stars/refunds", post(v1::stars::refund))
+        .route("/v1/projects/{project_id}/keys", post(v1::keys::create).get(v1::keys::list))
+        .route("/v1/projects/{project_id}/keys/{key_id}", delete(v1::keys::revoke))
+        .route("/v1/projects/{project_id}/deep-link", get(v1::deep_link::show))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

@@ -61,7 +61,9 @@ pub async fn deadline(
             use axum::response::IntoResponse;
             (
                 axum::http::StatusCode::REQUEST_TIMEOUT,
-                axum::Json(serde_json::json!({"error": {"code": "timeout", "message": "the request took too long"}})),
+                axum::Json(
+                    serde_json::json!({"error": {"code": "UNAVAILABLE", "message": "the request took too long"}}),
+                ),
             )
                 .into_response()
         }

@@ -61,6 +61,9 @@ pub struct HttpSettings {
     /// `GATEHOUSE_HTTP_REQUEST_TIMEOUT_MS`: how long one request may take, body included,
     /// before it is answered 408 (default 30 s).
     pub request_timeout: Duration,
+    /// `GATEHOUSE_API_RATE_LIMIT_PER_MINUTE`: requests one api key may make per minute,
+    /// counted across every api process (default 300).
+    pub key_rate_limit: u32,
     /// `GATEHOUSE_HTTP_MAX_CONNECTIONS`: connections served at once; more wait to be
     /// accepted (default 1024).
     pub max_connections: usize,
@@ -173,6 +176,12 @@ impl Config {
                     30_000,
                     100..=600_000,
                 )?),
+                key_rate_limit: parse_num(
+                    "GATEHOUSE_API_RATE_LIMIT_PER_MINUTE",
+                    get("GATEHOUSE_API_RATE_LIMIT_PER_MINUTE"),
+                    300,
+                    1..=1_000_000,
+                )?,
                 max_connections: parse_num(
                     "GATEHOUSE_HTTP_MAX_CONNECTIONS",
                     get("GATEHOUSE_HTTP_MAX_CONNECTIONS"),

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`access`]: the abilities an api key can hold, checked on every route that needs one.
 //! - [`config`]: typed configuration from the environment; [`secret`]: redacted secrets.
 //! - [`db`]: connecting, creating the database, migrations, readiness.
 //! - [`queue`]: the three priority queues, [`queue::enqueue`] with idempotency keys,
@@ -30,6 +31,7 @@
 
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod catalog;
 pub mod clock;
 pub mod config;

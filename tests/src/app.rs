@@ -127,8 +127,8 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 201, "{project}");
-        let project_id = project["project_id"].as_str().unwrap().to_string();
-        let key = project["api_key"].as_str().unwrap().to_string();
+        let project_id = project["data"]["project_id"].as_str().unwrap().to_string();
+        let key = project["data"]["api_key"].as_str().unwrap().to_string();
         let bot = self.tg.create_bot_named("club_bot").await.unwrap();
         let (status, body) = self
             .call(
@@ -171,7 +171,7 @@ impl TestApp {
             owner,
             channel,
             chat_uuid,
-            plan_id: plan["plan_id"].as_str().unwrap().to_string(),
+            plan_id: plan["data"]["plan_id"].as_str().unwrap().to_string(),
         }
     }
 
@@ -186,7 +186,7 @@ impl TestApp {
             .await;
         assert_eq!(status, 202, "{body}");
         self.settle(&[bot.id]).await;
-        body["id"].as_str().unwrap().to_string()
+        body["data"]["id"].as_str().unwrap().to_string()
     }
 
     /// Grants `plan` to `user` until `expires_at` (RFC 3339 or null); returns the grant id.
@@ -199,7 +199,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, 202, "{body}");
-        body["grant_id"].as_str().unwrap().to_string()
+        body["data"]["grant_id"].as_str().unwrap().to_string()
     }
 }
 
@@ -254,7 +254,7 @@ impl TestApp {
         terms["chat_ids"] = json!([world.channel.id]);
         let (status, plan) = self.post(&format!("/v1/projects/{}/plans", world.project_id), &world.key, terms).await;
         assert_eq!(status, 201, "{plan}");
-        plan["plan_id"].as_str().unwrap().to_string()
+        plan["data"]["plan_id"].as_str().unwrap().to_string()
     }
 
     /// A user who has started the bot (Telegram lets a bot message only those).
@@ -290,6 +290,6 @@ impl TestApp {
             .await;
         assert_eq!(status, 202, "{body}");
         self.settle(&[world.bot.id]).await;
-        body
+        body["data"].clone()
     }
 }

@@ -43,6 +43,11 @@ impl Job for PruneFinishedJobs {
             tracing::info!(pruned, "pruned finished jobs");
         }
         metrics::counter!(crate::metrics::JOBS_PRUNED).increment(pruned);
+        // The integrator API's request windows (a minute each) and Idempotency-Key
+        // answers (replayed for 24 hours) are kept a little longer than they count.
+        let now = ctx.clock.now();
+        store::api_keys::prune_windows(&ctx.pool, now - chrono::Duration::hours(1)).await?;
+        store::idempotent_requests::prune(&ctx.pool, now - chrono::Duration::hours(25)).await?;
         Ok(())
     }
 }

@@ -41,7 +41,8 @@ pub async fn run(talk: &mut Conversation<'_>, command: Command) -> Result<(), Jo
     }
 }
 
-/// `/start [payload]`, in this order: an access code of the project (redeemed by
+/// `/start [payload]`, in this order: an access code of the project, by its text or its
+/// id (redeemed by
 /// `redeem-access-code`, which answers); `plan_<uuid>`;
 /// `accesstoken_<token>`; `project_<uuid>` or nothing (home); anything else is kept
 /// for attribution, then home.
@@ -52,13 +53,13 @@ async fn start(talk: &mut Conversation<'_>, payload: Payload) -> Result<(), JobE
         _ => None,
     };
     if let Some(code) = raw.as_deref().filter(|r| access_codes::is_code_shaped(r))
-        && store::access_codes::find(&talk.ctx().pool, talk.project.id, code).await?.is_some()
+        && let Some(found) = store::access_codes::find(&talk.ctx().pool, talk.project.id, code).await?
     {
         let job = RedeemAccessCode {
             project_id: talk.project.id,
             telegram_user_id: talk.user,
             language_code: talk.language_code.clone(),
-            code: code.to_string(),
+            code: found.code,
             cause: talk.cause().to_string(),
         };
         return talk.ctx().enqueue(&job).await;

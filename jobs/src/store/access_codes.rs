@@ -50,6 +50,8 @@ pub async fn insert(db: impl PgExecutor<'_>, code: &NewAccessCode<'_>) -> Result
 pub struct AccessCode {
     /// Id.
     pub id: Uuid,
+    /// The code's text (what `/start <code>` carries).
+    pub code: String,
     /// Plan.
     pub plan_id: Uuid,
     /// Cap.
@@ -62,13 +64,17 @@ pub struct AccessCode {
     pub duration_days: Option<i32>,
 }
 
-/// A project's code by its text.
+/// A project's code by its text, or by its id (a deep link carries the code's UUID
+/// verbatim).
 pub async fn find(db: impl PgExecutor<'_>, project_id: Uuid, code: &str) -> Result<Option<AccessCode>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, plan_id, max_uses, uses, expires_at, duration_days FROM access_codes WHERE project_id = $1 AND code = $2",
+        "SELECT id, code, plan_id, max_uses, uses, expires_at, duration_days FROM access_codes
+         WHERE project_id = $1 AND (code = $2 OR id = $3)
+         ORDER BY code = $2 DESC LIMIT 1",
     )
     .bind(project_id)
     .bind(code)
+    .bind(Uuid::parse_str(code).ok())
     .fetch_optional(db)
     .await
 }

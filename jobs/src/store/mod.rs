@@ -6,7 +6,9 @@
 //! # Layout
 //!
 //! - [`projects`]: `projects` (and the bot's username beside them); [`admins`]:
-//!   `project_admins`; [`api_keys`]: `api_keys`; [`request_keys`]: `request_keys`;
+//!   `project_admins`; [`api_keys`]: `api_keys` and the rate limit's
+//!   `api_key_windows`; [`request_keys`]: `request_keys`; [`idempotent_requests`]:
+//!   `idempotent_requests` (the answers replayed for an `Idempotency-Key`);
 //!   [`stripe_settings`]: `stripe_settings`.
 //! - [`bots`]: `bots`; [`chats`]: `chats` and `member_counts`; [`plans`]: `plans`
 //!   and `plan_chats`.
@@ -37,6 +39,7 @@ pub mod checkouts;
 pub mod diagnostics;
 pub mod events;
 pub mod grants;
+pub mod idempotent_requests;
 pub mod links;
 pub mod memberships;
 pub mod messages;

@@ -26,9 +26,12 @@ pub struct Plan {
     pub trial_days: i32,
     /// Still sold.
     pub on_sale: bool,
+    /// Its number: unique, never reused, in the order plans were made (the
+    /// TGmembership-compatible API's `plan_id`).
+    pub number: i64,
 }
 
-const COLUMNS: &str = "p.id, p.project_id, p.name, p.price_minor, p.currency, p.stars_price, p.duration_days, p.recurring, p.trial_days, p.on_sale";
+const COLUMNS: &str = "p.id, p.project_id, p.name, p.price_minor, p.currency, p.stars_price, p.duration_days, p.recurring, p.trial_days, p.on_sale, p.number";
 
 /// A plan with the chats it grants.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -133,9 +136,33 @@ pub async fn of_project(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<Vec
                 ARRAY(SELECT c.telegram_chat_id FROM plan_chats pc JOIN chats c ON c.id = pc.chat_id
                       WHERE pc.plan_id = p.id ORDER BY c.telegram_chat_id) AS telegram_chat_ids
          FROM plans p WHERE p.project_id = $1
-         ORDER BY p.created_at, p.id"
+         ORDER BY p.number"
     )))
     .bind(project_id)
+    .fetch_all(db)
+    .await
+}
+
+/// A page of the project's plans in the order they were made: at most `limit`, with
+/// numbers above `after` (or only the plan numbered `only`).
+pub async fn page_of_project(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    after: Option<i64>,
+    only: Option<i64>,
+    limit: i64,
+) -> Result<Vec<PlanWithChats>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS},
+                ARRAY(SELECT c.telegram_chat_id FROM plan_chats pc JOIN chats c ON c.id = pc.chat_id
+                      WHERE pc.plan_id = p.id ORDER BY c.telegram_chat_id) AS telegram_chat_ids
+         FROM plans p WHERE p.project_id = $1 AND p.number > $2 AND ($3::bigint IS NULL OR p.number = $3)
+         ORDER BY p.number LIMIT $4"
+    )))
+    .bind(project_id)
+    .bind(after.unwrap_or(0))
+    .bind(only)
+    .bind(limit)
     .fetch_all(db)
     .await
 }

@@ -53,7 +53,7 @@ impl Bot {
         let (status, answer) =
             self.app.post(&format!("/v1/projects/{}{path}", self.world.project_id), &self.world.key, body).await;
         assert!((200..300).contains(&status), "{path}: {status} {answer}");
-        answer
+        answer["data"].clone()
     }
 
     async fn grant(&self, user: i64, days: i64) -> String {

@@ -1294,8 +1294,8 @@ async fn build_world(app: &TestApp, handle: &str, owner: UserInfo, bot: NewBot, 
         )
         .await;
     assert_eq!(status, 201, "{project}");
-    let project_id = project["project_id"].as_str().unwrap().to_string();
-    let key = project["api_key"].as_str().unwrap().to_string();
+    let project_id = project["data"]["project_id"].as_str().unwrap().to_string();
+    let key = project["data"]["api_key"].as_str().unwrap().to_string();
     let bot: BotInfo = app.tg.create_bot(bot).await.unwrap();
     let (status, body) = app
         .call(
@@ -1331,7 +1331,15 @@ async fn build_world(app: &TestApp, handle: &str, owner: UserInfo, bot: NewBot, 
         )
         .await;
     assert_eq!(status, 201, "{plan}");
-    World { project_id, key, bot, owner, channel, chat_uuid, plan_id: plan["plan_id"].as_str().unwrap().to_string() }
+    World {
+        project_id,
+        key,
+        bot,
+        owner,
+        channel,
+        chat_uuid,
+        plan_id: plan["data"]["plan_id"].as_str().unwrap().to_string(),
+    }
 }
 
 fn user(id: i64, first_name: &str, language_code: &str) -> UserInfo {
@@ -1350,6 +1358,8 @@ impl Fuzz {
                 ("GATEHOUSE_TG_CHAT_MESSAGES_PER_SECOND", "50"),
                 ("GATEHOUSE_TG_GROUP_MESSAGES_PER_MINUTE", "3000"),
                 ("GATEHOUSE_WORKER_CONCURRENCY", "8"),
+                // Nor is the api's per-key request limit (tested in `integrator_api`).
+                ("GATEHOUSE_API_RATE_LIMIT_PER_MINUTE", "1000000"),
             ],
         )
         .await;
@@ -1500,7 +1510,7 @@ impl Fuzz {
                 ("@PLAN@", self.one.plan_id.clone()),
                 ("@PROJECT_TWO@", self.two.project_id.clone()),
                 ("@PROJECT@", self.one.project_id.clone()),
-                ("@ACCESS_TOKEN_PAYLOAD@", token["deep_link_payload"].as_str().unwrap().to_string()),
+                ("@ACCESS_TOKEN_PAYLOAD@", token["data"]["deep_link_payload"].as_str().unwrap().to_string()),
                 ("@LINK@", link),
                 ("@CHECKOUT_STARS@", stars_id.to_string()),
                 ("@CHECKOUT@", stripe["checkout_id"].as_str().unwrap().to_string()),

@@ -44,6 +44,7 @@ async fn connecting_a_bot_points_its_webhook_at_gatehouse_with_chat_member_updat
         assert!(allowed.iter().any(|a| a == update), "{update} missing from {allowed:?}");
     }
     let (_, bot) = app.get(&format!("/v1/projects/{}/bot", world.project_id), &world.key).await;
+    let bot = &bot["data"];
     assert_eq!(bot["status"], "connected", "{bot}");
     assert_eq!(bot["username"], "club_bot");
     let connect = calls(&app, &["getMe", "setWebhook", "setMyCommands"]).await;
@@ -51,7 +52,7 @@ async fn connecting_a_bot_points_its_webhook_at_gatehouse_with_chat_member_updat
     assert!(connect[2].params.get("scope").is_none_or(Value::is_null), "the public list");
     assert_eq!(connect[3].params["scope"], json!({"type": "chat", "chat_id": world.owner.id}), "the owner's list");
     let (_, chats) = app.get(&format!("/v1/projects/{}/chats", world.project_id), &world.key).await;
-    assert_eq!(chats["chats"][0]["status"], "ready", "{chats}");
+    assert_eq!(chats["data"][0]["status"], "ready", "{chats}");
 }
 
 #[tokio::test]
@@ -65,7 +66,7 @@ async fn a_token_telegram_rejects_marks_the_bot_failed_with_the_reason() {
         )
         .await;
     assert_eq!(status, 201);
-    let (p, key) = (project["project_id"].as_str().unwrap(), project["api_key"].as_str().unwrap());
+    let (p, key) = (project["data"]["project_id"].as_str().unwrap(), project["data"]["api_key"].as_str().unwrap());
     let (status, _) = app
         .call(
             reqwest::Method::PUT,
@@ -77,6 +78,7 @@ async fn a_token_telegram_rejects_marks_the_bot_failed_with_the_reason() {
     assert_eq!(status, 202);
     app.settle(&[]).await;
     let (_, bot) = app.get(&format!("/v1/projects/{p}/bot"), key).await;
+    let bot = &bot["data"];
     assert_eq!(bot["status"], "failed", "{bot}");
     assert!(bot["reason"].as_str().unwrap().contains("rejected the token"), "{bot}");
 }
@@ -90,7 +92,7 @@ async fn a_chat_where_the_bot_cannot_ban_is_not_ready_with_the_reason() {
     app.tg.add_admin(group.id, world.bot.id, rights).await.unwrap();
     app.add_chat(&world.project_id, &world.key, group.id, "single_use_link", &world.bot).await;
     let (_, chats) = app.get(&format!("/v1/projects/{}/chats", world.project_id), &world.key).await;
-    let weak = chats["chats"].as_array().unwrap().iter().find(|c| c["chat_id"] == group.id).unwrap().clone();
+    let weak = chats["data"].as_array().unwrap().iter().find(|c| c["chat_id"] == group.id).unwrap().clone();
     assert_eq!(weak["status"], "not_ready", "{weak}");
     assert!(weak["reason"].as_str().unwrap().contains("can_restrict_members"), "{weak}");
 }
@@ -209,7 +211,7 @@ async fn join_requests_are_approved_when_entitled_and_declined_otherwise() {
         .post(
             &format!("/v1/projects/{}/grants", world.project_id),
             &world.key,
-            json!({"telegram_user_id": alice.id, "plan_id": plan["plan_id"], "expires_at": null}),
+            json!({"telegram_user_id": alice.id, "plan_id": plan["data"]["plan_id"], "expires_at": null}),
         )
         .await;
     assert_eq!(code, 202);
@@ -241,7 +243,7 @@ async fn a_bot_that_loses_its_admin_rights_marks_the_chat_not_ready_and_removes_
     app.tg.set_member(world.channel.id, world.bot.id, MemberStatus::Member { until_date: None }).await.unwrap();
     app.settle(&[world.bot.id]).await;
     let (_, chats) = app.get(&format!("/v1/projects/{}/chats", world.project_id), &world.key).await;
-    assert_eq!(chats["chats"][0]["status"], "not_ready", "{chats}");
+    assert_eq!(chats["data"][0]["status"], "not_ready", "{chats}");
     assert!(calls(&app, &["banChatMember"]).await.is_empty());
 }
 
@@ -301,7 +303,8 @@ async fn deleting_a_grant_ends_access_now() {
     app.settle(&[world.bot.id]).await;
     assert!(matches!(status(&app, &world, alice.id).await, MemberStatus::Left));
     let (_, member) = app.get(&format!("/v1/projects/{}/members/{}", world.project_id, alice.id), &world.key).await;
-    let actions: Vec<&str> = member["audit"].as_array().unwrap().iter().filter_map(|a| a["action"].as_str()).collect();
+    let actions: Vec<&str> =
+        member["data"]["audit"].as_array().unwrap().iter().filter_map(|a| a["action"].as_str()).collect();
     assert!(actions.contains(&"removed") && actions.contains(&"link_issued"), "{actions:?}");
 }
 

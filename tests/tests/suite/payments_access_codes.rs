@@ -44,6 +44,7 @@ async fn a_code_is_created_with_a_deep_link_and_generated_when_absent() {
     let (status, body) = create_code(&app, &world, json!({"plan_id": world.plan_id, "max_uses": 1})).await;
 
     assert_eq!(status, 201, "{body}");
+    let body = &body["data"];
     let code = body["code"].as_str().unwrap();
     assert!(access_codes::is_code_shaped(code), "{code}");
     assert_eq!(body["deep_link"], json!(format!("https://t.me/club_bot?start={code}")));
@@ -63,7 +64,7 @@ async fn start_with_a_code_gives_the_user_a_link_and_a_second_use_is_refused() {
     let world = app.world().await;
     let (_, body) =
         create_code(&app, &world, json!({"plan_id": world.plan_id, "code": "WELCOME-1", "max_uses": 1})).await;
-    assert_eq!(body["code"], "WELCOME-1");
+    assert_eq!(body["data"]["code"], "WELCOME-1");
     let first = app.started_user(&world, "First").await;
     let second = app.started_user(&world, "Second").await;
     app.settle(&[world.bot.id]).await;

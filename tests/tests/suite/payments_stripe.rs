@@ -161,8 +161,8 @@ async fn the_checkout_session_carries_the_project_plan_and_user_in_its_metadata(
         )
         .await;
     assert_eq!(status, 200, "{shown}");
-    assert_eq!(shown["state"], "sent");
-    assert_eq!(shown["url"], session["url"]);
+    assert_eq!(shown["data"]["state"], "sent");
+    assert_eq!(shown["data"]["url"], session["url"]);
 }
 
 #[tokio::test]

@@ -172,11 +172,11 @@ async fn a_bots_own_limit_set_through_the_api_holds_for_every_worker() {
     assert_eq!(status, 422, "{body}");
     let (status, body) = put(json!({"calls_per_second": 4, "interactive_reserve": 1})).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["calls_per_second"], 4);
-    assert_eq!(body["chat_messages_per_second"], serde_json::Value::Null, "null: the default");
+    assert_eq!(body["data"]["calls_per_second"], 4);
+    assert_eq!(body["data"]["chat_messages_per_second"], serde_json::Value::Null, "null: the default");
     let (_, bot) = app.get(&format!("/v1/projects/{}/bot", world.project_id), &world.key).await;
-    assert_eq!(bot["limits"]["calls_per_second"], 4, "{bot}");
-    assert_eq!(bot["limits"]["interactive_reserve"], 1, "{bot}");
+    assert_eq!(bot["data"]["limits"]["calls_per_second"], 4, "{bot}");
+    assert_eq!(bot["data"]["limits"]["interactive_reserve"], 1, "{bot}");
 
     // Workers that have not read the bot's limits yet (they re-read them every 30 s).
     app.worker.take().unwrap().stop().await;

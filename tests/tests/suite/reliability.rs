@@ -272,7 +272,10 @@ async fn a_claim_on_someone_elses_bot_id_with_a_made_up_token_blocks_nobody() {
                 )
                 .await;
             assert_eq!(status, 201, "{body}");
-            (body["project_id"].as_str().unwrap().to_string(), body["api_key"].as_str().unwrap().to_string())
+            (
+                body["data"]["project_id"].as_str().unwrap().to_string(),
+                body["data"]["api_key"].as_str().unwrap().to_string(),
+            )
         }
     };
     let put_bot = |project_id: String, key: String, token: String| {
@@ -302,7 +305,7 @@ async fn a_claim_on_someone_elses_bot_id_with_a_made_up_token_blocks_nobody() {
     assert_eq!(status, 409, "limits need a verified bot: {body}");
     app.settle(&[]).await;
     let (_, view) = app.get(&format!("/v1/projects/{squatter}/bot"), &squatter_key).await;
-    assert_eq!(view["status"], "failed", "{view}");
+    assert_eq!(view["data"]["status"], "failed", "{view}");
 
     // The real owner connects the bot: nobody stands in the way.
     let (owner, owner_key) = project("owner").await;
@@ -310,8 +313,8 @@ async fn a_claim_on_someone_elses_bot_id_with_a_made_up_token_blocks_nobody() {
     assert_eq!(status, 202, "{body}");
     app.settle(&[]).await;
     let (_, view) = app.get(&format!("/v1/projects/{owner}/bot"), &owner_key).await;
-    assert_eq!(view["status"], "connected", "{view}");
-    assert_eq!(view["limits"]["calls_per_second"], serde_json::Value::Null, "no limits left by the squatter");
+    assert_eq!(view["data"]["status"], "connected", "{view}");
+    assert_eq!(view["data"]["limits"]["calls_per_second"], serde_json::Value::Null, "no limits left by the squatter");
 
     // Now the bot id is taken: a second claim is refused at once.
     let (other, other_key) = project("other").await;

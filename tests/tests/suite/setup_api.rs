@@ -32,6 +32,8 @@ struct Fixture {
 struct Answer {
     status: u16,
     body: Value,
+    /// `body["data"]`: what a success carries.
+    data: Value,
     text: String,
 }
 
@@ -62,8 +64,8 @@ impl Fixture {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, body, text }
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, data: body["data"].clone(), body, text }
     }
 
     fn request(&self, method: reqwest::Method, path: &str, bearer: Option<&str>) -> reqwest::RequestBuilder {
@@ -108,8 +110,8 @@ impl Fixture {
             .await;
         assert_eq!(answer.status, 201, "{}", answer.text);
         Project {
-            id: answer.body["project_id"].as_str().unwrap().parse().unwrap(),
-            key: answer.body["api_key"].as_str().unwrap().to_string(),
+            id: answer.data["project_id"].as_str().unwrap().parse().unwrap(),
+            key: answer.data["api_key"].as_str().unwrap().to_string(),
         }
     }
 
@@ -122,14 +124,14 @@ impl Fixture {
             )
             .await;
         assert_eq!(answer.status, 202, "{}", answer.text);
-        answer.body["bot_id"].as_str().unwrap().parse().unwrap()
+        answer.data["bot_id"].as_str().unwrap().parse().unwrap()
     }
 
     async fn add_chat(&self, project: &Project, chat_id: i64) -> Uuid {
         let answer =
             self.post(&format!("/v1/projects/{}/chats", project.id), &project.key, json!({"chat_id": chat_id})).await;
         assert_eq!(answer.status, 202, "{}", answer.text);
-        answer.body["id"].as_str().unwrap().parse().unwrap()
+        answer.data["id"].as_str().unwrap().parse().unwrap()
     }
 
     /// A project with a bot, one chat and a monthly plan granting it.
@@ -146,7 +148,7 @@ impl Fixture {
             )
             .await;
         assert_eq!(answer.status, 201, "{}", answer.text);
-        let plan = answer.body["plan_id"].as_str().unwrap().parse().unwrap();
+        let plan = answer.data["plan_id"].as_str().unwrap().parse().unwrap();
         (project, plan)
     }
 
@@ -193,8 +195,8 @@ async fn a_project_is_created_with_an_api_key_shown_once_and_stored_as_a_digest(
         .await;
 
     assert_eq!(answer.status, 201, "{}", answer.text);
-    let project_id = uuid_of(&answer.body["project_id"]);
-    let key = answer.body["api_key"].as_str().unwrap();
+    let project_id = uuid_of(&answer.data["project_id"]);
+    let key = answer.data["api_key"].as_str().unwrap();
     assert!(key.starts_with("gh_") && key.len() > 40, "{key}");
     let (handle, name, owner): (String, String, i64) =
         sqlx::query_as("SELECT handle, name, owner_telegram_id FROM projects WHERE id = $1")
@@ -215,7 +217,7 @@ async fn a_project_is_created_with_an_api_key_shown_once_and_stored_as_a_digest(
     assert_eq!(hash.len(), 32, "only a SHA-256 of the key is stored");
     // The key works.
     let bot = f.get(&format!("/v1/projects/{project_id}/bot"), key).await;
-    bot.assert_error(404, "not_found");
+    bot.assert_error(404, "RESOURCE_NOT_FOUND");
 }
 
 #[tokio::test]
@@ -236,7 +238,7 @@ async fn creating_a_project_needs_the_admin_token() {
         .await;
 
     for answer in [none, wrong, with_project_key, basic] {
-        answer.assert_error(401, "unauthorized");
+        answer.assert_error(401, "AUTHENTICATION_REQUIRED");
     }
     assert_eq!(f.db.count("SELECT count(*) FROM projects").await, 1);
 }
@@ -250,7 +252,7 @@ async fn a_taken_handle_is_a_conflict() {
         .post("/v1/projects", TEST_ADMIN_TOKEN, json!({"handle": "the-club", "name": "Again", "owner_telegram_id": 7}))
         .await;
 
-    let message = answer.assert_error(409, "conflict");
+    let message = answer.assert_error(409, "CONFLICT");
     assert!(message.contains("handle"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM projects").await, 1);
     assert_eq!(f.db.count("SELECT count(*) FROM api_keys").await, 1);
@@ -263,7 +265,7 @@ async fn a_handle_the_database_would_refuse_is_unprocessable() {
         let answer = f
             .post("/v1/projects", TEST_ADMIN_TOKEN, json!({"handle": handle, "name": "x", "owner_telegram_id": 42}))
             .await;
-        let message = answer.assert_error(422, "unprocessable");
+        let message = answer.assert_error(422, "VALIDATION_FAILED");
         assert!(message.starts_with("handle"), "{handle:?}: {message}");
     }
     assert_eq!(f.db.count("SELECT count(*) FROM projects").await, 0);
@@ -280,17 +282,17 @@ async fn a_malformed_body_is_a_bad_request_and_a_missing_field_is_named() {
                     .body(raw),
             )
             .await;
-        answer.assert_error(400, "bad_request");
+        answer.assert_error(400, "VALIDATION_FAILED");
     }
 
     let missing = f.post("/v1/projects", TEST_ADMIN_TOKEN, json!({"handle": "the-club", "name": "x"})).await;
-    let message = missing.assert_error(422, "unprocessable");
+    let message = missing.assert_error(422, "VALIDATION_FAILED");
     assert!(message.contains("owner_telegram_id"), "{message}");
 
     let mistyped = f
         .post("/v1/projects", TEST_ADMIN_TOKEN, json!({"handle": "the-club", "name": "x", "owner_telegram_id": "42"}))
         .await;
-    let message = mistyped.assert_error(422, "unprocessable");
+    let message = mistyped.assert_error(422, "VALIDATION_FAILED");
     assert!(message.contains("owner_telegram_id"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM projects").await, 0);
 }
@@ -312,7 +314,7 @@ async fn project_routes_need_a_valid_api_key() {
     let revoked = f.get(&path, &project.key).await;
 
     for answer in [none, wrong, admin, revoked] {
-        answer.assert_error(401, "unauthorized");
+        answer.assert_error(401, "AUTHENTICATION_REQUIRED");
     }
 }
 
@@ -331,7 +333,7 @@ async fn another_projects_id_is_not_found_even_with_a_valid_key() {
     let not_an_id = f.get("/v1/projects/the-club/chats", &mine.key).await;
 
     for answer in [read, write, unknown, not_an_id] {
-        answer.assert_error(404, "not_found");
+        answer.assert_error(404, "RESOURCE_NOT_FOUND");
     }
     assert_eq!(f.jobs().await.len(), jobs_before, "nothing was enqueued");
     assert_eq!(f.db.count("SELECT count(*) FROM bots").await, 1);
@@ -350,9 +352,9 @@ async fn connecting_a_bot_stores_the_token_sealed_and_enqueues_connect_bot() {
         f.put(&format!("/v1/projects/{}/bot", project.id), &project.key, json!({"token": bot_token(BOT)})).await;
 
     assert_eq!(answer.status, 202, "{}", answer.text);
-    assert_eq!(answer.body["status"], "connecting");
+    assert_eq!(answer.data["status"], "connecting");
     assert!(!answer.text.contains(TOKEN_SECRET));
-    let bot_id = uuid_of(&answer.body["bot_id"]);
+    let bot_id = uuid_of(&answer.data["bot_id"]);
     let (project_id, telegram_bot_id, status, ciphertext): (Uuid, i64, String, Vec<u8>) =
         sqlx::query_as("SELECT project_id, telegram_bot_id, status, token_ciphertext FROM bots WHERE id = $1")
             .bind(bot_id)
@@ -373,7 +375,7 @@ async fn connecting_a_bot_stores_the_token_sealed_and_enqueues_connect_bot() {
     let shown = f.get(&format!("/v1/projects/{}/bot", project.id), &project.key).await;
     assert_eq!(shown.status, 200, "{}", shown.text);
     assert_eq!(
-        shown.body,
+        shown.data,
         json!({"bot_id": bot_id, "telegram_bot_id": BOT, "username": null,
                "status": "connecting", "reason": null,
                "limits": {"calls_per_second": null, "chat_messages_per_second": null,
@@ -434,7 +436,7 @@ async fn a_bot_connected_to_another_project_is_a_conflict() {
 
     let answer = f.put(&format!("/v1/projects/{}/bot", second.id), &second.key, json!({"token": bot_token(BOT)})).await;
 
-    answer.assert_error(409, "conflict");
+    answer.assert_error(409, "CONFLICT");
     assert!(!answer.text.contains(TOKEN_SECRET));
     assert_eq!(f.db.count("SELECT count(*) FROM bots").await, 1);
     assert_eq!(f.jobs_of::<gatehouse_jobs::catalog::connect_bot::ConnectBot>().await.len(), 1);
@@ -466,7 +468,7 @@ async fn a_malformed_token_is_unprocessable_and_never_echoed() {
         format!("99999999999999999999:{TOKEN_SECRET}"),
     ] {
         let answer = f.put(&format!("/v1/projects/{}/bot", project.id), &project.key, json!({"token": token})).await;
-        let message = answer.assert_error(422, "unprocessable");
+        let message = answer.assert_error(422, "VALIDATION_FAILED");
         assert!(message.starts_with("token"), "{message}");
         assert!(!answer.text.contains(&TOKEN_SECRET[..20]), "{}", answer.text);
     }
@@ -478,7 +480,7 @@ async fn a_malformed_token_is_unprocessable_and_never_echoed() {
 async fn a_project_without_a_bot_has_no_bot_to_show() {
     let f = fixture().await;
     let project = f.create_project("the-club").await;
-    f.get(&format!("/v1/projects/{}/bot", project.id), &project.key).await.assert_error(404, "not_found");
+    f.get(&format!("/v1/projects/{}/bot", project.id), &project.key).await.assert_error(404, "RESOURCE_NOT_FOUND");
 }
 
 // ---------------------------------------------------------------------------
@@ -492,7 +494,7 @@ async fn adding_a_chat_before_a_bot_is_a_conflict() {
 
     let answer = f.post(&format!("/v1/projects/{}/chats", project.id), &project.key, json!({"chat_id": CHAT})).await;
 
-    let message = answer.assert_error(409, "conflict");
+    let message = answer.assert_error(409, "CONFLICT");
     assert!(message.contains("connect a bot first"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM chats").await, 0);
     assert!(f.jobs().await.is_empty());
@@ -507,9 +509,9 @@ async fn adding_a_chat_enqueues_its_verification_and_lists_it_as_pending() {
     let answer = f.post(&format!("/v1/projects/{}/chats", project.id), &project.key, json!({"chat_id": CHAT})).await;
 
     assert_eq!(answer.status, 202, "{}", answer.text);
-    let id = uuid_of(&answer.body["id"]);
-    assert_eq!(answer.body["chat_id"], CHAT);
-    assert_eq!(answer.body["status"], "pending");
+    let id = uuid_of(&answer.data["id"]);
+    assert_eq!(answer.data["chat_id"], CHAT);
+    assert_eq!(answer.data["status"], "pending");
     let jobs = f.jobs_of::<gatehouse_jobs::catalog::verify_chat::VerifyChat>().await;
     assert_eq!(jobs.len(), 1);
     assert!(jobs[0].starts_with(&format!("verify-chat:{id}:")), "{}", jobs[0]);
@@ -518,7 +520,7 @@ async fn adding_a_chat_enqueues_its_verification_and_lists_it_as_pending() {
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(
         listed.body,
-        json!({"chats": [{
+        json!({"next_cursor": null, "data": [{
             "id": id, "chat_id": CHAT, "title": null, "kind": null,
             "join_strategy": "single_use_link", "status": "pending", "reason": null,
             "can_invite_users": false, "can_restrict_members": false
@@ -546,7 +548,7 @@ async fn adding_a_chat_again_verifies_it_again_with_the_new_strategy() {
         .await;
 
     assert_eq!(answer.status, 202, "{}", answer.text);
-    assert_eq!(uuid_of(&answer.body["id"]), id);
+    assert_eq!(uuid_of(&answer.data["id"]), id);
     let (strategy, status, reason): (String, String, Option<String>) =
         sqlx::query_as("SELECT join_strategy, status, status_reason FROM chats").fetch_one(&f.db.pool).await.unwrap();
     assert_eq!((strategy.as_str(), status.as_str(), reason), ("join_request", "pending", None));
@@ -569,7 +571,7 @@ async fn an_unknown_join_strategy_is_unprocessable() {
         )
         .await;
 
-    let message = answer.assert_error(422, "unprocessable");
+    let message = answer.assert_error(422, "VALIDATION_FAILED");
     assert!(message.starts_with("join_strategy"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM chats").await, 0);
 }
@@ -597,7 +599,7 @@ async fn a_plan_is_created_with_its_chats_and_listed() {
         .await;
 
     assert_eq!(answer.status, 201, "{}", answer.text);
-    let plan_id = uuid_of(&answer.body["plan_id"]);
+    let plan_id = uuid_of(&answer.data["plan_id"]);
     assert_eq!(f.db.count("SELECT count(*) FROM plan_chats").await, 2);
     let listed = f.get(&format!("/v1/projects/{}/plans", project.id), &project.key).await;
     assert_eq!(listed.status, 200, "{}", listed.text);
@@ -605,7 +607,7 @@ async fn a_plan_is_created_with_its_chats_and_listed() {
     chats.sort();
     assert_eq!(
         listed.body,
-        json!({"plans": [{
+        json!({"next_cursor": null, "data": [{
             "plan_id": plan_id, "name": "Yearly", "price": 5000, "currency": "EUR",
             "stars_price": 2500, "duration_days": 365, "recurring": true, "trial_days": 7,
             "chat_ids": chats, "on_sale": true
@@ -657,7 +659,7 @@ async fn a_plan_with_chats_that_are_not_the_projects_is_unprocessable_and_names_
         )
         .await;
 
-    let message = answer.assert_error(422, "unprocessable");
+    let message = answer.assert_error(422, "VALIDATION_FAILED");
     assert!(message.starts_with("chat_ids"), "{message}");
     assert!(message.contains(&OTHER_CHAT.to_string()), "{message}");
     assert!(message.contains("-42"), "{message}");
@@ -684,13 +686,13 @@ async fn a_bad_currency_or_duration_is_unprocessable_and_named() {
         let mut body = base.clone();
         body[field] = value.clone();
         let answer = f.post(&format!("/v1/projects/{}/plans", project.id), &project.key, body).await;
-        let message = answer.assert_error(422, "unprocessable");
+        let message = answer.assert_error(422, "VALIDATION_FAILED");
         assert!(message.contains(field), "{field}={value}: {message}");
     }
     let mut recurring_forever = base.clone();
     recurring_forever["duration_days"] = Value::Null;
     let answer = f.post(&format!("/v1/projects/{}/plans", project.id), &project.key, recurring_forever).await;
-    let message = answer.assert_error(422, "unprocessable");
+    let message = answer.assert_error(422, "VALIDATION_FAILED");
     assert!(message.starts_with("recurring"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM plans").await, 0);
 }
@@ -709,7 +711,7 @@ async fn a_manual_grant_is_active_and_enqueues_grant_access() {
         f.grant(&project, plan, json!({"telegram_user_id": USER, "expires_at": expires_at, "note": "partner"})).await;
 
     assert_eq!(answer.status, 202, "{}", answer.text);
-    let grant_id = uuid_of(&answer.body["grant_id"]);
+    let grant_id = uuid_of(&answer.data["grant_id"]);
     let (plan_id, source, state, ends_at, note, user): (
         Uuid,
         String,
@@ -744,7 +746,7 @@ async fn a_lifetime_grant_for_a_known_subscriber_reuses_them() {
     let second = f.grant(&project, plan, json!({"telegram_user_id": USER, "expires_at": null})).await;
 
     assert_eq!((first.status, second.status), (202, 202));
-    assert_ne!(first.body["grant_id"], second.body["grant_id"]);
+    assert_ne!(first.data["grant_id"], second.data["grant_id"]);
     assert_eq!(f.db.count("SELECT count(*) FROM subscribers").await, 1);
     assert_eq!(f.db.count("SELECT count(*) FROM grants WHERE ends_at IS NULL").await, 2);
 }
@@ -768,8 +770,8 @@ async fn an_idempotency_key_returns_the_same_grant_without_a_second_one() {
     assert_eq!(repeat.status, 202, "{}", repeat.text);
     assert_eq!(repeat.body, first.body);
     assert_eq!(other_key.status, 202, "{}", other_key.text);
-    assert_ne!(other_key.body["grant_id"], first.body["grant_id"]);
-    let message = reused.assert_error(409, "conflict");
+    assert_ne!(other_key.data["grant_id"], first.data["grant_id"]);
+    let message = reused.assert_error(409, "CONFLICT");
     assert!(message.contains("Idempotency-Key"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM grants").await, 2);
     assert_eq!(f.jobs_of::<gatehouse_jobs::catalog::grant_access::GrantAccess>().await.len(), 2);
@@ -813,7 +815,7 @@ async fn a_grant_for_a_banned_subscriber_is_a_conflict() {
 
     let answer = f.grant(&project, plan, json!({"telegram_user_id": USER})).await;
 
-    let message = answer.assert_error(409, "conflict");
+    let message = answer.assert_error(409, "CONFLICT");
     assert!(message.contains("banned"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM grants").await, 0);
     assert!(f.jobs_of::<gatehouse_jobs::catalog::grant_access::GrantAccess>().await.is_empty());
@@ -831,11 +833,11 @@ async fn a_grant_that_expires_in_the_past_is_unprocessable() {
             json!({"telegram_user_id": USER, "expires_at": (Utc::now() - Duration::minutes(1)).to_rfc3339()}),
         )
         .await;
-    let message = answer.assert_error(422, "unprocessable");
+    let message = answer.assert_error(422, "VALIDATION_FAILED");
     assert!(message.starts_with("expires_at"), "{message}");
 
     let not_a_time = f.grant(&project, plan, json!({"telegram_user_id": USER, "expires_at": "next tuesday"})).await;
-    let message = not_a_time.assert_error(422, "unprocessable");
+    let message = not_a_time.assert_error(422, "VALIDATION_FAILED");
     assert!(message.contains("expires_at"), "{message}");
     assert_eq!(f.db.count("SELECT count(*) FROM grants").await, 0);
     assert_eq!(f.db.count("SELECT count(*) FROM subscribers").await, 0);
@@ -856,12 +858,12 @@ async fn a_grant_of_a_plan_of_no_project_is_unprocessable() {
                 json!({"name": "Theirs", "price": 1, "currency": "EUR", "chat_ids": [CHAT]}),
             )
             .await;
-        (other, uuid_of(&answer.body["plan_id"]))
+        (other, uuid_of(&answer.data["plan_id"]))
     };
 
     for plan in [their_plan, Uuid::new_v4()] {
         let answer = f.grant(&project, plan, json!({"telegram_user_id": USER})).await;
-        let message = answer.assert_error(422, "unprocessable");
+        let message = answer.assert_error(422, "VALIDATION_FAILED");
         assert!(message.starts_with("plan_id"), "{message}");
     }
     assert_eq!(f.db.count("SELECT count(*) FROM grants").await, 0);
@@ -872,7 +874,7 @@ async fn revoking_a_grant_ends_it_now_and_deleting_twice_makes_one_kick() {
     let f = fixture().await;
     let (project, plan) = f.project_with_plan("the-club").await;
     let answer = f.grant(&project, plan, json!({"telegram_user_id": USER})).await;
-    let grant_id = uuid_of(&answer.body["grant_id"]);
+    let grant_id = uuid_of(&answer.data["grant_id"]);
     let path = format!("/v1/projects/{}/grants/{grant_id}", project.id);
     let before = Utc::now();
 
@@ -881,7 +883,7 @@ async fn revoking_a_grant_ends_it_now_and_deleting_twice_makes_one_kick() {
 
     for answer in [&first, &second] {
         assert_eq!(answer.status, 202, "{}", answer.text);
-        assert_eq!(answer.body, json!({"grant_id": grant_id, "state": "revoked"}));
+        assert_eq!(answer.data, json!({"grant_id": grant_id, "state": "revoked"}));
     }
     let (state, ends_at): (String, Option<DateTime<Utc>>) =
         sqlx::query_as("SELECT state, ends_at FROM grants WHERE id = $1")
@@ -903,7 +905,7 @@ async fn revoking_a_grant_that_ended_earlier_keeps_its_end() {
     let f = fixture().await;
     let (project, plan) = f.project_with_plan("the-club").await;
     let answer = f.grant(&project, plan, json!({"telegram_user_id": USER})).await;
-    let grant_id = uuid_of(&answer.body["grant_id"]);
+    let grant_id = uuid_of(&answer.data["grant_id"]);
     let ended: DateTime<Utc> = sqlx::query_scalar(
         "UPDATE grants SET state = 'expired', ends_at = now() - interval '2 days' RETURNING ends_at",
     )
@@ -928,14 +930,14 @@ async fn revoking_an_unknown_grant_is_not_found() {
     let (project, plan) = f.project_with_plan("the-club").await;
     let other = f.create_project("other").await;
     let answer = f.grant(&project, plan, json!({"telegram_user_id": USER})).await;
-    let grant_id = uuid_of(&answer.body["grant_id"]);
+    let grant_id = uuid_of(&answer.data["grant_id"]);
 
     let unknown = f.delete(&format!("/v1/projects/{}/grants/{}", project.id, Uuid::new_v4()), &project.key).await;
     let not_an_id = f.delete(&format!("/v1/projects/{}/grants/nope", project.id), &project.key).await;
     let from_elsewhere = f.delete(&format!("/v1/projects/{}/grants/{grant_id}", other.id), &other.key).await;
 
     for answer in [unknown, not_an_id, from_elsewhere] {
-        answer.assert_error(404, "not_found");
+        answer.assert_error(404, "RESOURCE_NOT_FOUND");
     }
     assert_eq!(f.db.count("SELECT count(*) FROM grants WHERE state = 'active'").await, 1);
     assert!(f.jobs_of::<gatehouse_jobs::catalog::kick_expired::KickExpired>().await.is_empty());
@@ -961,17 +963,17 @@ async fn whitelisting_sets_and_clears_the_flag() {
         .post(&format!("/v1/projects/{}/whitelist", project.id), &project.key, json!({"telegram_user_id": USER}))
         .await;
     assert_eq!(on.status, 200, "{}", on.text);
-    assert_eq!(on.body, json!({"telegram_user_id": USER, "whitelisted": true}));
+    assert_eq!(on.data, json!({"telegram_user_id": USER, "whitelisted": true}));
     assert!(whitelisted().await);
 
     let off = f.delete(&format!("/v1/projects/{}/whitelist/{USER}", project.id), &project.key).await;
     assert_eq!(off.status, 200, "{}", off.text);
-    assert_eq!(off.body, json!({"telegram_user_id": USER, "whitelisted": false}));
+    assert_eq!(off.data, json!({"telegram_user_id": USER, "whitelisted": false}));
     assert!(!whitelisted().await);
 
     f.delete(&format!("/v1/projects/{}/whitelist/{}", project.id, USER + 1), &project.key)
         .await
-        .assert_error(404, "not_found");
+        .assert_error(404, "RESOURCE_NOT_FOUND");
     assert_eq!(f.db.count("SELECT count(*) FROM subscribers").await, 1);
 }
 
@@ -979,8 +981,8 @@ async fn whitelisting_sets_and_clears_the_flag() {
 async fn a_members_view_shows_grants_memberships_links_and_the_newest_audit() {
     let f = fixture().await;
     let (project, plan) = f.project_with_plan("the-club").await;
-    let active = uuid_of(&f.grant(&project, plan, json!({"telegram_user_id": USER})).await.body["grant_id"]);
-    let revoked = uuid_of(&f.grant(&project, plan, json!({"telegram_user_id": USER})).await.body["grant_id"]);
+    let active = uuid_of(&f.grant(&project, plan, json!({"telegram_user_id": USER})).await.data["grant_id"]);
+    let revoked = uuid_of(&f.grant(&project, plan, json!({"telegram_user_id": USER})).await.data["grant_id"]);
     f.delete(&format!("/v1/projects/{}/grants/{revoked}", project.id), &project.key).await;
     let (chat, subscriber): (Uuid, Uuid) =
         sqlx::query_as("SELECT (SELECT id FROM chats), (SELECT id FROM subscribers WHERE telegram_user_id = $1)")
@@ -1026,7 +1028,7 @@ async fn a_members_view_shows_grants_memberships_links_and_the_newest_audit() {
     let answer = f.get(&format!("/v1/projects/{}/members/{USER}", project.id), &project.key).await;
 
     assert_eq!(answer.status, 200, "{}", answer.text);
-    let view = &answer.body;
+    let view = &answer.data;
     assert_eq!(view["telegram_user_id"], USER);
     assert_eq!(view["status"], "active");
     assert_eq!(view["whitelisted"], false);
@@ -1072,8 +1074,8 @@ async fn a_banned_members_grants_do_not_entitle_them() {
     let answer = f.get(&format!("/v1/projects/{}/members/{USER}", project.id), &project.key).await;
 
     assert_eq!(answer.status, 200, "{}", answer.text);
-    assert_eq!(answer.body["status"], "banned");
-    assert_eq!(answer.body["entitlements"][0]["entitled"], false);
+    assert_eq!(answer.data["status"], "banned");
+    assert_eq!(answer.data["entitlements"][0]["entitled"], false);
 }
 
 #[tokio::test]
@@ -1083,6 +1085,6 @@ async fn an_unknown_member_is_not_found() {
     for user in [USER.to_string(), "someone".to_string()] {
         f.get(&format!("/v1/projects/{}/members/{user}", project.id), &project.key)
             .await
-            .assert_error(404, "not_found");
+            .assert_error(404, "RESOURCE_NOT_FOUND");
     }
 }

@@ -3,8 +3,10 @@
 //! `https://t.me/<bot>?start=<code>`). `max_uses` null = unlimited, 1 = single-use;
 //! `code` is generated when absent.
 
-use axum::{Json, extract::State, http::StatusCode};
+use super::Data;
+use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
     clock::MAX_PERIOD_DAYS,
     payments::access_codes,
@@ -51,7 +53,8 @@ pub async fn create(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateAccessCode>,
-) -> Result<(StatusCode, Json<CreatedAccessCode>), ApiError> {
+) -> Result<(StatusCode, Data<CreatedAccessCode>), ApiError> {
+    key.require(Ability::AccessCodesWrite)?;
     let code = match body.code.as_deref().map(str::trim) {
         Some(code) if access_codes::is_code_shaped(code) => code.to_string(),
         Some(_) => return Err(ApiError::Unprocessable("code: expected 4 to 64 characters of A-Z a-z 0-9 _ -".into())),
@@ -96,7 +99,7 @@ pub async fn create(
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
-        Json(CreatedAccessCode {
+        Data(CreatedAccessCode {
             id,
             deep_link: username.map(|u| format!("https://t.me/{u}?start={code}")),
             code,

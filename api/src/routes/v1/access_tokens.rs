@@ -3,8 +3,10 @@
 //! integrator hands `https://t.me/<bot>?start=accesstoken_<token>` to one person;
 //! whoever opens it first gets the plan. Only a SHA-256 of the token is stored.
 
-use axum::{Json, extract::State, http::StatusCode};
+use super::Data;
+use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{clock::MAX_PERIOD_DAYS, crypto, store};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -34,7 +36,8 @@ pub async fn create(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<TokenRequest>,
-) -> Result<(StatusCode, Json<Token>), ApiError> {
+) -> Result<(StatusCode, Data<Token>), ApiError> {
+    key.require(Ability::AccessCodesWrite)?;
     if body.duration_days.is_some_and(|d| !(1..=MAX_PERIOD_DAYS).contains(&i64::from(d))) {
         return Err(ApiError::Unprocessable(format!(
             "duration_days: expected 1 to {MAX_PERIOD_DAYS} days, or null for the plan's"
@@ -58,5 +61,5 @@ pub async fn create(
     )
     .await?;
     let payload = format!("accesstoken_{}", token.expose());
-    Ok((StatusCode::CREATED, Json(Token { token: token.expose().clone(), deep_link_payload: payload })))
+    Ok((StatusCode::CREATED, Data(Token { token: token.expose().clone(), deep_link_payload: payload })))
 }

@@ -3,10 +3,9 @@
 //! …); `DELETE …/admins/{telegram_user_id}` takes it back. A job sets the bot's
 //! command list for that user's chat (owner commands stay out of the public list).
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use super::Data;
+use axum::extract::{Path, State};
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
     catalog::set_owner_commands::SetOwnerCommands,
     queue::{self, RunAt},
@@ -35,14 +34,15 @@ pub async fn add(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<AdminRequest>,
-) -> Result<Json<Admin>, ApiError> {
+) -> Result<Data<Admin>, ApiError> {
+    key.require(Ability::ProjectWrite)?;
     let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
     let mut tx = state.pool.begin().await?;
     store::admins::add(&mut *tx, key.project_id, telegram_user_id).await?;
     let job = SetOwnerCommands { project_id: key.project_id, telegram_user_id, admin: true };
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
-    Ok(Json(Admin { telegram_user_id, admin: true }))
+    Ok(Data(Admin { telegram_user_id, admin: true }))
 }
 
 /// Removes an admin; 404 if they were not one.
@@ -50,7 +50,8 @@ pub async fn remove(
     key: ProjectKey,
     State(state): State<AppState>,
     Path((_, user)): Path<(String, String)>,
-) -> Result<Json<Admin>, ApiError> {
+) -> Result<Data<Admin>, ApiError> {
+    key.require(Ability::ProjectWrite)?;
     let telegram_user_id: i64 = parse_segment(&user, "admin")?;
     let mut tx = state.pool.begin().await?;
     if !store::admins::remove(&mut *tx, key.project_id, telegram_user_id).await? {
@@ -59,5 +60,5 @@ pub async fn remove(
     let job = SetOwnerCommands { project_id: key.project_id, telegram_user_id, admin: false };
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
-    Ok(Json(Admin { telegram_user_id, admin: false }))
+    Ok(Data(Admin { telegram_user_id, admin: false }))
 }

@@ -7,7 +7,9 @@
 //! about it describes the expected format, not the value. `connect-bot` does the
 //! talking to Telegram.
 
-use axum::{Json, extract::State, http::StatusCode};
+use super::Data;
+use axum::{extract::State, http::StatusCode};
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
     Secret,
     catalog::connect_bot::ConnectBot,
@@ -104,7 +106,8 @@ pub async fn connect(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ConnectRequest>,
-) -> Result<(StatusCode, Json<Connecting>), ApiError> {
+) -> Result<(StatusCode, Data<Connecting>), ApiError> {
+    key.require(Ability::ProjectWrite)?;
     let token = BotToken::parse(body.token)?;
     let sealed = crypto::seal(state.config.encryption_key()?, token.token.expose());
 
@@ -126,11 +129,12 @@ pub async fn connect(
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
     tracing::info!(project_id = %key.project_id, %bot_id, telegram_bot_id = token.telegram_bot_id, "bot connecting");
-    Ok((StatusCode::ACCEPTED, Json(Connecting { bot_id, status: "connecting" })))
+    Ok((StatusCode::ACCEPTED, Data(Connecting { bot_id, status: "connecting" })))
 }
 
 /// The project's bot and its connection status.
-pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json<BotView>, ApiError> {
+pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Data<BotView>, ApiError> {
+    key.require(Ability::ProjectRead)?;
     let bot = store::bots::of_project(&state.pool, key.project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("this project has no bot yet".into()))?;
@@ -138,7 +142,7 @@ pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json
         Some(_) => store::budget::limits(&state.pool, bot.telegram_bot_id).await?.unwrap_or_default(),
         None => BotLimits::default(),
     };
-    Ok(Json(BotView {
+    Ok(Data(BotView {
         bot_id: bot.id,
         telegram_bot_id: bot.telegram_bot_id,
         username: bot.username,
@@ -153,7 +157,8 @@ pub async fn set_limits(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(limits): JsonBody<BotLimits>,
-) -> Result<Json<BotLimits>, ApiError> {
+) -> Result<Data<BotLimits>, ApiError> {
+    key.require(Ability::ProjectWrite)?;
     check_limits(&limits, state.config.telegram_budget.calls_per_second)?;
     let bot = store::bots::of_project(&state.pool, key.project_id)
         .await?
@@ -165,7 +170,7 @@ pub async fn set_limits(
     }
     store::budget::set_limits(&state.pool, bot.telegram_bot_id, &limits).await?;
     tracing::info!(project_id = %key.project_id, telegram_bot_id = bot.telegram_bot_id, ?limits, "bot rate limits set");
-    Ok(Json(limits))
+    Ok(Data(limits))
 }
 
 #[cfg(test)]

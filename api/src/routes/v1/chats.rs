@@ -1,7 +1,9 @@
 //! `POST /v1/projects/{project_id}/chats`: adds a managed chat (or asks for it to be
 //! verified again) and enqueues `verify-chat`; `GET` lists the project's chats.
 
-use axum::{Json, extract::State, http::StatusCode};
+use super::Data;
+use axum::{extract::State, http::StatusCode};
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
     catalog::verify_chat::VerifyChat,
     queue::{self, RunAt},
@@ -10,7 +12,7 @@ use gatehouse_jobs::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::JsonBody;
+use super::{JsonBody, Page, PageQuery, Params};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// How people get into a managed chat.
@@ -46,19 +48,14 @@ pub struct ChatView {
     can_restrict_members: bool,
 }
 
-/// The answer to `GET .../chats`.
-#[derive(Serialize)]
-pub struct Chats {
-    chats: Vec<ChatView>,
-}
-
 /// Adds the chat as `pending` (or resets an existing one to `pending`, with the new
 /// strategy when one is given) and enqueues its verification. Needs a bot.
 pub async fn add(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<AddChat>,
-) -> Result<(StatusCode, Json<Verifying>), ApiError> {
+) -> Result<(StatusCode, Data<Verifying>), ApiError> {
+    key.require(Ability::ProjectWrite)?;
     if body.chat_id == 0 {
         return Err(ApiError::Unprocessable("chat_id: expected a Telegram chat id (such as -1001234567890)".into()));
     }
@@ -80,15 +77,27 @@ pub async fn add(
     let job = VerifyChat { chat_id: id, attempt: Uuid::new_v4() };
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
-    Ok((StatusCode::ACCEPTED, Json(Verifying { id, chat_id: body.chat_id, status: "pending" })))
+    Ok((StatusCode::ACCEPTED, Data(Verifying { id, chat_id: body.chat_id, status: "pending" })))
 }
 
-/// The project's chats and what verification found.
-pub async fn list(key: ProjectKey, State(state): State<AppState>) -> Result<Json<Chats>, ApiError> {
-    let chats = store::chats::of_project(&state.pool, key.project_id)
-        .await?
-        .into_iter()
-        .map(|c| ChatView {
+/// The project's chats and what verification found, by Telegram chat id. A project
+/// has few chats: one read, paged in memory.
+pub async fn list(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    Params(page): Params<PageQuery>,
+) -> Result<Page<ChatView>, ApiError> {
+    key.require(Ability::ProjectRead)?;
+    let after: Option<i64> = page.after()?;
+    let mut chats = store::chats::of_project(&state.pool, key.project_id).await?;
+    chats.sort_by_key(|c| c.telegram_chat_id);
+    let limit = usize::try_from(page.limit()?).unwrap_or(100);
+    let rows: Vec<_> =
+        chats.into_iter().filter(|c| after.is_none_or(|a| c.telegram_chat_id > a)).take(limit + 1).collect();
+    page.page(
+        rows,
+        |c| c.telegram_chat_id,
+        |c| ChatView {
             id: c.id,
             chat_id: c.telegram_chat_id,
             title: c.title,
@@ -98,7 +107,6 @@ pub async fn list(key: ProjectKey, State(state): State<AppState>) -> Result<Json
             reason: c.status_reason,
             can_invite_users: c.can_invite_users,
             can_restrict_members: c.can_restrict_members,
-        })
-        .collect();
-    Ok(Json(Chats { chats }))
+        },
+    )
 }

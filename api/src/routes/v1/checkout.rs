@@ -5,11 +5,12 @@
 //! `GET .../checkout/{checkout_id}` shows a request's state and, once made, the URL to
 //! pay at (for a page that sends the user there itself).
 
+use super::Data;
 use axum::{
-    Json,
     extract::{Path, State},
     http::StatusCode,
 };
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
     payments::checkout::{self, Provider},
     store::{self, subscribers::Profile},
@@ -43,7 +44,8 @@ pub async fn create(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CheckoutBody>,
-) -> Result<(StatusCode, Json<CheckoutAccepted>), ApiError> {
+) -> Result<(StatusCode, Data<CheckoutAccepted>), ApiError> {
+    key.require(Ability::PaymentsWrite)?;
     let user = telegram_user_id(body.telegram_user_id)?;
     let mut tx = state.pool.begin().await?;
     let plan = store::plans::get(&mut *tx, key.project_id, body.plan_id)
@@ -99,7 +101,7 @@ pub async fn create(
         }
     };
     tx.commit().await?;
-    Ok((StatusCode::ACCEPTED, Json(answer)))
+    Ok((StatusCode::ACCEPTED, Data(answer)))
 }
 
 /// A checkout request as the api shows it.
@@ -118,13 +120,14 @@ pub async fn show(
     key: ProjectKey,
     State(state): State<AppState>,
     Path((_, checkout_id)): Path<(String, String)>,
-) -> Result<Json<CheckoutView>, ApiError> {
+) -> Result<Data<CheckoutView>, ApiError> {
+    key.require(Ability::PaymentsRead)?;
     let checkout_id: Uuid = parse_segment(&checkout_id, "checkout")?;
     let request = store::checkouts::get(&state.pool, checkout_id)
         .await?
         .filter(|r| r.project_id == key.project_id)
         .ok_or_else(|| ApiError::NotFound("no such checkout".into()))?;
-    Ok(Json(CheckoutView {
+    Ok(Data(CheckoutView {
         checkout_id: request.id,
         provider: request.provider,
         plan_id: request.plan_id,

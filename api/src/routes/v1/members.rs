@@ -3,12 +3,11 @@
 //! `DELETE .../whitelist/{telegram_user_id}` set whether they are never removed
 //! (the jobs read the flag).
 
+use super::Data;
+use gatehouse_jobs::access::Ability;
 use std::collections::HashMap;
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use gatehouse_jobs::store;
 use serde::{Deserialize, Serialize};
@@ -94,10 +93,11 @@ pub async fn whitelist(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<WhitelistRequest>,
-) -> Result<Json<Whitelisted>, ApiError> {
+) -> Result<Data<Whitelisted>, ApiError> {
+    key.require(Ability::MembersWrite)?;
     let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
     let subscriber = store::subscribers::whitelist(&state.pool, key.project_id, telegram_user_id).await?;
-    Ok(Json(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
+    Ok(Data(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
 }
 
 /// Takes the user off the whitelist; 404 if the project does not know them.
@@ -105,12 +105,13 @@ pub async fn unwhitelist(
     key: ProjectKey,
     State(state): State<AppState>,
     Path((_, user)): Path<(String, String)>,
-) -> Result<Json<Whitelisted>, ApiError> {
+) -> Result<Data<Whitelisted>, ApiError> {
+    key.require(Ability::MembersWrite)?;
     let telegram_user_id: i64 = parse_segment(&user, "member")?;
     let subscriber = store::subscribers::unwhitelist(&state.pool, key.project_id, telegram_user_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such member".into()))?;
-    Ok(Json(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
+    Ok(Data(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
 }
 
 /// The member: standing, grants, observed memberships, open links, audit trail.
@@ -118,7 +119,8 @@ pub async fn show(
     key: ProjectKey,
     State(state): State<AppState>,
     Path((_, user)): Path<(String, String)>,
-) -> Result<Json<MemberView>, ApiError> {
+) -> Result<Data<MemberView>, ApiError> {
+    key.require(Ability::MembersRead)?;
     let telegram_user_id: i64 = parse_segment(&user, "member")?;
     let pool = &state.pool;
     let subscriber = store::subscribers::find(pool, key.project_id, telegram_user_id)
@@ -176,7 +178,7 @@ pub async fn show(
             details: a.details,
         })
         .collect();
-    Ok(Json(MemberView {
+    Ok(Data(MemberView {
         telegram_user_id,
         status: subscriber.status,
         whitelisted: subscriber.whitelisted,

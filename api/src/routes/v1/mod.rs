@@ -1,20 +1,28 @@
-//! The integrator setup API, `/v1/projects/...`: one module per area.
+//! The integrator API, `/v1/projects/...`: one module per area.
 //!
-//! Every handler authenticates ([`crate::auth`]), validates, writes the intent and
-//! its jobs in one transaction, and answers: 201 for what is created at once, 202
-//! for what jobs carry out, 200 for reads. Nothing here calls Telegram.
+//! Every handler authenticates ([`crate::auth`]), asks for the ability it needs,
+//! validates, writes the intent and its jobs in one transaction, and answers: 201 for
+//! what is created at once, 202 for what jobs carry out, 200 for reads. Nothing here
+//! calls Telegram or Stripe.
+//!
+//! One contract: a success is `{"data": …}` ([`Data`]); a list is
+//! `{"data":[…],"next_cursor":…}` ([`Page`], read with [`PageQuery`]: `limit` 1–100,
+//! an opaque `cursor`); an error is [`ApiError`]'s `{"error":{"code",…}}`.
 //!
 //! Bodies are JSON objects read with [`JsonBody`]: a body that is not a JSON object
 //! is 400; a missing field or a value of the wrong type is 422 naming the field.
-//! Unknown fields are ignored.
+//! Unknown fields are ignored. Query strings are read with [`Params`], with the same
+//! errors.
 
 use axum::{
     Json,
     body::Bytes,
-    extract::{FromRequest, Request},
-    http::StatusCode,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
 };
-use serde::de::DeserializeOwned;
+use base64::Engine;
+use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::ApiError;
 
@@ -24,12 +32,121 @@ pub mod admins;
 pub mod bot;
 pub mod chats;
 pub mod checkout;
+pub mod deep_link;
 pub mod grants;
+pub mod keys;
 pub mod members;
 pub mod plans;
 pub mod projects;
 pub mod stars;
 pub mod stripe;
+
+/// A success: `{"data": T}`.
+#[derive(Debug, Clone)]
+pub struct Data<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Data<T> {
+    fn into_response(self) -> Response {
+        Json(serde_json::json!({"data": self.0})).into_response()
+    }
+}
+
+/// One page of a list: `{"data":[…],"next_cursor":…}` (`null` on the last page).
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// Where the next page starts, if there is one.
+    pub next_cursor: Option<String>,
+}
+
+impl<T: Serialize> IntoResponse for Page<T> {
+    fn into_response(self) -> Response {
+        Json(self).into_response()
+    }
+}
+
+/// The paging of a list: `limit` (1 to 100, default 50) and an opaque `cursor` from
+/// the previous page's `next_cursor`. Lists are ordered by a unique key and a page
+/// starts strictly after its cursor, so rows added while a list is read never make
+/// another row appear twice or go missing.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct PageQuery {
+    /// How many items (1 to 100).
+    pub limit: Option<i64>,
+    /// Where to start.
+    pub cursor: Option<String>,
+}
+
+/// The default page size.
+pub const DEFAULT_LIMIT: i64 = 50;
+
+impl PageQuery {
+    /// The page size, checked.
+    pub fn limit(&self) -> Result<i64, ApiError> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=100).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::Unprocessable("limit: expected 1 to 100".into())),
+        }
+    }
+
+    /// The position the cursor holds, if one was sent.
+    pub fn after<K: DeserializeOwned>(&self) -> Result<Option<K>, ApiError> {
+        let Some(cursor) = &self.cursor else { return Ok(None) };
+        let invalid = || ApiError::Unprocessable("cursor: not a cursor this list gave".into());
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|_| invalid())
+    }
+
+    /// The page of `rows` (fetched with `limit + 1` rows, so that one more says there
+    /// is a next page), its cursor the position `key` gives the last row shown.
+    pub fn page<R, T, K: Serialize>(
+        &self,
+        mut rows: Vec<R>,
+        key: impl Fn(&R) -> K,
+        view: impl FnMut(R) -> T,
+    ) -> Result<Page<T>, ApiError> {
+        let limit = usize::try_from(self.limit()?).unwrap_or(100);
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|last| {
+                let position = serde_json::to_vec(&key(last)).unwrap_or_default();
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(position)
+            })
+        } else {
+            None
+        };
+        Ok(Page { data: rows.into_iter().map(view).collect(), next_cursor })
+    }
+}
+
+/// A query string, deserialized into `T`: a value of the wrong type is 422 naming it.
+#[derive(Debug, Clone)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or("");
+        serde_urlencoded_from_str(query).map(Params)
+    }
+}
+
+fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}").parse().map_err(|_| ApiError::BadRequest("the query string is malformed".into()))?,
+    )
+    .map(|axum::extract::Query(t)| t)
+    .map_err(|e| {
+        let text = e.body_text();
+        ApiError::Unprocessable(match text.split_once(": ") {
+            Some((prefix, rest)) if prefix.starts_with("Failed to ") => rest.to_string(),
+            _ => text,
+        })
+    })
+}
 
 /// A JSON object body, deserialized into `T`.
 #[derive(Debug, Clone)]

@@ -1,7 +1,9 @@
 //! `POST /v1/projects/{project_id}/plans`: creates a plan granting some of the
 //! project's chats; `GET` lists the project's plans.
 
-use axum::{Json, extract::State, http::StatusCode};
+use super::Data;
+use axum::{extract::State, http::StatusCode};
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
     clock::{MAX_PERIOD_DAYS, MAX_TRIAL_DAYS},
     store::{self, plans::NewPlan},
@@ -9,7 +11,7 @@ use gatehouse_jobs::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::JsonBody;
+use super::{JsonBody, Page, PageQuery, Params};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// Telegram Stars' currency code.
@@ -53,12 +55,6 @@ pub struct PlanView {
     on_sale: bool,
 }
 
-/// The answer to `GET .../plans`.
-#[derive(Serialize)]
-pub struct Plans {
-    plans: Vec<PlanView>,
-}
-
 /// A plan's terms, checked.
 #[derive(Debug, PartialEq)]
 struct Terms {
@@ -73,7 +69,8 @@ pub async fn create(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreatePlan>,
-) -> Result<(StatusCode, Json<CreatedPlan>), ApiError> {
+) -> Result<(StatusCode, Data<CreatedPlan>), ApiError> {
+    key.require(Ability::PlansWrite)?;
     let terms = check(&body)?;
     let plan_id = Uuid::new_v4();
 
@@ -110,15 +107,23 @@ pub async fn create(
     let chat_ids: Vec<Uuid> = found.iter().map(|c| c.id).collect();
     store::plans::add_chats(&mut *tx, plan_id, &chat_ids).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(CreatedPlan { plan_id })))
+    Ok((StatusCode::CREATED, Data(CreatedPlan { plan_id })))
 }
 
-/// The project's plans with the Telegram ids of the chats each grants.
-pub async fn list(key: ProjectKey, State(state): State<AppState>) -> Result<Json<Plans>, ApiError> {
-    let plans = store::plans::of_project(&state.pool, key.project_id)
-        .await?
-        .into_iter()
-        .map(|p| PlanView {
+/// The project's plans with the Telegram ids of the chats each grants, in the order
+/// they were made.
+pub async fn list(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    Params(page): Params<PageQuery>,
+) -> Result<Page<PlanView>, ApiError> {
+    key.require(Ability::PlansRead)?;
+    let rows =
+        store::plans::page_of_project(&state.pool, key.project_id, page.after()?, None, page.limit()? + 1).await?;
+    page.page(
+        rows,
+        |p| p.plan.number,
+        |p| PlanView {
             plan_id: p.plan.id,
             name: p.plan.name,
             price: p.plan.price_minor,
@@ -129,9 +134,8 @@ pub async fn list(key: ProjectKey, State(state): State<AppState>) -> Result<Json
             trial_days: p.plan.trial_days,
             chat_ids: p.telegram_chat_ids,
             on_sale: p.plan.on_sale,
-        })
-        .collect();
-    Ok(Json(Plans { plans }))
+        },
+    )
 }
 
 fn invalid(message: &str) -> ApiError {

@@ -1,7 +1,8 @@
 //! `POST /v1/projects` (admin token): creates a project and its first api key.
 
-use axum::{Json, extract::State, http::StatusCode};
-use gatehouse_jobs::{Secret, crypto, store};
+use super::Data;
+use axum::{extract::State, http::StatusCode};
+use gatehouse_jobs::store;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -11,11 +12,6 @@ use crate::{
     auth::Admin,
     error::{ApiError, constraint},
 };
-
-/// What a new api key starts with, so that one is recognisable in a leak scan.
-pub const API_KEY_PREFIX: &str = "gh_";
-/// How many characters of a key are stored in clear to tell keys apart.
-const KEY_PREFIX_LEN: usize = 8;
 
 /// The body of `POST /v1/projects`.
 #[derive(Deserialize)]
@@ -37,7 +33,7 @@ pub async fn create(
     _admin: Admin,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewProject>,
-) -> Result<(StatusCode, Json<CreatedProject>), ApiError> {
+) -> Result<(StatusCode, Data<CreatedProject>), ApiError> {
     let handle = parse_handle(&body.handle)?;
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -48,7 +44,7 @@ pub async fn create(
     }
 
     let project_id = Uuid::new_v4();
-    let api_key = Secret::new(format!("{API_KEY_PREFIX}{}", crypto::random_secret(32).expose()));
+    let minted = super::keys::mint();
     let mut tx = state.pool.begin().await?;
     store::projects::insert(&mut *tx, project_id, handle, name, body.owner_telegram_id).await.map_err(|e| {
         match constraint(&e) {
@@ -58,16 +54,20 @@ pub async fn create(
     })?;
     store::api_keys::insert(
         &mut *tx,
-        Uuid::new_v4(),
-        project_id,
-        &crypto::digest(api_key.expose()),
-        &api_key.expose()[..KEY_PREFIX_LEN],
-        &["*".to_string()],
+        &store::api_keys::NewKey {
+            id: Uuid::now_v7(),
+            project_id,
+            name: "default",
+            key_hash: &minted.hash,
+            key_prefix: &minted.prefix,
+            abilities: &[gatehouse_jobs::access::ALL.to_string()],
+            expires_at: None,
+        },
     )
     .await?;
     tx.commit().await?;
     tracing::info!(%project_id, handle, "project created");
-    Ok((StatusCode::CREATED, Json(CreatedProject { project_id, api_key: api_key.expose().clone() })))
+    Ok((StatusCode::CREATED, Data(CreatedProject { project_id, api_key: minted.secret.expose().clone() })))
 }
 
 /// A handle as the database allows it: `^[a-z0-9][a-z0-9_-]{1,62}$`.

@@ -2,7 +2,9 @@
 //! Stars payment. Enqueues `refund-stars-payment` (refundStarPayment, then the access
 //! it paid for ends) and answers 202.
 
-use axum::{Json, extract::State, http::StatusCode};
+use super::Data;
+use axum::{extract::State, http::StatusCode};
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
     catalog::refund_stars_payment::RefundStarsPayment,
     queue::{self, RunAt},
@@ -32,7 +34,8 @@ pub async fn refund(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<RefundBody>,
-) -> Result<(StatusCode, Json<RefundAccepted>), ApiError> {
+) -> Result<(StatusCode, Data<RefundAccepted>), ApiError> {
+    key.require(Ability::PaymentsWrite)?;
     let user = telegram_user_id(body.telegram_user_id)?;
     let charge = body.telegram_payment_charge_id.trim();
     if charge.is_empty() || charge.len() > 256 {
@@ -51,6 +54,6 @@ pub async fn refund(
     tx.commit().await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(RefundAccepted { telegram_payment_charge_id: charge.to_string(), state: "refunding" }),
+        Data(RefundAccepted { telegram_payment_charge_id: charge.to_string(), state: "refunding" }),
     ))
 }

@@ -6,8 +6,10 @@
 //! (two secrets in force, as while rolling a secret in Stripe's dashboard) until the
 //! next change, or at once if `"keep_previous_webhook_secret": false`.
 
-use axum::{Json, extract::State, http::StatusCode};
+use super::Data;
+use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
+use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
     crypto,
     store::{self, stripe_settings::StripeSettings},
@@ -44,7 +46,8 @@ pub async fn put(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<PutStripe>,
-) -> Result<(StatusCode, Json<StripeView>), ApiError> {
+) -> Result<(StatusCode, Data<StripeView>), ApiError> {
+    key.require(Ability::ProjectWrite)?;
     let secret_key = body.secret_key.trim();
     let webhook_secret = body.webhook_secret.trim();
     if !(secret_key.starts_with("sk_") || secret_key.starts_with("rk_")) || secret_key.len() < 8 {
@@ -80,15 +83,16 @@ pub async fn put(
     store::stripe_settings::put(&mut *tx, key.project_id, &settings).await?;
     tx.commit().await?;
     tracing::info!(project_id = %key.project_id, "Stripe settings stored");
-    Ok((StatusCode::OK, Json(view(&state, key.project_id, &settings))))
+    Ok((StatusCode::OK, Data(view(&state, key.project_id, &settings))))
 }
 
 /// Shows what is set.
-pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Json<StripeView>, ApiError> {
+pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Data<StripeView>, ApiError> {
+    key.require(Ability::ProjectRead)?;
     let settings = store::stripe_settings::get(&state.pool, key.project_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no Stripe settings for this project".into()))?;
-    Ok(Json(view(&state, key.project_id, &settings)))
+    Ok(Data(view(&state, key.project_id, &settings)))
 }
 
 fn view(state: &AppState, project_id: uuid::Uuid, settings: &StripeSettings) -> StripeView {
