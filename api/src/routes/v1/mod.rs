@@ -33,6 +33,7 @@ pub mod bot;
 pub mod chats;
 pub mod checkout;
 pub mod deep_link;
+pub mod events;
 pub mod grants;
 pub mod keys;
 pub mod members;
@@ -40,6 +41,7 @@ pub mod plans;
 pub mod projects;
 pub mod stars;
 pub mod stripe;
+pub mod webhooks;
 
 /// A success: `{"data": T}`.
 #[derive(Debug, Clone)]
