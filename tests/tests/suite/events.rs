@@ -457,9 +457,11 @@ async fn events_are_polled_after_a_sequence_filtered_by_type_and_paged() {
     let page: Vec<i64> = all["data"].as_array().unwrap().iter().map(|e| e["sequence"].as_i64().unwrap()).collect();
     assert_eq!(page, [1, 2, 3, 4]);
     let next = all["next_cursor"].as_str().unwrap();
-    let (_, rest) = app.get(&format!("{path}?after={next}&limit=100"), &world.key).await;
+    let (_, rest) = app.get(&format!("{path}?cursor={next}&limit=100"), &world.key).await;
     assert_eq!(rest["data"].as_array().unwrap().len(), 7, "11 events: the world's chat.ready and 10");
     assert!(rest["next_cursor"].is_null());
+    let (_, same) = app.get(&format!("{path}?after=4&limit=100"), &world.key).await;
+    assert_eq!(same["data"], rest["data"], "after=<last sequence seen> reads on the same");
 
     let (_, left) = app.get(&format!("{path}?types=member.left&after=3"), &world.key).await;
     let left = left["data"].as_array().unwrap();
@@ -471,4 +473,26 @@ async fn events_are_polled_after_a_sequence_filtered_by_type_and_paged() {
     assert_eq!(status, 422);
     let (status, _) = app.get(&format!("{path}?after=-1"), &world.key).await;
     assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn a_key_without_webhooks_manage_can_neither_read_events_nor_manage_endpoints() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let (status, made) = app
+        .post(
+            &format!("/v1/projects/{}/keys", world.project_id),
+            &world.key,
+            json!({"name": "plans only", "abilities": ["plans:read"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let weak = made["data"]["api_key"].as_str().expect("the new key").to_string();
+    let (status, body) = app.get(&format!("/v1/projects/{}/events", world.project_id), &weak).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("TOKEN_MISSING_ABILITY")), "{body}");
+    let (status, _) =
+        app.post(&endpoints_path(&world.project_id), &weak, json!({"url": "https://example.com/hook"})).await;
+    assert_eq!(status, 403);
+    let (status, _) = app.get(&endpoints_path(&world.project_id), &weak).await;
+    assert_eq!(status, 403);
 }
