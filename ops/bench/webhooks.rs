@@ -100,7 +100,8 @@ async fn delivery_rate(db: &BenchDb, receiver: &Receiver, events: usize) -> f64 
     store::webhooks::insert(&db.pool, &endpoint, chrono::Utc::now()).await.unwrap();
     let mut tx = db.pool.begin().await.unwrap();
     for n in 0..events {
-        let data = serde_json::json!({"member": {"telegram_user_id": n, "chat": {"id": project_id}}, "via": "own_link"});
+        let data =
+            serde_json::json!({"member": {"telegram_user_id": n, "chat": {"id": project_id}}, "via": "own_link"});
         store::events::record(&mut tx, NewEvent::new(project_id, EventType::MemberJoined, data), chrono::Utc::now())
             .await
             .unwrap();

@@ -76,7 +76,8 @@ impl Job for BanSubscriber {
             if let Ok(next) = transition(State::parse(&grant.state), Event::Ban) {
                 let ends_at = store::grants::end_now(&mut *tx, grant.id, next.as_str(), now).await?;
                 ended.push(grant.id);
-                let after = store::grants::Grant { state: next.as_str().into(), ends_at: Some(ends_at), ..grant.clone() };
+                let after =
+                    store::grants::Grant { state: next.as_str().into(), ends_at: Some(ends_at), ..grant.clone() };
                 let data = store::events::grant_data(&after, Some(user), &grant.state);
                 let event = NewEvent::new(self.project_id, EventType::SubscriptionCanceled, data);
                 ctx.event_on(&mut tx, event).await?;

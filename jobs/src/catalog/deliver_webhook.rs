@@ -81,7 +81,8 @@ impl Job for DeliverWebhook {
             .ok_or_else(|| JobError::Permanent(format!("event {} no longer exists", delivery.event_id)))?;
         let key = ctx.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;
         let now = ctx.now();
-        let current = crate::crypto::open(key, &endpoint.secret_sealed).map_err(|e| JobError::Permanent(e.to_string()))?;
+        let current =
+            crate::crypto::open(key, &endpoint.secret_sealed).map_err(|e| JobError::Permanent(e.to_string()))?;
         let previous = match (&endpoint.previous_secret_sealed, endpoint.previous_secret_until) {
             (Some(sealed), Some(until)) if until > now => {
                 Some(crate::crypto::open(key, sealed).map_err(|e| JobError::Permanent(e.to_string()))?)
@@ -96,7 +97,8 @@ impl Job for DeliverWebhook {
         let header = webhooks::signature_header(&secrets, now.timestamp(), &body);
         let allow_private = ctx.config.webhooks_allow_private;
         let sent =
-            webhooks::send(webhooks::client(allow_private), &endpoint.url, allow_private, event.id, &header, body).await;
+            webhooks::send(webhooks::client(allow_private), &endpoint.url, allow_private, event.id, &header, body)
+                .await;
         self.record(ctx, &endpoint, &sent).await
     }
 }

@@ -234,7 +234,8 @@ impl ProcessTelegramUpdate {
             let mut tx = ctx.pool.begin().await?;
             store::memberships::observe(&mut *tx, chat.id, user.id, status, via, at).await?;
             if update.old_chat_member.is_inside() && status == "left" && !user.is_bot {
-                ctx.event_on(&mut tx, member_event(project_id, EventType::MemberLeft, chat, user.id, json!({}))).await?;
+                ctx.event_on(&mut tx, member_event(project_id, EventType::MemberLeft, chat, user.id, json!({})))
+                    .await?;
             }
             tx.commit().await?;
             return Ok(());

@@ -168,10 +168,7 @@ mod tests {
         assert_eq!(removal_kind("access ended (expired)"), (EventType::MemberRemoved, "expired"));
         assert_eq!(removal_kind("access ended (banned)"), (EventType::MemberRemoved, "ban"));
         assert_eq!(removal_kind("no entitlement (consistency sweep)"), (EventType::MemberRemoved, "sweep"));
-        assert_eq!(
-            removal_kind("joined with someone else's link"),
-            (EventType::MemberIntruderRemoved, "misused_link")
-        );
+        assert_eq!(removal_kind("joined with someone else's link"), (EventType::MemberIntruderRemoved, "misused_link"));
         assert_eq!(removal_kind("joined without an entitlement"), (EventType::MemberIntruderRemoved, "unauthorized"));
         assert_eq!(removal_kind("removed by the integrator"), (EventType::MemberRemoved, "unauthorized"));
     }

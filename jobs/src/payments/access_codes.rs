@@ -106,7 +106,8 @@ pub async fn redeem(ctx: &JobContext, project_id: Uuid, user: &User, code: &str)
         "telegram_user_id": user.id,
         "subscription_id": grant_id,
     });
-    let redeemed = crate::store::events::NewEvent::new(project_id, crate::store::events::EventType::AccessCodeRedeemed, data);
+    let redeemed =
+        crate::store::events::NewEvent::new(project_id, crate::store::events::EventType::AccessCodeRedeemed, data);
     ctx.event_on(&mut tx, redeemed).await?;
     tx.commit().await?;
     Ok(RedeemOutcome::Redeemed { grant_id, plan_id: plan.id })

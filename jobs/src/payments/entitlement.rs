@@ -275,7 +275,9 @@ fn events_of(s: &Snapshot<'_>, event: Event) -> Vec<NewEvent> {
     let moved = from != Some(to);
     match to {
         State::Trialing if moved => kinds.push(T::SubscriptionTrialStarted),
-        State::Active if event == Event::Pay && matches!(from, Some(State::Active | State::PastDue | State::Canceled)) => {
+        State::Active
+            if event == Event::Pay && matches!(from, Some(State::Active | State::PastDue | State::Canceled)) =>
+        {
             kinds.push(T::SubscriptionRenewed)
         }
         State::Active if moved => kinds.push(T::SubscriptionActivated),
@@ -325,7 +327,10 @@ mod tests {
     #[test]
     fn each_subscription_move_reports_its_events() {
         use State::*;
-        assert_eq!(kinds("stripe", None, Event::Pay), ["subscription.created", "payment.succeeded", "subscription.activated"]);
+        assert_eq!(
+            kinds("stripe", None, Event::Pay),
+            ["subscription.created", "payment.succeeded", "subscription.activated"]
+        );
         assert_eq!(kinds("trial", None, Event::Trial), ["subscription.created", "subscription.trial_started"]);
         assert_eq!(kinds("access_code", None, Event::Pay), ["subscription.created", "subscription.activated"]);
         assert_eq!(kinds("stripe", Some(Trialing), Event::Pay), ["payment.succeeded", "subscription.activated"]);

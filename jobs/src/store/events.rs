@@ -209,7 +209,11 @@ pub fn link_snapshot(chat: &super::chats::Chat, link: &super::links::Link, state
 }
 
 /// The `link.issued` event of a link made for `pending`'s row.
-pub fn link_issued_event(chat: &super::chats::Chat, pending: &super::links::Link, expire_at: DateTime<Utc>) -> NewEvent {
+pub fn link_issued_event(
+    chat: &super::chats::Chat,
+    pending: &super::links::Link,
+    expire_at: DateTime<Utc>,
+) -> NewEvent {
     let mut snapshot = link_snapshot(chat, pending, "open");
     snapshot["expire_at"] = serde_json::json!(expire_at);
     NewEvent::new(chat.project_id, EventType::LinkIssued, serde_json::json!({"link": snapshot}))
@@ -217,7 +221,11 @@ pub fn link_issued_event(chat: &super::chats::Chat, pending: &super::links::Link
 
 /// The `data` of a subscription event about a stored grant that moved from
 /// `previous_state` to its current state.
-pub fn grant_data(grant: &super::grants::Grant, telegram_user_id: Option<i64>, previous_state: &str) -> serde_json::Value {
+pub fn grant_data(
+    grant: &super::grants::Grant,
+    telegram_user_id: Option<i64>,
+    previous_state: &str,
+) -> serde_json::Value {
     serde_json::json!({"subscription": {
         "id": grant.id,
         "plan_id": grant.plan_id,
@@ -285,15 +293,17 @@ pub async fn record(conn: &mut PgConnection, event: NewEvent, now: DateTime<Utc>
         created_at: now,
         data: event.data,
     };
-    sqlx::query("INSERT INTO events (id, project_id, sequence, type, created_at, data) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(stored.id)
-        .bind(stored.project_id)
-        .bind(stored.sequence)
-        .bind(&stored.kind)
-        .bind(stored.created_at)
-        .bind(&stored.data)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO events (id, project_id, sequence, type, created_at, data) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(stored.id)
+    .bind(stored.project_id)
+    .bind(stored.sequence)
+    .bind(&stored.kind)
+    .bind(stored.created_at)
+    .bind(&stored.data)
+    .execute(&mut *conn)
+    .await?;
     let deliveries = super::webhooks::fan_out(&mut *conn, &stored, now).await?;
     for (delivery_id, round) in deliveries {
         let job = crate::catalog::deliver_webhook::DeliverWebhook { delivery_id, round, attempt: 1 };

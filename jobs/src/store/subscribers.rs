@@ -199,5 +199,8 @@ pub async fn record_start_payload(
 
 /// The Telegram user of a subscriber row.
 pub async fn telegram_id_of(db: impl PgExecutor<'_>, subscriber_id: Uuid) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT telegram_user_id FROM subscribers WHERE id = $1").bind(subscriber_id).fetch_optional(db).await
+    sqlx::query_scalar("SELECT telegram_user_id FROM subscribers WHERE id = $1")
+        .bind(subscriber_id)
+        .fetch_optional(db)
+        .await
 }

@@ -219,8 +219,7 @@ pub struct Delivery {
     pub window_start: DateTime<Utc>,
 }
 
-const DELIVERY: &str =
-    "SELECT id, endpoint_id, event_id, state, attempts, next_attempt_at, created_at, window_start FROM webhook_deliveries";
+const DELIVERY: &str = "SELECT id, endpoint_id, event_id, state, attempts, next_attempt_at, created_at, window_start FROM webhook_deliveries";
 
 /// A delivery by id.
 pub async fn delivery(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Delivery>, sqlx::Error> {
@@ -254,7 +253,11 @@ pub async fn deliveries_of(
 
 /// Pending deliveries whose next attempt is due at `now`: (delivery, its round, the
 /// attempt number due), at most `limit` (the retry scan enqueues them).
-pub async fn due(db: impl PgExecutor<'_>, now: DateTime<Utc>, limit: i64) -> Result<Vec<(Uuid, i64, i32)>, sqlx::Error> {
+pub async fn due(
+    db: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(Uuid, i64, i32)>, sqlx::Error> {
     let rows: Vec<(Uuid, DateTime<Utc>, i32)> = sqlx::query_as(
         "SELECT id, window_start, attempts + 1 FROM webhook_deliveries
          WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",

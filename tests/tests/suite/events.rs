@@ -211,17 +211,17 @@ async fn a_name_resolving_to_loopback_is_never_connected_to_without_the_setting(
 /// A host name that resolves only to loopback addresses: the machine's own name on the
 /// development machines (`/etc/hosts`), else `localhost` (then the edge's check refuses it first).
 async fn loopback_name() -> String {
-    let mut candidates: Vec<String> = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| vec![h.trim().to_string()])
-        .unwrap_or_default();
+    let mut candidates: Vec<String> =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| vec![h.trim().to_string()]).unwrap_or_default();
     candidates.extend(["localhost.localdomain".to_string(), "ip6-localhost".to_string()]);
     for name in candidates.into_iter().filter(|n| !n.is_empty()) {
         let found = tokio::net::lookup_host((name.as_str(), 0)).await.map(|f| f.collect::<Vec<_>>());
-        if let Ok(found) = found {
-            if !found.is_empty() && found.iter().all(|a| a.ip().is_loopback()) {
-                assert!(webhooks::check_url(&format!("https://{name}/"), false).is_ok());
-                return name;
-            }
+        if let Ok(found) = found
+            && !found.is_empty()
+            && found.iter().all(|a| a.ip().is_loopback())
+        {
+            assert!(webhooks::check_url(&format!("https://{name}/"), false).is_ok());
+            return name;
         }
     }
     "localhost".to_string()
@@ -270,7 +270,11 @@ async fn a_change_that_rolls_back_leaves_no_event_and_takes_no_sequence_number()
     let types: Vec<(&str, i64)> = events.iter().map(|e| (e.kind.as_str(), e.sequence)).collect();
     assert_eq!(
         types,
-        [("subscription.created", before + 1), ("payment.succeeded", before + 2), ("subscription.activated", before + 3)],
+        [
+            ("subscription.created", before + 1),
+            ("payment.succeeded", before + 2),
+            ("subscription.activated", before + 3)
+        ],
         "the committed change has its events, numbered on from the last: the rollback gave its numbers back"
     );
     assert_eq!(events[2].data["subscription"]["telegram_user_id"], json!(alice.id));
@@ -411,8 +415,7 @@ async fn an_endpoint_is_managed_through_the_api_its_secret_shown_once_and_rotate
     assert_eq!(first["log"][0]["status"], 200);
     assert_eq!(first["log"][0]["response_head"], "ok");
     let delivery_id = first["id"].as_str().unwrap();
-    let (status, _) =
-        app.post(&format!("{path}/{id}/deliveries/{delivery_id}/redeliver"), &world.key, json!({})).await;
+    let (status, _) = app.post(&format!("{path}/{id}/deliveries/{delivery_id}/redeliver"), &world.key, json!({})).await;
     assert_eq!(status, 202);
     drain(&app.db.pool, Duration::from_secs(30)).await;
     let again = receiver.received().pop().unwrap();
@@ -433,11 +436,19 @@ async fn an_http_or_loopback_url_is_refused_at_registration_without_the_setting(
     let app = TestApp::start().await;
     let world = app.world().await;
     let path = endpoints_path(&world.project_id);
-    for url in ["http://example.com/hook", "https://127.0.0.1/hook", "https://localhost/hook", "https://[::1]/", "https://169.254.169.254/"] {
+    for url in [
+        "http://example.com/hook",
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://[::1]/",
+        "https://169.254.169.254/",
+    ] {
         let (status, body) = app.post(&path, &world.key, json!({"url": url})).await;
         assert_eq!(status, 422, "{url}: {body}");
     }
-    let (status, body) = app.post(&path, &world.key, json!({"url": "https://example.com/hook", "event_types": ["member.vanished"]})).await;
+    let (status, body) = app
+        .post(&path, &world.key, json!({"url": "https://example.com/hook", "event_types": ["member.vanished"]}))
+        .await;
     assert_eq!(status, 422, "{body}");
     let (status, body) = app.post(&path, &world.key, json!({"url": "https://example.com/hook"})).await;
     assert_eq!(status, 201, "a public https URL is accepted: {body}");

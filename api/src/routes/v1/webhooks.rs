@@ -177,11 +177,8 @@ pub async fn change(
     let endpoint = owned(&state, &key, &id).await?;
     let url = body.url.as_deref().map(|u| url(&state, u)).transpose()?;
     let types = body.event_types.as_deref().map(|t| event_types(t, "event_types")).transpose()?;
-    let change = store::webhooks::EndpointChange {
-        url: url.as_deref(),
-        event_types: types.as_deref(),
-        enabled: body.enabled,
-    };
+    let change =
+        store::webhooks::EndpointChange { url: url.as_deref(), event_types: types.as_deref(), enabled: body.enabled };
     store::webhooks::update(&state.pool, key.project_id, endpoint.id, &change, state.clock.now()).await?;
     let endpoint = owned(&state, &key, &id).await?;
     Ok(Data(endpoint_json(&endpoint)))
@@ -234,24 +231,28 @@ pub async fn deliveries(
         logs.push(store::webhooks::attempts_of(&state.pool, d.id).await?);
     }
     let rows: Vec<_> = rows.into_iter().zip(logs).collect();
-    page.page(rows, |(d, _)| d.id, |(d, attempts)| {
-        json!({
-            "id": d.id,
-            "event_id": d.event_id,
-            "state": d.state,
-            "attempts": d.attempts,
-            "next_attempt_at": d.next_attempt_at,
-            "created_at": d.created_at,
-            "log": attempts.iter().map(|a| json!({
-                "attempt": a.attempt,
-                "at": a.at,
-                "status": a.status,
-                "latency_ms": a.latency_ms,
-                "error": a.error,
-                "response_head": a.response_head,
-            })).collect::<Vec<_>>(),
-        })
-    })
+    page.page(
+        rows,
+        |(d, _)| d.id,
+        |(d, attempts)| {
+            json!({
+                "id": d.id,
+                "event_id": d.event_id,
+                "state": d.state,
+                "attempts": d.attempts,
+                "next_attempt_at": d.next_attempt_at,
+                "created_at": d.created_at,
+                "log": attempts.iter().map(|a| json!({
+                    "attempt": a.attempt,
+                    "at": a.at,
+                    "status": a.status,
+                    "latency_ms": a.latency_ms,
+                    "error": a.error,
+                    "response_head": a.response_head,
+                })).collect::<Vec<_>>(),
+            })
+        },
+    )
 }
 
 /// `POST …/webhook-endpoints/{id}/deliveries/{delivery_id}/redeliver`: 202, a new round
