@@ -11,7 +11,8 @@
 //!   every `/v1` write.
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
 //!   (`POST /hooks/telegram/{bot_id}`) and `v1/` (the integrator setup API:
-//!   projects, bot, chats, plans, grants, members).
+//!   projects, bot, chats, plans, grants, members, keys, deep links, lists, analytics)
+//!   and `compat` (the TGmembership-compatible `GET /bot{id}/{api_key}/{method}`).
 
 #![warn(missing_docs)]
 
@@ -75,7 +76,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/stripe", put(v1::stripe::put).get(v1::stripe::show))
         .route("/v1/projects/{project_id}/checkout", post(v1::checkout::create))
         .route("/v1/projects/{project_id}/checkout/{checkout_id}", get(v1::checkout::show))
-        .route("/v1/projects/{project_id}/access-codes", post(v1::access_codes::create))
+        .route("/v1/projects/{project_id}/access-codes", post(v1::access_codes::create).get(v1::access_codes::list))
         .route("/v1/projects/{project_id}/stars/refunds", post(v1::stars::refund))
         .route("/v1/projects/{project_id}/keys", post(v1::keys::create).get(v1::keys::list))
         .route("/v1/projects/{project_id}/keys/{key_id}", delete(v1::keys::revoke))
@@ -92,6 +93,13 @@ pub fn app(state: AppState) -> Router {
             "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
             post(v1::webhooks::redeliver),
         )
+        .route("/v1/projects/{project_id}/subscribers", get(v1::subscribers::list))
+        .route("/v1/projects/{project_id}/subscriptions", get(v1::subscriptions::list))
+        .route("/v1/projects/{project_id}/payments", get(v1::payments::list))
+        .route("/v1/projects/{project_id}/audit", get(v1::audit::list))
+        .route("/v1/projects/{project_id}/analytics", get(v1::analytics::show))
+        // TGmembership's URL shape: /bot<telegram bot id>/<api key>/<method>.
+        .route("/{bot}/{api_key}/{method}", get(routes::compat::call))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -25,7 +25,8 @@
 //!   tokens and hashed keys; [`clock`]: time that tests can move; [`texts`]: what users read.
 //! - [`webhooks`]: outbound webhooks: the signature, the guard against private
 //!   addresses, the client (the jobs are `catalog::deliver_webhook`).
-//! - [`metrics`]: the names of every metric Gatehouse exports.
+//! - [`metrics`]: the names of every metric Gatehouse exports; [`money`]: minor units
+//!   and their decimal form, by currency.
 //! - [`payments`]: Stripe, Telegram Stars, access codes, trials and the subscription
 //!   state machine (`docs/subscriptions.md`).
 
@@ -40,6 +41,7 @@ pub mod crypto;
 pub mod db;
 pub mod membership;
 pub mod metrics;
+pub mod money;
 pub mod payments;
 pub mod queue;
 pub mod runtime;

@@ -24,12 +24,15 @@
 //! - [`events`]: `events` and `event_sequences`, the one catalog of event types and
 //!   the one way an event is written; [`webhooks`]: `webhook_endpoints`,
 //!   `webhook_deliveries` and `webhook_attempts`.
+//! - [`analytics`]: the integrator API's figures (subscribers, MRR, revenue, daily
+//!   member counts), read across grants, payments and `member_counts`.
 //! - [`queue`]: `apalis.jobs` and `apalis.workers` (writing a job, snoozes, rescue,
 //!   pruning, figures); [`scheduler`]: the leader's advisory lock; [`budget`]:
 //!   `rate_budgets` and `bot_rate_limits`; [`diagnostics`]: `diagnostic_probe_runs`.
 
 pub mod access_codes;
 pub mod admins;
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod bots;

@@ -4,6 +4,7 @@
 mod bot;
 mod events;
 mod fuzz;
+mod integrator_api;
 mod lifecycle;
 mod lifecycle_resilience;
 mod payments_access_codes;
