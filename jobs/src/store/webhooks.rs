@@ -182,20 +182,32 @@ pub(super) async fn fan_out(
     event: &Event,
     now: DateTime<Utc>,
 ) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
-    let rows: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
-        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, state, attempts, next_attempt_at, created_at, window_start)
-         SELECT gen_random_uuid(), e.id, $2, 'pending', 0, $4, $4, $4
-         FROM webhook_endpoints e
-         WHERE e.project_id = $1 AND e.enabled AND (cardinality(e.event_types) = 0 OR $3 = ANY(e.event_types))
-         RETURNING id, window_start",
+    let endpoints: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM webhook_endpoints
+         WHERE project_id = $1 AND enabled AND (cardinality(event_types) = 0 OR $2 = ANY(event_types))",
     )
     .bind(event.project_id)
-    .bind(event.id)
     .bind(&event.kind)
-    .bind(now)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|(id, start)| (id, start.timestamp_micros())).collect())
+    if endpoints.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Time-ordered ids (UUIDv7), so that the delivery log pages newest first by id.
+    let ids: Vec<Uuid> = endpoints.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, state, attempts, next_attempt_at, created_at, window_start)
+         SELECT d.id, d.endpoint_id, $3, 'pending', 0, $4, $4, $4
+         FROM unnest($1::uuid[], $2::uuid[]) AS d (id, endpoint_id)",
+    )
+    .bind(&ids)
+    .bind(&endpoints)
+    .bind(event.id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let round = now.timestamp_micros();
+    Ok(ids.into_iter().map(|id| (id, round)).collect())
 }
 
 /// A delivery.
