@@ -83,6 +83,18 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/keys", post(v1::keys::create).get(v1::keys::list))
         .route("/v1/projects/{project_id}/keys/{key_id}", delete(v1::keys::revoke))
         .route("/v1/projects/{project_id}/deep-link", get(v1::deep_link::show))
+        .route("/v1/projects/{project_id}/events", get(v1::events::list))
+        .route("/v1/projects/{project_id}/webhook-endpoints", post(v1::webhooks::create).get(v1::webhooks::list))
+        .route(
+            "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}",
+            get(v1::webhooks::show).patch(v1::webhooks::change).delete(v1::webhooks::delete),
+        )
+        .route("/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/rotate-secret", post(v1::webhooks::rotate))
+        .route("/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries", get(v1::webhooks::deliveries))
+        .route(
+            "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+            post(v1::webhooks::redeliver),
+        )
         .route("/v1/projects/{project_id}/subscribers", get(v1::subscribers::list))
         .route("/v1/projects/{project_id}/subscriptions", get(v1::subscriptions::list))
         .route("/v1/projects/{project_id}/payments", get(v1::payments::list))

@@ -22,6 +22,12 @@ pub const JOB_DURATION: &str = "gatehouse_job_duration_seconds";
 pub const QUEUE_DEPTH: &str = "gatehouse_queue_depth";
 /// Gauge `{queue}`: seconds the oldest available (due, unclaimed) job has waited; 0 when none.
 pub const QUEUE_OLDEST_AGE: &str = "gatehouse_queue_oldest_available_age_seconds";
+/// Counter `{type}`: events written (each in the transaction of the change it reports).
+pub const EVENTS_RECORDED: &str = "gatehouse_events_recorded_total";
+/// Counter `{outcome}`: outbound webhook attempts by outcome (succeeded, pending = will be retried, failed = given up).
+pub const WEBHOOK_ATTEMPTS: &str = "gatehouse_webhook_attempts_total";
+/// Histogram: seconds an outbound webhook attempt took.
+pub const WEBHOOK_LATENCY_OUT: &str = "gatehouse_webhook_attempt_duration_seconds";
 /// Counter: jobs of silent workers given back to the queue.
 pub const JOBS_RESCUED: &str = "gatehouse_jobs_rescued_total";
 /// Counter: finished jobs deleted after the retention.

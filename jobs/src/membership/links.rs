@@ -238,13 +238,14 @@ async fn create_at_telegram(
         api.create_personal_link(chat.telegram_chat_id, &name, expire_at.timestamp()).await?
     };
     store::links::created(&ctx.pool, pending.id, &created.invite_link, expire_at).await?;
-    ctx.audit(
+    ctx.audit_with_event(
         chat.project_id,
         Some(grant.telegram_user_id),
         Some(chat.id),
         "link_issued",
         "entitled by a grant",
         json!({"grant_id": grant.grant.id, "link_id": pending.id, "expire_at": expire_at}),
+        store::events::link_issued_event(chat, &pending, expire_at),
     )
     .await?;
     store::links::get(&ctx.pool, pending.id).await?.ok_or_else(|| JobError::Retry("link row vanished".into()))

@@ -155,14 +155,20 @@ pub struct ChatCheck<'a> {
     pub problem: Option<&'a str>,
 }
 
-/// Records what verify-chat found.
-pub async fn checked(db: impl PgExecutor<'_>, chat_id: Uuid, check: &ChatCheck<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE chats SET kind = COALESCE($2, kind), title = COALESCE($3, title), bot_status = $4,
+/// Records what verify-chat found; returns the chat's status before (`None`: no such chat).
+pub async fn checked(
+    db: impl PgExecutor<'_>,
+    chat_id: Uuid,
+    check: &ChatCheck<'_>,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE chats c SET kind = COALESCE($2, c.kind), title = COALESCE($3, c.title), bot_status = $4,
                 can_invite_users = $5, can_restrict_members = $6,
                 status = CASE WHEN $7::text IS NULL THEN 'ready' ELSE 'not_ready' END,
                 status_reason = $7, updated_at = now()
-         WHERE id = $1",
+         FROM (SELECT id, status FROM chats WHERE id = $1 FOR UPDATE) before
+         WHERE c.id = before.id
+         RETURNING before.status",
     )
     .bind(chat_id)
     .bind(check.kind)
@@ -171,27 +177,29 @@ pub async fn checked(db: impl PgExecutor<'_>, chat_id: Uuid, check: &ChatCheck<'
     .bind(check.can_invite_users)
     .bind(check.can_restrict_members)
     .bind(check.problem)
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_optional(db)
+    .await
 }
 
-/// Marks a chat not ready (the bot lost its rights), keeping everyone where they are.
+/// Marks a chat not ready (the bot lost its rights), keeping everyone where they are;
+/// returns its status before (`None`: no such chat).
 pub async fn not_ready(
     db: impl PgExecutor<'_>,
     chat_id: Uuid,
     bot_status: &str,
     reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE chats SET status = 'not_ready', status_reason = $3, bot_status = $2, updated_at = now() WHERE id = $1",
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE chats c SET status = 'not_ready', status_reason = $3, bot_status = $2, updated_at = now()
+         FROM (SELECT id, status FROM chats WHERE id = $1 FOR UPDATE) before
+         WHERE c.id = before.id
+         RETURNING before.status",
     )
     .bind(chat_id)
     .bind(bot_status)
     .bind(reason)
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_optional(db)
+    .await
 }
 
 /// Records how many members Telegram counts beyond those Gatehouse knows.

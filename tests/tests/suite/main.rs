@@ -3,6 +3,7 @@
 
 mod bot;
 mod conformance;
+mod events;
 mod fuzz;
 mod integrator_api;
 mod lifecycle;

@@ -35,6 +35,7 @@ pub mod bot;
 pub mod chats;
 pub mod checkout;
 pub mod deep_link;
+pub mod events;
 pub mod export;
 pub mod grants;
 pub mod keys;
@@ -46,6 +47,7 @@ pub mod stars;
 pub mod stripe;
 pub mod subscribers;
 pub mod subscriptions;
+pub mod webhooks;
 
 /// A success: `{"data": T}`.
 #[derive(Debug, Clone)]
