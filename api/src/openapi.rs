@@ -12,8 +12,8 @@ use utoipa::{
 use uuid::Uuid;
 
 use crate::routes::v1::{
-    PageQuery, access_codes, access_tokens, admins, analytics, audit, bot, chats, checkout, deep_link, grants, keys,
-    members, payments, plans, projects, stars, stripe, subscribers, subscriptions,
+    PageQuery, access_codes, access_tokens, admins, analytics, audit, bot, chats, checkout, deep_link, events, grants,
+    keys, members, payments, plans, projects, stars, stripe, subscribers, subscriptions, webhooks,
 };
 use gatehouse_jobs::store::budget::BotLimits;
 
@@ -153,6 +153,8 @@ page!(SubscriberPage, subscribers::SubscriberView);
 page!(SubscriptionPage, subscriptions::SubscriptionView);
 page!(PaymentPage, payments::PaymentView);
 page!(AuditPage, audit::AuditView);
+data!(ObjectData, serde_json::Value);
+page!(ObjectPage, serde_json::Value);
 
 macro_rules! op {
     ($fn:ident, $method:ident, $path:literal, $ability:literal, $summary:literal,
@@ -462,6 +464,32 @@ op!(
     params = (analytics::AnalyticsQuery)
 );
 
+op!(list_events, get, "/v1/projects/{project_id}/events", "webhooks:manage",
+    "The event stream after a sequence number, oldest first (see the README's event catalog)", ok = (200, ObjectPage),
+    params = (events::EventsQuery));
+op!(create_endpoint, post, "/v1/projects/{project_id}/webhook-endpoints", "webhooks:manage",
+    "Register a webhook endpoint (its signing secret is shown once)", body = webhooks::CreateEndpoint,
+    ok = (201, ObjectData));
+op!(list_endpoints, get, "/v1/projects/{project_id}/webhook-endpoints", "webhooks:manage", "The webhook endpoints",
+    ok = (200, ObjectPage), params = (PageQuery));
+op!(show_endpoint, get, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}", "webhooks:manage",
+    "A webhook endpoint", ok = (200, ObjectData), params = (("endpoint_id" = Uuid, Path, description = "The endpoint")));
+op!(change_endpoint, patch, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}", "webhooks:manage",
+    "Change an endpoint's URL, event types or enabled", body = webhooks::ChangeEndpoint, ok = (200, ObjectData),
+    params = (("endpoint_id" = Uuid, Path, description = "The endpoint")));
+op!(delete_endpoint, delete, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}", "webhooks:manage",
+    "Delete an endpoint", ok = (200, ObjectData), params = (("endpoint_id" = Uuid, Path, description = "The endpoint")));
+op!(rotate_endpoint_secret, post, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/rotate-secret",
+    "webhooks:manage", "A new signing secret (shown once); the previous one signs beside it for 24 h",
+    ok = (200, ObjectData), params = (("endpoint_id" = Uuid, Path, description = "The endpoint")));
+op!(list_deliveries, get, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries", "webhooks:manage",
+    "The endpoint's delivery log, newest first", ok = (200, ObjectPage),
+    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"), PageQuery));
+op!(redeliver, post, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    "webhooks:manage", "Send a delivery again (same event id)", ok = (202, ObjectData),
+    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"),
+              ("delivery_id" = Uuid, Path, description = "The delivery")));
+
 struct Security;
 
 impl Modify for Security {
@@ -481,7 +509,9 @@ impl Modify for Security {
           create_grant, revoke_grant, add_admin, remove_admin, create_access_token, whitelist, unwhitelist,
           show_member, put_stripe, show_stripe, create_checkout, show_checkout, create_access_code,
           list_access_codes, refund_stars, create_key, list_keys, revoke_key, deep_link, list_subscribers,
-          list_subscriptions, list_payments, list_audit, show_analytics),
+          list_subscriptions, list_payments, list_audit, show_analytics, list_events, create_endpoint,
+          list_endpoints, show_endpoint, change_endpoint, delete_endpoint, rotate_endpoint_secret, list_deliveries,
+          redeliver),
     components(schemas(ErrorBody, ErrorObject, ErrorCode)),
     modifiers(&Security)
 )]

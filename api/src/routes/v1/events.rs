@@ -14,7 +14,8 @@ use super::{Page, PageQuery, Params, webhooks::event_types};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The query: `after` (a sequence number), `types` (comma-separated), and the paging.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     #[serde(default)]
     after: Option<i64>,

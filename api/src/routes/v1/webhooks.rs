@@ -39,7 +39,7 @@ use crate::{AppState, auth::ProjectKey, error::ApiError};
 pub const MAX_ENDPOINTS: i64 = 20;
 
 /// The body of `POST …/webhook-endpoints`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateEndpoint {
     url: String,
     #[serde(default)]
@@ -53,7 +53,7 @@ fn yes() -> bool {
 }
 
 /// The body of `PATCH …/webhook-endpoints/{id}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ChangeEndpoint {
     #[serde(default)]
     url: Option<String>,
