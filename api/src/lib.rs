@@ -7,9 +7,11 @@
 //!   [`serve`] with graceful shutdown.
 //! - [`error`]: [`ApiError`], mapped to HTTP in exactly one place.
 //! - [`auth`]: who calls the integrator API (the admin token, a project's api key).
+//! - [`session`]: signed cookies, CSRF tokens and security headers of the HTML surfaces.
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
 //!   (`POST /hooks/telegram/{bot_id}`) and `v1/` (the integrator setup API:
-//!   projects, bot, chats, plans, grants, members).
+//!   projects, bot, chats, plans, grants, members), `page/` (the membership page
+//!   `/p/{handle}`, one module per screen).
 
 #![warn(missing_docs)]
 
@@ -31,6 +33,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 pub use error::ApiError;
+/// Telegram sign-in verification (and signing, for tests and the demo).
+pub use routes::page::telegram_login;
 use routes::v1;
 
 /// The largest request body accepted (Telegram updates are far smaller).
@@ -75,6 +79,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/checkout/{checkout_id}", get(v1::checkout::show))
         .route("/v1/projects/{project_id}/access-codes", post(v1::access_codes::create))
         .route("/v1/projects/{project_id}/stars/refunds", post(v1::stars::refund))
+        // The membership page (`/p/{handle}`, `/static/page.*`): HTML with its own
+        // security headers and error pages; see `routes/page/`.
+        .merge(routes::page::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(observe::observe))

@@ -1,6 +1,7 @@
 //! Route handlers, one module per area.
 
 pub mod health;
+pub mod page;
 pub mod stripe;
 pub mod telegram;
 pub mod v1;
