@@ -82,13 +82,16 @@ pub async fn show(
     let links: Vec<_> = links
         .into_iter()
         .filter(|l| l.state == "open" && l.expire_at.is_none_or(|at| at > now))
-        .filter_map(|l| l.link.clone().map(|link| (titles.get(&l.chat_id).cloned().unwrap_or_default(), link, l.expire_at)))
+        .filter_map(|l| {
+            l.link.clone().map(|link| (titles.get(&l.chat_id).cloned().unwrap_or_default(), link, l.expire_at))
+        })
         .collect();
     let entitled = grants.iter().any(|g| g.entitled);
     let tx = t(lang);
 
     // A page waiting for something reloads itself (bounded), counting in its URL.
-    let waiting_paid = notice.paid.filter(|n| *n < MAX_REFRESHES && !entitled);
+    // Back from paying: until the payment is recorded and the links are made.
+    let waiting_paid = notice.paid.filter(|n| *n < MAX_REFRESHES && (!entitled || links.is_empty()));
     let waiting_links = notice.links.filter(|n| *n < MAX_REFRESHES && entitled && links.is_empty());
     let base = format!("/p/{}/account", project.handle);
     let refresh = match (waiting_paid, waiting_links) {
@@ -101,12 +104,19 @@ pub async fn show(
         .as_ref()
         .and_then(|s| s.username.as_ref().map(|u| format!("@{u}")).or_else(|| s.first_name.clone()))
         .unwrap_or_else(|| user.to_string());
-    let frame = Frame { project: Some(&project), title: tx.account, lang, signed_in: Some(&csrf), refresh: refresh.clone(), path: &base };
+    let frame = Frame {
+        project: Some(&project),
+        title: tx.account,
+        lang,
+        signed_in: Some(&csrf),
+        refresh: refresh.clone(),
+        path: &base,
+    };
     let body = html! {
         h1 { (tx.account) }
         p.lead { (tx.signed_in_as) " " strong { (name) } }
-        @if waiting_paid.is_some() { p.notice.wait role="status" { (tx.paid_waiting) } }
-        @if waiting_links.is_some() { p.notice.wait role="status" { (tx.links_coming) } }
+        @if waiting_paid.is_some() && !entitled { p.notice.wait role="status" { (tx.paid_waiting) } }
+        @if (waiting_paid.is_some() && entitled) || waiting_links.is_some() { p.notice.wait role="status" { (tx.links_coming) } }
         @if notice.canceled.is_some() { p.notice role="status" { (tx.cancel_requested) } }
         section aria-labelledby="subs-heading" {
             h2 #subs-heading { (tx.subscriptions) }
@@ -132,7 +142,7 @@ pub async fn show(
                             li.card {
                                 strong { (title) } br;
                                 a href=(link) rel="noopener" { (link) }
-                                @if let Some(at) = expires { br; span.hint { (tx.access_until) ": " (texts::date(lang, *at)) " " (at.format("%H:%M UTC")) } }
+                                @if let Some(at) = expires { br; span.hint { (tx.link_until) " " (texts::date(lang, *at)) ", " (at.format("%H:%M UTC")) } }
                             }
                         }
                     }

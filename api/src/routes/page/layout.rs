@@ -31,6 +31,11 @@ pub struct Frame<'a> {
     pub path: &'a str,
 }
 
+/// The note under the plans when card payment is offered.
+pub fn secure_note(lang: Lang) -> Markup {
+    html! { footer.foot { p { (t(lang).secure_note) } } }
+}
+
 /// A whole page around `body`.
 pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
     let tx = t(frame.lang);
@@ -55,7 +60,7 @@ pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                         @if let Some(p) = frame.project {
                             a.brand href={ "/p/" (p.handle) } { (p.name) }
                         } @else {
-                            span.brand { "Gatehouse" }
+                            span {}
                         }
                         nav aria-label=(tx.language) {
                             ul.nav {
@@ -75,16 +80,13 @@ pub fn page(frame: &Frame<'_>, body: Markup) -> Markup {
                     }
                 }
                 main #main tabindex="-1" { (body) }
-                footer.foot {
-                    p { (tx.secure_note) }
-                }
             }
         }
     }
 }
 
-/// The page shown for an error.
-pub fn error_page(lang: Lang, heading: &str, hint: &str) -> Markup {
+/// The page shown for an error, with a way back when there is one.
+pub fn error_page(lang: Lang, heading: &str, hint: &str, back: Option<&str>) -> Markup {
     let frame = Frame { project: None, title: heading, lang, signed_in: None, refresh: None, path: "" };
     page(
         &frame,
@@ -92,6 +94,9 @@ pub fn error_page(lang: Lang, heading: &str, hint: &str) -> Markup {
             section.card.narrow {
                 h1 { (heading) }
                 p { (hint) }
+                @if let Some(back) = back {
+                    p { a.button.primary href=(back) { (t(lang).back_to_plans) } }
+                }
             }
         },
     )
@@ -105,9 +110,6 @@ pub async fn stylesheet() -> Response {
 
 /// `GET /static/page.js`.
 pub async fn script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
-        JS,
-    )
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")], JS)
         .into_response()
 }

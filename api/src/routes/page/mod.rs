@@ -71,8 +71,8 @@ pub enum PageError {
     NotFound(Lang),
     /// 400, with what was wrong.
     BadRequest(Lang, String),
-    /// 401: a sign-in refused.
-    Refused(Lang),
+    /// 401: a sign-in refused (to the project with this handle).
+    Refused(Lang, String),
     /// 403: a POST without the session's CSRF token.
     Forbidden(Lang),
     /// 503: the database is unreachable.
@@ -100,19 +100,34 @@ impl PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let (status, lang, heading, hint) = match &self {
-            PageError::NotFound(l) => (StatusCode::NOT_FOUND, *l, texts::t(*l).not_found, texts::t(*l).not_found_hint.to_string()),
-            PageError::BadRequest(l, why) => (StatusCode::BAD_REQUEST, *l, texts::t(*l).bad_request, why.clone()),
-            PageError::Refused(l) => (StatusCode::UNAUTHORIZED, *l, texts::t(*l).refused, texts::t(*l).refused_hint.to_string()),
-            PageError::Forbidden(l) => (StatusCode::FORBIDDEN, *l, texts::t(*l).bad_request, "CSRF".to_string()),
-            PageError::Unavailable(l) => {
-                (StatusCode::SERVICE_UNAVAILABLE, *l, texts::t(*l).unavailable, texts::t(*l).unavailable_hint.to_string())
-            }
-            PageError::Internal(l) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, *l, texts::t(*l).unavailable, texts::t(*l).unavailable_hint.to_string())
-            }
+        let back = match &self {
+            PageError::Refused(_, handle) => Some(format!("/p/{handle}")),
+            _ => None,
         };
-        (status, axum::response::Html(layout::error_page(lang, heading, &hint).into_string())).into_response()
+        let (status, lang, heading, hint) = match &self {
+            PageError::NotFound(l) => {
+                (StatusCode::NOT_FOUND, *l, texts::t(*l).not_found, texts::t(*l).not_found_hint.to_string())
+            }
+            PageError::BadRequest(l, why) => (StatusCode::BAD_REQUEST, *l, texts::t(*l).bad_request, why.clone()),
+            PageError::Refused(l, _) => {
+                (StatusCode::UNAUTHORIZED, *l, texts::t(*l).refused, texts::t(*l).refused_hint.to_string())
+            }
+            PageError::Forbidden(l) => (StatusCode::FORBIDDEN, *l, texts::t(*l).bad_request, "CSRF".to_string()),
+            PageError::Unavailable(l) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                *l,
+                texts::t(*l).unavailable,
+                texts::t(*l).unavailable_hint.to_string(),
+            ),
+            PageError::Internal(l) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                *l,
+                texts::t(*l).unavailable,
+                texts::t(*l).unavailable_hint.to_string(),
+            ),
+        };
+        (status, axum::response::Html(layout::error_page(lang, heading, &hint, back.as_deref()).into_string()))
+            .into_response()
     }
 }
 
@@ -216,7 +231,8 @@ impl FromRequestParts<AppState> for Visitor {
             PageError::Internal(lang)
         })?;
         let now = state.clock.now();
-        let session = session::cookie(&parts.headers, SESSION_COOKIE).and_then(|v| session::verify(&key, PURPOSE, v, now));
+        let session =
+            session::cookie(&parts.headers, SESSION_COOKIE).and_then(|v| session::verify(&key, PURPOSE, v, now));
         Ok(Visitor { lang, chose_lang: query_lang.and_then(parse_lang).is_some(), session, key, now })
     }
 }

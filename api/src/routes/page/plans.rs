@@ -33,7 +33,11 @@ struct Offer<'a> {
 }
 
 /// Shows the plans.
-pub async fn show(State(state): State<AppState>, Path(handle): Path<String>, visitor: Visitor) -> Result<Response, PageError> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(handle): Path<String>,
+    visitor: Visitor,
+) -> Result<Response, PageError> {
     let lang = visitor.lang;
     let project = super::project(&state, lang, &handle).await?;
     let db = |e| PageError::db(lang, e);
@@ -50,7 +54,14 @@ pub async fn show(State(state): State<AppState>, Path(handle): Path<String>, vis
     let on_sale: Vec<&PlanWithChats> = plans.iter().filter(|p| p.plan.on_sale).collect();
     let tx = t(lang);
     let path = format!("/p/{}", project.handle);
-    let frame = Frame { project: Some(&project), title: tx.plans, lang, signed_in: csrf.as_deref(), refresh: None, path: &path };
+    let frame = Frame {
+        project: Some(&project),
+        title: tx.plans,
+        lang,
+        signed_in: csrf.as_deref(),
+        refresh: None,
+        path: &path,
+    };
     let body = html! {
         h1 { (project.name) }
         @if !signed_in {
@@ -68,6 +79,7 @@ pub async fn show(State(state): State<AppState>, Path(handle): Path<String>, vis
                 }
             }
         }
+        @if offer.stripe { (layout::secure_note(lang)) }
     };
     Ok(super::html(&state, &visitor, layout::page(&frame, body)))
 }
@@ -135,6 +147,8 @@ fn card(offer: &Offer<'_>, item: &PlanWithChats) -> Markup {
                 @if let Some(csrf) = offer.csrf {
                     @if pay_card { (pay_form(offer, plan.id, "stripe", tx.pay_card, "primary", csrf)) }
                     @if pay_stars { (pay_form(offer, plan.id, "stars", tx.pay_stars, if pay_card { "secondary" } else { "primary" }, csrf)) }
+                } @else if pay_card || pay_stars {
+                    p.hint { a href="#signin-heading" { (tx.pay_after_sign_in) } }
                 }
                 @if let Some(bot) = &offer.project.bot_username {
                     a.button.secondary href={ "https://t.me/" (bot) "?start=plan_" (id) } { (tx.continue_in_telegram) }

@@ -59,15 +59,16 @@ pub async fn widget(
     let project = super::project(&state, lang, &handle).await?;
     let query = query.unwrap_or_default();
     if query.len() > 8192 {
-        return Err(PageError::Refused(lang));
+        return Err(PageError::Refused(lang, project.handle.clone()));
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query).map_err(|_| PageError::Refused(lang))?;
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(&query).map_err(|_| PageError::Refused(lang, project.handle.clone()))?;
     // `lang` is the page's own parameter, not Telegram's.
     let pairs = pairs.into_iter().filter(|(k, _)| k != "lang").collect();
-    let token = bot_token(&state, &visitor, &project).await?.ok_or(PageError::Refused(lang))?;
+    let token = bot_token(&state, &visitor, &project).await?.ok_or(PageError::Refused(lang, project.handle.clone()))?;
     let user = telegram_login::verify_widget(pairs, &token, visitor.now).map_err(|refusal| {
         tracing::info!(project_id = %project.id, %refusal, "membership page: widget sign-in refused");
-        PageError::Refused(lang)
+        PageError::Refused(lang, project.handle.clone())
     })?;
     signed_in(&state, &visitor, &project, &user).await
 }
@@ -87,10 +88,10 @@ pub async fn webapp(
 ) -> Result<Response, PageError> {
     let lang = visitor.lang;
     let project = super::project(&state, lang, &handle).await?;
-    let token = bot_token(&state, &visitor, &project).await?.ok_or(PageError::Refused(lang))?;
+    let token = bot_token(&state, &visitor, &project).await?.ok_or(PageError::Refused(lang, project.handle.clone()))?;
     let user = telegram_login::verify_init_data(&form.init_data, &token, visitor.now).map_err(|refusal| {
         tracing::info!(project_id = %project.id, %refusal, "membership page: Mini App sign-in refused");
-        PageError::Refused(lang)
+        PageError::Refused(lang, project.handle.clone())
     })?;
     signed_in(&state, &visitor, &project, &user).await
 }
@@ -108,10 +109,8 @@ async fn signed_in(
         language_code: user.language_code.as_deref().filter(|c| c.len() <= 16),
     };
     store::subscribers::upsert(&state.pool, project.id, user.id, profile).await.map_err(|e| PageError::db(lang, e))?;
-    let expires = visitor
-        .now
-        .checked_add_signed(chrono::TimeDelta::seconds(SESSION_SECS))
-        .ok_or(PageError::Internal(lang))?;
+    let expires =
+        visitor.now.checked_add_signed(chrono::TimeDelta::seconds(SESSION_SECS)).ok_or(PageError::Internal(lang))?;
     let value = session::sign(&visitor.key, PURPOSE, &session_payload(project.id, user.id), expires);
     let path = format!("/p/{}", project.handle);
     let cookie = session::set_cookie(&state.config, SESSION_COOKIE, &value, &path, SESSION_SECS);

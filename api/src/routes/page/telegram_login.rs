@@ -70,7 +70,11 @@ fn fields(pairs: Vec<(String, String)>) -> Result<BTreeMap<String, String>, Refu
     Ok(map)
 }
 
-fn check(mut map: BTreeMap<String, String>, key: &[u8], now: DateTime<Utc>) -> Result<BTreeMap<String, String>, Refusal> {
+fn check(
+    mut map: BTreeMap<String, String>,
+    key: &[u8],
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, String>, Refusal> {
     let given = map.remove("hash").ok_or(Refusal::Malformed("no hash"))?;
     let given = hex::decode(given.as_bytes()).map_err(|_| Refusal::BadSignature)?;
     let data_check_string = map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n");
@@ -80,8 +84,7 @@ fn check(mut map: BTreeMap<String, String>, key: &[u8], now: DateTime<Utc>) -> R
     if !bool::from(expected.as_slice().ct_eq(&given)) {
         return Err(Refusal::BadSignature);
     }
-    let auth_date: i64 =
-        map.get("auth_date").and_then(|d| d.parse().ok()).ok_or(Refusal::Malformed("no auth_date"))?;
+    let auth_date: i64 = map.get("auth_date").and_then(|d| d.parse().ok()).ok_or(Refusal::Malformed("no auth_date"))?;
     let age = now.timestamp().checked_sub(auth_date).ok_or(Refusal::Stale)?;
     if age > MAX_AGE_SECS || age < -FUTURE_SKEW_SECS {
         return Err(Refusal::Stale);
@@ -128,10 +131,8 @@ pub fn verify_init_data(init_data: &str, bot_token: &str, now: DateTime<Utc>) ->
         username: Option<String>,
         language_code: Option<String>,
     }
-    let user: WebAppUser = map
-        .get("user")
-        .and_then(|u| serde_json::from_str(u).ok())
-        .ok_or(Refusal::Malformed("no readable user"))?;
+    let user: WebAppUser =
+        map.get("user").and_then(|u| serde_json::from_str(u).ok()).ok_or(Refusal::Malformed("no readable user"))?;
     Ok(TelegramUser {
         id: user_id(Some(&user.id.to_string()))?,
         first_name: user.first_name,
@@ -222,7 +223,10 @@ mod tests {
     #[test]
     fn a_widget_payload_older_than_a_day_is_refused() {
         assert!(verify_widget(widget(TOKEN, now().timestamp() - MAX_AGE_SECS), TOKEN, now()).is_ok());
-        assert_eq!(verify_widget(widget(TOKEN, now().timestamp() - MAX_AGE_SECS - 1), TOKEN, now()), Err(Refusal::Stale));
+        assert_eq!(
+            verify_widget(widget(TOKEN, now().timestamp() - MAX_AGE_SECS - 1), TOKEN, now()),
+            Err(Refusal::Stale)
+        );
         assert_eq!(verify_widget(widget(TOKEN, now().timestamp() + 3600), TOKEN, now()), Err(Refusal::Stale));
     }
 

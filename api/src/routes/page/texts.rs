@@ -33,6 +33,10 @@ pub struct Texts {
     pub pay_stars: &'static str,
     /// Sign in to pay on the web.
     pub sign_in_to_pay: &'static str,
+    /// Signed out, under a plan that can be paid on the web.
+    pub pay_after_sign_in: &'static str,
+    /// A link's expiry.
+    pub link_until: &'static str,
     /// Sign-in heading.
     pub sign_in: &'static str,
     /// Sign-in explanation.
@@ -117,6 +121,8 @@ static EN: Texts = Texts {
     pay_card: "Pay by card",
     pay_stars: "Pay with Telegram Stars",
     sign_in_to_pay: "Sign in with Telegram to pay here on the web.",
+    pay_after_sign_in: "Pay here by card or Stars: sign in with Telegram first",
+    link_until: "The link works until",
     sign_in: "Sign in with Telegram",
     sign_in_hint: "We only learn your Telegram name and id; nothing is posted on your behalf.",
     sign_out: "Sign out",
@@ -163,6 +169,8 @@ static RU: Texts = Texts {
     pay_card: "Оплатить картой",
     pay_stars: "Оплатить звёздами Telegram",
     sign_in_to_pay: "Войдите через Telegram, чтобы оплатить здесь, на сайте.",
+    pay_after_sign_in: "Оплатить здесь картой или звёздами: сначала войдите через Telegram",
+    link_until: "Ссылка действует до",
     sign_in: "Войти через Telegram",
     sign_in_hint: "Мы узнаём только ваше имя и id в Telegram; от вашего имени ничего не публикуется.",
     sign_out: "Выйти",
