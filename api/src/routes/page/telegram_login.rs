@@ -86,7 +86,7 @@ fn check(
     }
     let auth_date: i64 = map.get("auth_date").and_then(|d| d.parse().ok()).ok_or(Refusal::Malformed("no auth_date"))?;
     let age = now.timestamp().checked_sub(auth_date).ok_or(Refusal::Stale)?;
-    if age > MAX_AGE_SECS || age < -FUTURE_SKEW_SECS {
+    if !(-FUTURE_SKEW_SECS..=MAX_AGE_SECS).contains(&age) {
         return Err(Refusal::Stale);
     }
     Ok(map)
