@@ -517,7 +517,7 @@ async fn in_a_browser_a_visitor_signs_in_pays_with_stripe_and_gets_the_chat_link
     pay.click().await.unwrap();
 
     // Back on the account: the active subscription and the personal link.
-    let html = wait_for_text(&browser, "https://t.me/+", Duration::from_secs(60)).await;
+    let html = wait_for_text(&browser, "https://t.me/+", Duration::from_secs(120)).await;
     assert!(html.contains("Monthly") && html.contains("Active"), "{html}");
     assert!(html.contains("Your chat links"));
     browser.screenshot("page-account-active").await;
@@ -565,4 +565,63 @@ async fn in_a_browser_the_russian_page_on_a_phone() {
     let html = browser.source().await.unwrap();
     assert!(html.contains("Активна") && html.contains("https://t.me/+"));
     browser.screenshot("page-account-ru-phone").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stars_payment_on_the_web_sends_the_visitor_to_the_invoice_link() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let plan = app
+        .plan(
+            &world,
+            json!({"name": "Stars Monthly", "price": 500, "currency": "USD", "stars_price": 250, "duration_days": 30}),
+        )
+        .await;
+    let ada = app.started_user(&world, "Ada").await;
+    let cookie = sign_in(&app, &world, &ada).await;
+    let (_, _, html) = get(&app, "/p/club", Some(&cookie), None).await;
+    assert!(html.contains("Pay with Telegram Stars") && html.contains("250 Stars"));
+    assert!(!html.contains("Pay by card"), "the project has no Stripe");
+
+    let csrf = csrf_in(&html);
+    let (status, _) =
+        post(&app, "/p/club/checkout", &cookie, &[("csrf", &csrf), ("plan_id", &world.plan_id), ("provider", "stars")])
+            .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the world's plan has no Stars price");
+    let (status, location) =
+        post(&app, "/p/club/checkout", &cookie, &[("csrf", &csrf), ("plan_id", &plan), ("provider", "stars")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    app.settle(&[world.bot.id]).await;
+    let (status, headers, _) = get(&app, &location, Some(&cookie), None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let invoice = headers[header::LOCATION].to_str().unwrap().to_string();
+    let stored: String = sqlx::query_scalar("SELECT url FROM checkout_requests WHERE provider = 'stars'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(invoice, stored, "the visitor goes to the invoice link the job made");
+    assert!(!app.texts_to(&world, ada.id).await.iter().any(|t| t.contains(&invoice)), "not also sent in Telegram");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checkout_page_waits_without_holding_the_request() {
+    let mut app = TestApp::start().await;
+    let world = app.world().await;
+    app.connect_stripe(&world, WEBHOOK_SECRET).await;
+    let ada = app.started_user(&world, "Ada").await;
+    let cookie = sign_in(&app, &world, &ada).await;
+    let (_, _, html) = get(&app, "/p/club", Some(&cookie), None).await;
+    // No worker: the job stays queued and the page answers at once, asking to be reloaded.
+    app.worker.take().expect("the worker").stop().await;
+    let csrf = csrf_in(&html);
+    let (_, location) = post(
+        &app,
+        "/p/club/checkout",
+        &cookie,
+        &[("csrf", &csrf), ("plan_id", &world.plan_id), ("provider", "stripe")],
+    )
+    .await;
+    let (status, _, html) = get(&app, &location, Some(&cookie), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Preparing your payment") && html.contains(r#"http-equiv="refresh" content="1""#));
 }
