@@ -508,7 +508,7 @@ async fn in_a_browser_a_visitor_signs_in_pays_with_stripe_and_gets_the_chat_link
     browser.find(Locator::Css("button[data-provider=stripe]")).await.unwrap().click().await.unwrap();
     let pay = browser
         .wait()
-        .at_most(Duration::from_secs(30))
+        .at_most(Duration::from_secs(120))
         .for_element(Locator::Id("pay"))
         .await
         .expect("Stripe's checkout page");
