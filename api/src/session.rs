@@ -141,7 +141,8 @@ pub async fn security_headers(request: Request<Body>, next: Next) -> Response {
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::REFERRER_POLICY, "same-origin");
     set(header::X_FRAME_OPTIONS, "DENY");
-    set(header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    // `-allow-popups`: Telegram's Login Widget signs in through a popup it opens.
+    set(header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin-allow-popups");
     set(header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()");
     set(header::CACHE_CONTROL, "no-store");
     response

@@ -261,6 +261,17 @@ async fn a_mini_app_sign_in_is_verified_with_the_web_app_key() {
         .unwrap()
     };
     let other_bot = app.tg.create_bot_named("other_app_bot").await.unwrap();
+    // A valid initData posted from another site signs nobody in.
+    let cross_site = client()
+        .post(format!("{}/p/club/auth/webapp", app.api.url()))
+        .header(header::ORIGIN, "https://elsewhere.example")
+        .form(&[("init_data", init_data(&world.bot.token, now() - 5, false))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    assert!(cross_site.headers().get(header::SET_COOKIE).is_none());
+
     for (case, data) in [
         ("tampered user", init_data(&world.bot.token, now() - 5, true)),
         ("another bot", init_data(&other_bot.token, now() - 5, false)),

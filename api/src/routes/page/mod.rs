@@ -112,7 +112,9 @@ impl IntoResponse for PageError {
             PageError::Refused(l, _) => {
                 (StatusCode::UNAUTHORIZED, *l, texts::t(*l).refused, texts::t(*l).refused_hint.to_string())
             }
-            PageError::Forbidden(l) => (StatusCode::FORBIDDEN, *l, texts::t(*l).bad_request, "CSRF".to_string()),
+            PageError::Forbidden(l) => {
+                (StatusCode::FORBIDDEN, *l, texts::t(*l).bad_request, texts::t(*l).forbidden_hint.to_string())
+            }
             PageError::Unavailable(l) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 *l,

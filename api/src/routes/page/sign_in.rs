@@ -79,21 +79,38 @@ pub struct WebAppForm {
     init_data: String,
 }
 
-/// A Mini App's `initData`.
+/// A Mini App's `initData`. A form posted from another site is refused (its `Origin`
+/// is not ours), so nobody can sign a visitor in as someone else.
 pub async fn webapp(
     State(state): State<AppState>,
     Path(handle): Path<String>,
+    headers: axum::http::HeaderMap,
     visitor: Visitor,
     Form(form): Form<WebAppForm>,
 ) -> Result<Response, PageError> {
     let lang = visitor.lang;
     let project = super::project(&state, lang, &handle).await?;
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok())
+        && origin != "null"
+        && origin != origin_of(&state.config.public_url)
+    {
+        return Err(PageError::Forbidden(lang));
+    }
     let token = bot_token(&state, &visitor, &project).await?.ok_or(PageError::Refused(lang, project.handle.clone()))?;
     let user = telegram_login::verify_init_data(&form.init_data, &token, visitor.now).map_err(|refusal| {
         tracing::info!(project_id = %project.id, %refusal, "membership page: Mini App sign-in refused");
         PageError::Refused(lang, project.handle.clone())
     })?;
     signed_in(&state, &visitor, &project, &user).await
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
 }
 
 async fn signed_in(
@@ -137,4 +154,13 @@ pub async fn sign_out(
     let path = format!("/p/{}", project.handle);
     let cookie = session::set_cookie(&state.config, SESSION_COOKIE, "", &path, 0);
     Ok(see_other(&path, &[cookie]))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_origin_of_a_url_is_its_scheme_host_and_port() {
+        assert_eq!(super::origin_of("https://members.example.com/base/"), "https://members.example.com");
+        assert_eq!(super::origin_of("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
 }

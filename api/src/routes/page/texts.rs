@@ -91,6 +91,8 @@ pub struct Texts {
     pub refused_hint: &'static str,
     /// 400 heading.
     pub bad_request: &'static str,
+    /// 403 text (a form without its session's token).
+    pub forbidden_hint: &'static str,
     /// 5xx heading.
     pub unavailable: &'static str,
     /// 5xx text.
@@ -150,6 +152,7 @@ static EN: Texts = Texts {
     refused: "Sign-in refused",
     refused_hint: "Telegram's signature did not check out, or it is too old. Please sign in again.",
     bad_request: "This request is not valid",
+    forbidden_hint: "This form has expired or is not yours. Go back, reload the page and try again.",
     unavailable: "Temporarily unavailable",
     unavailable_hint: "Please try again in a moment.",
     secure_note: "Card payments are handled by Stripe; card details never reach this site.",
@@ -198,6 +201,7 @@ static RU: Texts = Texts {
     refused: "Вход отклонён",
     refused_hint: "Подпись Telegram не прошла проверку или устарела. Войдите ещё раз.",
     bad_request: "Неверный запрос",
+    forbidden_hint: "Эта форма устарела или открыта не вами. Вернитесь, обновите страницу и попробуйте снова.",
     unavailable: "Временно недоступно",
     unavailable_hint: "Попробуйте ещё раз через минуту.",
     secure_note: "Оплату картой проводит Stripe; данные карты не попадают на этот сайт.",
