@@ -3,7 +3,7 @@
 //!
 //! [`open`] starts `/usr/bin/chromedriver` on a free port and a headless Chromium
 //! session with a fresh profile; the [`Browser`] derefs to the [`fantoccini::Client`]
-//! and kills chromedriver (and so its Chromium) when dropped. A missing Chromium or
+//! and kills chromedriver and its Chromium (their process group) when dropped. A missing Chromium or
 //! chromedriver is a failure, never a skip: `.ci/run` installs both.
 //! [`Browser::screenshot`] saves PNGs under `<workspace>/artifacts/screenshots/`.
 
@@ -37,10 +37,18 @@ impl Deref for Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
+        stop(&mut self.driver);
         let _ = std::fs::remove_dir_all(&self.profile);
     }
+}
+
+/// Kills chromedriver and the Chromium it started: chromedriver runs in a process
+/// group of its own (its id), and Chromium, which outlives a killed chromedriver,
+/// belongs to it.
+fn stop(driver: &mut Child) {
+    let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", driver.id())).status();
+    let _ = driver.kill();
+    let _ = driver.wait();
 }
 
 /// The directory screenshots are saved in (`<workspace root>/artifacts/screenshots`).
@@ -60,8 +68,10 @@ pub async fn open(width: u32, height: u32) -> Browser {
         "{CHROMEDRIVER} is missing: install it (apt-get install -y chromium chromium-driver; .ci/run does)"
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+    use std::os::unix::process::CommandExt;
     let driver = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -118,8 +128,7 @@ struct PendingBrowser {
 impl Drop for PendingBrowser {
     fn drop(&mut self) {
         if let Some(mut driver) = self.driver.take() {
-            let _ = driver.kill();
-            let _ = driver.wait();
+            stop(&mut driver);
             let _ = std::fs::remove_dir_all(&self.profile);
         }
     }

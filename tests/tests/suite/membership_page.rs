@@ -6,6 +6,10 @@
 //! with a tampered sign-in, signs in, pays through the simulator's Stripe checkout
 //! and sees the active subscription and the chat link; the Russian page; a phone.
 //! Screenshots of each screen go to `artifacts/screenshots/`.
+//!
+//! The tests run on the current-thread runtime, as most of the suite does: on a
+//! multi-threaded one, a worker still running when the test's database is dropped
+//! restarts its streams in a blocking pause that holds the runtime's shutdown for minutes.
 
 use std::time::Duration;
 
@@ -97,7 +101,7 @@ fn csrf_in(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn the_page_lists_the_plans_with_prices_chats_and_telegram_links() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -133,7 +137,7 @@ async fn the_page_lists_the_plans_with_prices_chats_and_telegram_links() {
     assert!(!html.contains(" style="), "no inline style");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn an_unknown_handle_is_a_404_page() {
     let app = TestApp::start().await;
     let (status, headers, html) = get(&app, "/p/nobody-here", None, None).await;
@@ -145,7 +149,7 @@ async fn an_unknown_handle_is_a_404_page() {
     assert_eq!(get(&app, &long, None, None).await.0, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn the_page_speaks_russian_by_accept_language_and_by_choice() {
     let app = TestApp::start().await;
     let _world = app.world().await;
@@ -163,7 +167,7 @@ async fn the_page_speaks_russian_by_accept_language_and_by_choice() {
     assert!(html.contains("Тарифы"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_correctly_signed_widget_sign_in_sets_a_signed_http_only_cookie() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -194,7 +198,7 @@ async fn a_correctly_signed_widget_sign_in_sets_a_signed_http_only_cookie() {
     assert_eq!(stored.as_deref(), Some("Ada"), "the subscriber is recorded");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_tampered_foreign_or_stale_widget_sign_in_is_refused_without_a_cookie() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -220,7 +224,7 @@ async fn a_tampered_foreign_or_stale_widget_sign_in_is_refused_without_a_cookie(
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_mini_app_sign_in_is_verified_with_the_web_app_key() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -284,7 +288,7 @@ async fn a_mini_app_sign_in_is_verified_with_the_web_app_key() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_session_shows_only_its_own_user_in_its_own_project() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -323,7 +327,7 @@ async fn a_session_shows_only_its_own_user_in_its_own_project() {
     assert!(html.contains("Monthly") && html.contains("Active"));
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn every_post_needs_the_sessions_csrf_token() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -348,7 +352,7 @@ async fn every_post_needs_the_sessions_csrf_token() {
     assert!(app.db.enqueued::<UnbanThenLink>().await.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn fresh_links_are_asked_for_through_the_bots_job_and_shown_when_made() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -376,7 +380,7 @@ async fn fresh_links_are_asked_for_through_the_bots_job_and_shown_when_made() {
     assert!(html.contains(&links[1]), "the fresh link is on the page");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn cancel_at_period_end_is_enqueued_only_for_the_users_own_subscription() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -435,7 +439,7 @@ async fn cancel_at_period_end_is_enqueued_only_for_the_users_own_subscription() 
     assert!(html.contains("Not renewing") && html.contains("Access until"), "{html}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_web_checkout_waits_for_its_job_then_sends_the_visitor_to_stripe() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -481,7 +485,7 @@ async fn wait_for_text(browser: &browser::Browser, text: &str, timeout: Duration
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn in_a_browser_a_visitor_signs_in_pays_with_stripe_and_gets_the_chat_link() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -547,7 +551,7 @@ async fn in_a_browser_a_visitor_signs_in_pays_with_stripe_and_gets_the_chat_link
     assert_eq!(browser.current_url().await.unwrap().path(), "/p/club");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn in_a_browser_the_russian_page_on_a_phone() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -578,7 +582,7 @@ async fn in_a_browser_the_russian_page_on_a_phone() {
     browser.screenshot("page-account-ru-phone").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn a_stars_payment_on_the_web_sends_the_visitor_to_the_invoice_link() {
     let app = TestApp::start().await;
     let world = app.world().await;
@@ -614,7 +618,7 @@ async fn a_stars_payment_on_the_web_sends_the_visitor_to_the_invoice_link() {
     assert!(!app.texts_to(&world, ada.id).await.iter().any(|t| t.contains(&invoice)), "not also sent in Telegram");
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn the_checkout_page_waits_without_holding_the_request() {
     let mut app = TestApp::start().await;
     let world = app.world().await;
