@@ -521,12 +521,22 @@ async fn in_a_browser_a_visitor_signs_in_pays_with_stripe_and_gets_the_chat_link
     browser.goto(&format!("{base}/p/club")).await.unwrap();
     browser.screenshot("page-plans-signed-in").await;
     browser.find(Locator::Css("button[data-provider=stripe]")).await.unwrap().click().await.unwrap();
-    let pay = browser
-        .wait()
-        .at_most(Duration::from_secs(120))
-        .for_element(Locator::Id("pay"))
-        .await
-        .expect("Stripe's checkout page");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let pay = loop {
+        if let Ok(pay) = browser.find(Locator::Id("pay")).await {
+            break pay;
+        }
+        if std::time::Instant::now() > deadline {
+            let url = browser.current_url().await.unwrap();
+            let checkouts: Vec<(String, Option<String>)> =
+                sqlx::query_as("SELECT state, url FROM checkout_requests").fetch_all(&app.db.pool).await.unwrap();
+            panic!(
+                "no Stripe checkout page after 2 minutes: at {url}, checkouts {checkouts:?}, page:\n{}",
+                browser.source().await.unwrap()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     assert!(browser.current_url().await.unwrap().path().starts_with("/stripe/pay/cs_test_"));
     browser.screenshot("page-stripe-checkout").await;
     pay.click().await.unwrap();
