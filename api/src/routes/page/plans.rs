@@ -148,7 +148,7 @@ fn card(offer: &Offer<'_>, item: &PlanWithChats) -> Markup {
                     @if pay_card { (pay_form(offer, plan.id, "stripe", tx.pay_card, "primary", csrf)) }
                     @if pay_stars { (pay_form(offer, plan.id, "stars", tx.pay_stars, if pay_card { "secondary" } else { "primary" }, csrf)) }
                 } @else if pay_card || pay_stars {
-                    p.hint { a href="#signin-heading" { (tx.pay_after_sign_in) } }
+                    p.hint { a href="#signin-heading" { ((tx.pay_after_sign_in)(pay_card, pay_stars)) } }
                 }
                 @if let Some(bot) = &offer.project.bot_username {
                     a.button.secondary href={ "https://t.me/" (bot) "?start=plan_" (id) } { (tx.continue_in_telegram) }

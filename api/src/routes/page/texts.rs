@@ -34,7 +34,7 @@ pub struct Texts {
     /// Sign in to pay on the web.
     pub sign_in_to_pay: &'static str,
     /// Signed out, under a plan that can be paid on the web.
-    pub pay_after_sign_in: &'static str,
+    pub pay_after_sign_in: fn(bool, bool) -> &'static str,
     /// A link's expiry.
     pub link_until: &'static str,
     /// Sign-in heading.
@@ -123,7 +123,11 @@ static EN: Texts = Texts {
     pay_card: "Pay by card",
     pay_stars: "Pay with Telegram Stars",
     sign_in_to_pay: "Sign in with Telegram to pay here on the web.",
-    pay_after_sign_in: "Pay here by card or Stars: sign in with Telegram first",
+    pay_after_sign_in: |card, stars| match (card, stars) {
+        (true, true) => "Pay here by card or with Stars: sign in with Telegram first",
+        (true, false) => "Pay here by card: sign in with Telegram first",
+        _ => "Pay here with Telegram Stars: sign in with Telegram first",
+    },
     link_until: "The link works until",
     sign_in: "Sign in with Telegram",
     sign_in_hint: "We only learn your Telegram name and id; nothing is posted on your behalf.",
@@ -172,7 +176,11 @@ static RU: Texts = Texts {
     pay_card: "Оплатить картой",
     pay_stars: "Оплатить звёздами Telegram",
     sign_in_to_pay: "Войдите через Telegram, чтобы оплатить здесь, на сайте.",
-    pay_after_sign_in: "Оплатить здесь картой или звёздами: сначала войдите через Telegram",
+    pay_after_sign_in: |card, stars| match (card, stars) {
+        (true, true) => "Оплатить здесь картой или звёздами: сначала войдите через Telegram",
+        (true, false) => "Оплатить здесь картой: сначала войдите через Telegram",
+        _ => "Оплатить здесь звёздами Telegram: сначала войдите через Telegram",
+    },
     link_until: "Ссылка действует до",
     sign_in: "Войти через Telegram",
     sign_in_hint: "Мы узнаём только ваше имя и id в Telegram; от вашего имени ничего не публикуется.",
