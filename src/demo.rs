@@ -178,6 +178,25 @@ impl Demo {
         ensure!(refused.status() == 403, "the website's key could list plans: {}", refused.status());
         println!("     the same key is refused anything else (403 TOKEN_MISSING_ABILITY)");
 
+        self.say("Her membership page shows the plan to visitors from the web");
+        let page_url = format!("{}/p/club", self.api);
+        let page = self.http.get(&page_url).header("accept-language", "en").send().await?;
+        ensure!(page.status() == 200, "{page_url} answered {}", page.status());
+        let csp = page.headers().get("content-security-policy").is_some();
+        let html = page.text().await?;
+        let deep_link = format!("https://t.me/{}?start=plan_{plan_id}", bot.username);
+        ensure!(
+            html.contains("Monthly")
+                && html.contains("5.00 USD")
+                && html.contains("Club Channel")
+                && html.contains(&deep_link),
+            "the membership page does not show the plan"
+        );
+        ensure!(csp, "the membership page has no Content-Security-Policy");
+        println!(
+            "     {page_url}: \"Monthly\", 5.00 USD, includes Club Channel, \"Continue in Telegram\" → {deep_link}"
+        );
+
         self.say("Alice and Bob subscribe (granted for 30 days)");
         let (alice, bob, mallory) = (
             tg.create_user_named("Alice").await?,

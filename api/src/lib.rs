@@ -9,10 +9,13 @@
 //! - [`auth`]: who calls the integrator API (the admin token, a project's api key),
 //!   what the key may do and its request limit; [`idempotency`]: `Idempotency-Key` on
 //!   every `/v1` write.
+//! - [`session`]: signed cookies, CSRF tokens and security headers of the HTML surfaces.
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
-//!   (`POST /hooks/telegram/{bot_id}`) and `v1/` (the integrator setup API:
-//!   projects, bot, chats, plans, grants, members, keys, deep links, lists, analytics)
-//!   and `compat` (the TGmembership-compatible `GET /bot{id}/{api_key}/{method}`).
+//!   (`POST /hooks/telegram/{bot_id}`), `v1/` (the integrator API: projects, bot,
+//!   chats, plans, grants, members, keys, deep links, lists, analytics, events and
+//!   webhook endpoints), `compat` (the TGmembership-compatible
+//!   `GET /bot{id}/{api_key}/{method}`) and `page/` (the membership page
+//!   `/p/{handle}`, one module per screen).
 
 #![warn(missing_docs)]
 
@@ -22,6 +25,7 @@ pub mod idempotency;
 mod observe;
 pub mod openapi;
 mod routes;
+pub mod session;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -35,6 +39,8 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 pub use error::ApiError;
+/// Telegram sign-in verification (and signing, for tests and the demo).
+pub use routes::page::telegram_login;
 use routes::v1;
 
 /// The largest request body accepted (Telegram updates are far smaller).
@@ -102,6 +108,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/analytics", get(v1::analytics::show))
         // TGmembership's URL shape: /bot<telegram bot id>/<api key>/<method>.
         .route("/{bot}/{api_key}/{method}", get(routes::compat::call))
+        // The membership page (`/p/{handle}`, `/static/page.*`): HTML with its own
+        // security headers and error pages; see `routes/page/`.
+        .merge(routes::page::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -2,6 +2,8 @@
 # Runs schemathesis against a live `gatehouse api` (a fresh database on the local
 # PostgreSQL), bounded in examples and time, and fails on any 500 or any answer that
 # breaks the OpenAPI document. Usage: ops/schemathesis/run.sh [max examples per operation]
+# (The coverage phase is left out: schemathesis 4.32.5 fails inside it on our document with
+# a KeyError of its own.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 examples=${1:-25}
@@ -30,6 +32,7 @@ created=$(curl -fs -X POST "http://127.0.0.1:$port/v1/projects" -H "Authorizatio
 export SCHEMATHESIS_PROJECT=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["data"]["project_id"])' <<<"$created")
 export SCHEMATHESIS_KEY=$(python3 -c 'import json,sys;print(json.load(sys.stdin)["data"]["api_key"])' <<<"$created")
 schemathesis --config-file ops/schemathesis/schemathesis.toml run "http://127.0.0.1:$port/v1/openapi.json" \
-  --url "http://127.0.0.1:$port" --max-examples "$examples" --max-time 240 --seed 1 \
+  --url "http://127.0.0.1:$port" --max-examples "$examples" --max-time 150 --seed 1 \
+  -H "Authorization: Bearer $SCHEMATHESIS_KEY" --generation-with-security-parameters false \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-  --phases examples,coverage,fuzzing --workers 2 --report-junit-path "${SCHEMATHESIS_REPORT:-/tmp/schemathesis.xml}"
+  --phases examples,fuzzing --workers 2 --report-junit-path "${SCHEMATHESIS_REPORT:-/tmp/schemathesis.xml}"

@@ -376,6 +376,65 @@ pub(crate) fn api_routes() -> Router<Arc<Shared>> {
         .route("/v1/checkout/sessions", post(create_session))
         .route("/v1/checkout/sessions/{id}", get(get_session))
         .route("/v1/subscriptions/{id}", get(get_subscription).post(update_subscription).delete(cancel_subscription))
+        .route("/pay/{id}", get(checkout_page).post(checkout_paid))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// `GET /stripe/pay/{id}`: the hosted checkout page a session's `url` points at, as a
+/// browser sees it: the amount, a card field and a Pay button (test mode: any card).
+async fn checkout_page(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let stored = s.stripe.lock().expect("stripe lock").sessions.get(&id).map(|(_, v)| v.clone());
+    let Some(session) = stored else {
+        return (StatusCode::NOT_FOUND, "No such checkout session").into_response();
+    };
+    let amount = session["amount_total"].as_i64().unwrap_or(0);
+    let currency = session["currency"].as_str().unwrap_or("usd").to_uppercase();
+    let name = session["_product_name"].as_str().unwrap_or("Subscription").to_string();
+    let open = session["status"] == "open";
+    let body = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Checkout (simulator)</title>
+<style>body{{font-family:system-ui,sans-serif;background:#f6f9fc;color:#1a1f36;margin:0}}main{{max-width:420px;margin:3rem auto;background:#fff;border-radius:8px;padding:2rem;box-shadow:0 2px 8px #0002}}
+.amount{{font-size:2rem;font-weight:600}}label{{display:block;margin:1rem 0 .3rem}}input{{width:100%;padding:.6rem;font-size:1rem;box-sizing:border-box;border:1px solid #ccd;border-radius:4px}}
+button{{margin-top:1.5rem;width:100%;padding:.8rem;font-size:1.1rem;background:#635bff;color:#fff;border:0;border-radius:6px}}.note{{color:#697386;font-size:.85rem}}</style></head>
+<body><main><p class="note">Stripe simulator · test mode</p><h1>{name}</h1><p class="amount">{amount_major}.{amount_minor:02} {currency}</p>
+{form}</main></body></html>"#,
+        name = html_escape(&name),
+        amount_major = amount / 100,
+        amount_minor = (amount % 100).abs(),
+        currency = html_escape(&currency),
+        form = if open {
+            format!(
+                r#"<form method="post" action="/stripe/pay/{id}"><label for="card">Card number</label><input id="card" name="card" value="4242 4242 4242 4242" autocomplete="off"><button id="pay" type="submit">Pay</button></form>"#,
+                id = html_escape(&id)
+            )
+        } else {
+            "<p>This checkout session is no longer open.</p>".into()
+        },
+    );
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+/// `POST /stripe/pay/{id}`: the payer pressed Pay: the session completes (the same
+/// events as the control API's `complete`) and the browser goes to `success_url`.
+async fn checkout_paid(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    let success_url = s
+        .stripe
+        .lock()
+        .expect("stripe lock")
+        .sessions
+        .get(&id)
+        .and_then(|(_, v)| v["success_url"].as_str().map(str::to_string));
+    match complete(&s, &id, CompleteRequest::default()).await {
+        Ok(_) => match success_url {
+            Some(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response(),
+            None => (StatusCode::OK, "Paid").into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn create_session(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -444,6 +503,7 @@ async fn create_session(State(s): State<Arc<Shared>>, headers: HeaderMap, body: 
     let mut stored = session.clone();
     stored["_price"] = price;
     stored["_subscription_metadata"] = form["subscription_data"]["metadata"].clone();
+    stored["_product_name"] = form["line_items"][0]["price_data"]["product_data"]["name"].clone();
     s.stripe.lock().expect("stripe lock").sessions.insert(id, (key, stored));
     Json(session).into_response()
 }
@@ -634,7 +694,11 @@ async fn complete_session(
     Path(id): Path<String>,
     body: Option<Json<CompleteRequest>>,
 ) -> Result<Json<Emitted>, ControlError> {
-    let req = body.map(|b| b.0).unwrap_or_default();
+    complete(&s, &id, body.map(|b| b.0).unwrap_or_default()).await.map(Json)
+}
+
+async fn complete(s: &Arc<Shared>, id: &str, req: CompleteRequest) -> Result<Emitted, ControlError> {
+    let id = id.to_string();
     let now = s.clock.now();
     let (key, mut events) = {
         let mut st = s.stripe.lock().expect("stripe lock");
@@ -712,9 +776,9 @@ async fn complete_session(
     if req.reverse {
         order.reverse();
     }
-    let deliveries = deliver(&s, &key, &order, req.twice).await;
+    let deliveries = deliver(s, &key, &order, req.twice).await;
     events.sort_by_key(|e| e["created"].as_i64());
-    Ok(Json(Emitted { events, deliveries }))
+    Ok(Emitted { events, deliveries })
 }
 
 async fn emit(State(s): State<Arc<Shared>>, Json(req): Json<EmitRequest>) -> Result<Json<Emitted>, ControlError> {

@@ -12,8 +12,6 @@ use crate::{Running, TEST_ADMIN_TOKEN, TestDb, test_config};
 
 /// The whole system for one test.
 pub struct TestApp {
-    /// The database.
-    pub db: TestDb,
     /// The simulator.
     pub sim: SimHandle,
     /// Its control client.
@@ -28,6 +26,10 @@ pub struct TestApp {
     pub config: Arc<Config>,
     /// An HTTP client for requests the helpers do not cover.
     pub http: reqwest::Client,
+    /// The database. Declared last, so it is dropped last: the api and the worker are
+    /// told to stop first, and a worker never restarts its streams against a database
+    /// that is gone (on a multi-threaded runtime that held the test's end for minutes).
+    pub db: TestDb,
 }
 
 impl TestApp {

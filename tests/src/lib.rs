@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod receiver;
+pub mod browser;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -2,6 +2,7 @@
 
 pub mod compat;
 pub mod health;
+pub mod page;
 pub mod stripe;
 pub mod telegram;
 pub mod v1;

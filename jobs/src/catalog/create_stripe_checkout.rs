@@ -57,11 +57,14 @@ async fn create(ctx: &JobContext, request: &CheckoutRequest) -> Result<(), JobEr
             let key = ctx.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;
             let secret_key =
                 crypto::open(key, &settings.secret_key_sealed).map_err(|e| JobError::Permanent(e.to_string()))?;
-            let terms = store::projects::get(&ctx.pool, request.project_id).await?;
-            let return_url = terms
-                .and_then(|t| t.bot_username)
-                .map(|u| format!("https://t.me/{u}"))
-                .unwrap_or_else(|| ctx.config.public_url.clone());
+            let return_url = match &request.return_url {
+                Some(url) => url.clone(),
+                None => store::projects::get(&ctx.pool, request.project_id)
+                    .await?
+                    .and_then(|t| t.bot_username)
+                    .map(|u| format!("https://t.me/{u}"))
+                    .unwrap_or_else(|| ctx.config.public_url.clone()),
+            };
             let session = stripe::create_session(
                 &ctx.http,
                 &ctx.config.stripe_api_url,
@@ -88,13 +91,17 @@ async fn create(ctx: &JobContext, request: &CheckoutRequest) -> Result<(), JobEr
     send_pay_link(ctx, request, &plan.name, &url).await
 }
 
-/// Sends the user the way to pay, once per checkout request.
+/// Sends the user the way to pay, once per checkout request; a request begun on the
+/// membership page (with a `return_url`) is not sent: the page sends the payer on.
 pub(crate) async fn send_pay_link(
     ctx: &JobContext,
     request: &CheckoutRequest,
     plan_name: &str,
     url: &str,
 ) -> Result<(), JobError> {
+    if request.return_url.is_some() {
+        return Ok(());
+    }
     let lang = Lang::from_code(request.language_code.as_deref());
     let text = texts::pay_here(lang, plan_name, url);
     let markup = json!({"inline_keyboard": [[{"text": texts::pay_button(lang), "url": url}]]});

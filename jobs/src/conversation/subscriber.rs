@@ -214,7 +214,9 @@ pub async fn status(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     talk.reply(text, markup).await
 }
 
-fn cancellable(view: &GrantView) -> bool {
+/// Whether a subscription renews at a provider, so it can be canceled at its period's
+/// end (`/cancel`, and the membership page's account).
+pub fn cancellable(view: &GrantView) -> bool {
     view.recurring
         && matches!(view.grant.source.as_str(), "stripe" | "stars")
         && matches!(view.grant.state.as_str(), "active" | "trialing" | "past_due")

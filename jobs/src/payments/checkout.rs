@@ -45,8 +45,22 @@ pub async fn begin(
     plan_id: Uuid,
     provider: Provider,
 ) -> Result<Uuid, sqlx::Error> {
+    begin_returning(conn, project_id, subscriber_id, plan_id, provider, None).await
+}
+
+/// [`begin`] for a payer on the membership page: Stripe's checkout sends them back to
+/// `return_url`, and nothing is sent in Telegram (the page sends them to pay itself).
+pub async fn begin_returning(
+    conn: &mut PgConnection,
+    project_id: Uuid,
+    subscriber_id: Uuid,
+    plan_id: Uuid,
+    provider: Provider,
+    return_url: Option<&str>,
+) -> Result<Uuid, sqlx::Error> {
     let request_id = Uuid::now_v7();
-    checkouts::insert(&mut *conn, request_id, project_id, subscriber_id, plan_id, provider.as_str()).await?;
+    checkouts::insert(&mut *conn, request_id, project_id, subscriber_id, plan_id, provider.as_str(), return_url)
+        .await?;
     match provider {
         Provider::Stripe => queue::enqueue(conn, &CreateStripeCheckout { request_id }, RunAt::Now).await?,
         Provider::Stars => queue::enqueue(conn, &SendStarsInvoice { request_id }, RunAt::Now).await?,

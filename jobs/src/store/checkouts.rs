@@ -29,9 +29,12 @@ pub struct CheckoutRequest {
     pub subscriber_status: String,
     /// Their language.
     pub language_code: Option<String>,
+    /// Where Stripe's checkout sends the payer back to (a checkout begun on the
+    /// membership page); `None`: to the bot, and the way to pay is sent in Telegram.
+    pub return_url: Option<String>,
 }
 
-/// Records a checkout request.
+/// Records a checkout request (`return_url`: see [`CheckoutRequest::return_url`]).
 pub async fn insert(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -39,15 +42,18 @@ pub async fn insert(
     subscriber_id: Uuid,
     plan_id: Uuid,
     provider: &str,
+    return_url: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO checkout_requests (id, project_id, subscriber_id, plan_id, provider) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO checkout_requests (id, project_id, subscriber_id, plan_id, provider, return_url)
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(id)
     .bind(project_id)
     .bind(subscriber_id)
     .bind(plan_id)
     .bind(provider)
+    .bind(return_url)
     .execute(db)
     .await?;
     Ok(())
@@ -57,7 +63,7 @@ pub async fn insert(
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<CheckoutRequest>, sqlx::Error> {
     sqlx::query_as(
         "SELECT c.id, c.project_id, c.plan_id, c.provider, c.external_id, c.url, c.state, c.subscriber_id,
-                s.telegram_user_id, s.status AS subscriber_status, s.language_code
+                s.telegram_user_id, s.status AS subscriber_status, s.language_code, c.return_url
          FROM checkout_requests c JOIN subscribers s ON s.id = c.subscriber_id WHERE c.id = $1",
     )
     .bind(id)

@@ -55,3 +55,15 @@ pub async fn get(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<Option<Pro
     .fetch_optional(db)
     .await
 }
+
+/// A project by its handle (the membership page's `/p/{handle}`).
+pub async fn by_handle(db: impl PgExecutor<'_>, handle: &str) -> Result<Option<Project>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id, p.handle, p.name, p.owner_telegram_id, extract(epoch FROM p.grace_period)::bigint AS grace_secs,
+                p.reminder_days, b.username AS bot_username
+         FROM projects p LEFT JOIN bots b ON b.project_id = p.id WHERE p.handle = $1",
+    )
+    .bind(handle)
+    .fetch_optional(db)
+    .await
+}

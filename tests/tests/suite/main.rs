@@ -9,6 +9,7 @@ mod integrator_api;
 mod lifecycle;
 mod lifecycle_resilience;
 pub mod lost_updates;
+mod membership_page;
 mod payments_access_codes;
 mod payments_reminders;
 mod payments_signatures;
