@@ -23,6 +23,8 @@
 //! - [`telegram`]: the Bot API gateway with classified errors; [`crypto`]: sealed
 //!   tokens and hashed keys; [`clock`]: time that tests can move; [`texts`]: what users read.
 //! - [`metrics`]: the names of every metric Gatehouse exports.
+//! - [`operator`]: the operator's view (`gatehouse jobs`, `gatehouse bots`, `/console`):
+//!   job args with secrets redacted, retry, cancel, pause and resume, each audited.
 //! - [`payments`]: Stripe, Telegram Stars, access codes, trials and the subscription
 //!   state machine (`docs/subscriptions.md`).
 
@@ -36,6 +38,7 @@ pub mod crypto;
 pub mod db;
 pub mod membership;
 pub mod metrics;
+pub mod operator;
 pub mod payments;
 pub mod queue;
 pub mod runtime;

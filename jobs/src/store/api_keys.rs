@@ -47,3 +47,11 @@ pub async fn find(db: impl PgExecutor<'_>, key_hash: &[u8]) -> Result<Option<Api
     .fetch_optional(db)
     .await
 }
+
+/// The key with this id, unless it was revoked (a console session names its key by id).
+pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<ApiKey>, sqlx::Error> {
+    sqlx::query_as("SELECT id, project_id, abilities FROM api_keys WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}

@@ -20,7 +20,8 @@
 //!   `access_code_redemptions` and `access_tokens`.
 //! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
 //! - [`queue`]: `apalis.jobs` and `apalis.workers` (writing a job, snoozes, rescue,
-//!   pruning, figures); [`scheduler`]: the leader's advisory lock; [`budget`]:
+//!   pruning, figures); [`operator`]: what an operator reads and does to the queue
+//!   (`job_errors`, `job_throughput`, jobs by state, retry, cancel); [`scheduler`]: the leader's advisory lock; [`budget`]:
 //!   `rate_budgets` and `bot_rate_limits`; [`diagnostics`]: `diagnostic_probe_runs`.
 
 pub mod access_codes;
@@ -36,6 +37,7 @@ pub mod grants;
 pub mod links;
 pub mod memberships;
 pub mod messages;
+pub mod operator;
 pub mod payments;
 pub mod plans;
 pub mod projects;
