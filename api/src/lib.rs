@@ -17,6 +17,7 @@ pub mod auth;
 pub mod error;
 mod observe;
 mod routes;
+pub mod session;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -11,6 +11,7 @@
 //! - [`drain`], [`drain_all`]: wait for the queue deterministically.
 
 pub mod app;
+pub mod browser;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
