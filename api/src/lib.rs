@@ -9,7 +9,8 @@
 //! - [`auth`]: who calls the integrator API (the admin token, a project's api key).
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
 //!   (`POST /hooks/telegram/{bot_id}`) and `v1/` (the integrator setup API:
-//!   projects, bot, chats, plans, grants, members).
+//!   projects, bot, chats, plans, grants, members), `console/` (`/console`, the
+//!   operator's console).
 
 #![warn(missing_docs)]
 
@@ -75,6 +76,9 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/checkout/{checkout_id}", get(v1::checkout::show))
         .route("/v1/projects/{project_id}/access-codes", post(v1::access_codes::create))
         .route("/v1/projects/{project_id}/stars/refunds", post(v1::stars::refund))
+        // The operator's console (`/console`): HTML with its own security headers and a
+        // signed session cookie; see `routes/console/`.
+        .merge(routes::console::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(observe::observe))
