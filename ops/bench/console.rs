@@ -6,7 +6,7 @@
 //! must stay under (50 ms).
 //!
 //! `cargo bench --bench console` (env: BENCH_FINISHED, default 1000000; BENCH_WAITING,
-//! default 10000; BENCH_RUNS, default 20).
+//! default 10000; BENCH_RUNS, default 20; BENCH_KEEP=1 keeps the database to look at plans).
 
 #[path = "common.rs"]
 mod common;
@@ -108,7 +108,11 @@ async fn main() {
         "{}",
         if all_ok { "every query under 50 ms" } else { "SOME QUERIES OVER 50 ms" }
     );
-    db.drop_now().await;
+    if std::env::var_os("BENCH_KEEP").is_some() {
+        println!("kept the database {} (BENCH_KEEP)", db.name);
+    } else {
+        db.drop_now().await;
+    }
 }
 
 /// How many rows a query's answer holds, for the table.
@@ -226,9 +230,8 @@ async fn fill(pool: &sqlx::PgPool, finished: i64, waiting: i64) -> Vec<Uuid> {
     .expect("audit");
     store::operator::roll_up_throughput(pool).await.expect("rollup");
     // What autovacuum does on a live system: statistics and the visibility map.
-    sqlx::raw_sql("VACUUM ANALYZE apalis.jobs; VACUUM ANALYZE job_errors; VACUUM ANALYZE audit_log")
-        .execute(pool)
-        .await
-        .expect("vacuum");
+    for table in ["VACUUM ANALYZE apalis.jobs", "VACUUM ANALYZE job_errors", "VACUUM ANALYZE audit_log"] {
+        sqlx::raw_sql(table).execute(pool).await.expect("vacuum");
+    }
     projects
 }

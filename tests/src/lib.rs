@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod operator;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

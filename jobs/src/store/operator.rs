@@ -135,7 +135,8 @@ pub struct Filter<'a> {
     pub state: Option<State>,
     /// Only this kind.
     pub kind: Option<&'a str>,
-    /// Only jobs of this project (known for the jobs that have failed at least once).
+    /// Only jobs of this project (known for the jobs that have failed at least once: those
+    /// of its latest 5,000 failed runs).
     pub project: Option<Uuid>,
     /// Only these ids.
     pub ids: Option<&'a [String]>,
@@ -178,7 +179,11 @@ fn filter_sql(filter: &Filter<'_>) -> String {
         conditions.push("substring(job from 1 for octet_length($1::bytea)) = $1::bytea");
     }
     if filter.project.is_some() {
-        conditions.push("id IN (SELECT job_id FROM job_errors WHERE project_id = $2::uuid)");
+        // The project's jobs among its latest failed runs: a short list of ids, looked up
+        // by the primary key, instead of a scan of every failed job of every project.
+        conditions.push(
+            "id = ANY(ARRAY(SELECT job_id FROM job_errors WHERE project_id = $2::uuid ORDER BY at DESC LIMIT 5000))",
+        );
     }
     if filter.ids.is_some() {
         conditions.push("id = ANY($3::text[])");

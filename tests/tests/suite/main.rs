@@ -2,9 +2,12 @@
 //! area saves most of the build on a small machine): each area is a module.
 
 mod bot;
+mod console;
+mod console_browser;
 mod fuzz;
 mod lifecycle;
 mod lifecycle_resilience;
+mod operator;
 mod payments_access_codes;
 mod payments_reminders;
 mod payments_signatures;
