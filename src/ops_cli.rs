@@ -104,7 +104,8 @@ fn parse_state(s: &str) -> Result<State, String> {
 }
 
 fn parse_kind(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok =
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if ok { Ok(s.to_string()) } else { Err("a kind is 1–64 characters of a-z, 0-9 and '-'".into()) }
 }
 
@@ -199,7 +200,8 @@ pub async fn jobs(config: &Config, args: JobsArgs) -> anyhow::Result<()> {
                 (None, None) => {}
             }
             println!("\nerrors:");
-            let rows = job.errors.iter().map(|e| vec![e.attempt.to_string(), e.at.to_rfc3339(), e.error.clone()]).collect();
+            let rows =
+                job.errors.iter().map(|e| vec![e.attempt.to_string(), e.at.to_rfc3339(), e.error.clone()]).collect();
             print_table(&["RUN", "AT", "ERROR"], rows);
             println!("\naudit:");
             let rows = job
@@ -227,7 +229,8 @@ pub async fn jobs(config: &Config, args: JobsArgs) -> anyhow::Result<()> {
             if ids.is_empty() && kind.is_none() && state.is_none() {
                 bail!("name the jobs by id, or choose them with --kind and/or --state");
             }
-            let filter = Filter { state, kind: kind.as_deref(), project: None, ids: (!ids.is_empty()).then_some(&ids[..]) };
+            let filter =
+                Filter { state, kind: kind.as_deref(), project: None, ids: (!ids.is_empty()).then_some(&ids[..]) };
             let acted = operator::retry(&pool, &filter, &Actor::Cli).await?;
             report(json, "retried", &ids, &acted)
         }

@@ -63,7 +63,9 @@ pub fn redact(value: &serde_json::Value) -> serde_json::Value {
             Value::Object(map) => {
                 for (k, item) in map.iter_mut() {
                     let lower = k.to_ascii_lowercase();
-                    if SECRET_KEYS.iter().any(|s| lower.contains(s)) && !lower.ends_with("_id") && lower != "language_code"
+                    if SECRET_KEYS.iter().any(|s| lower.contains(s))
+                        && !lower.ends_with("_id")
+                        && lower != "language_code"
                     {
                         *item = Value::String(REDACTED.into());
                     } else if let Value::String(text) = item
@@ -285,7 +287,9 @@ pub async fn show(pool: &PgPool, job_id: &str) -> Result<Option<JobDetail>, sqlx
     };
     let head = &row.job[..row.job.len().min(store::operator::HEAD_BYTES as usize)];
     let last_error = match row.status.as_str() {
-        "Failed" | "Killed" => row.last_result.as_ref().and_then(|r| r.get("Err")).and_then(|e| e.as_str()).map(String::from),
+        "Failed" | "Killed" => {
+            row.last_result.as_ref().and_then(|r| r.get("Err")).and_then(|e| e.as_str()).map(String::from)
+        }
         _ => None,
     };
     let line = JobLine {
@@ -444,7 +448,8 @@ pub async fn pause_bot(
     if !(1..=MAX_PAUSE_SECS).contains(&seconds) {
         return Err(BotActionError::BadDuration(seconds));
     }
-    let bot = store::bots::by_telegram_id(pool, telegram_bot_id).await?.ok_or(BotActionError::UnknownBot(telegram_bot_id))?;
+    let bot =
+        store::bots::by_telegram_id(pool, telegram_bot_id).await?.ok_or(BotActionError::UnknownBot(telegram_bot_id))?;
     let until = store::budget::pause(pool, telegram_bot_id, 0, seconds as f64).await?;
     let reason = format!("bot paused for {seconds} s by {}", actor.describe());
     store::audit::record_operator(
@@ -463,7 +468,8 @@ pub async fn pause_bot(
 
 /// Lifts a bot's pause. Audited.
 pub async fn resume_bot(pool: &PgPool, telegram_bot_id: i64, actor: &Actor) -> Result<(), BotActionError> {
-    let bot = store::bots::by_telegram_id(pool, telegram_bot_id).await?.ok_or(BotActionError::UnknownBot(telegram_bot_id))?;
+    let bot =
+        store::bots::by_telegram_id(pool, telegram_bot_id).await?.ok_or(BotActionError::UnknownBot(telegram_bot_id))?;
     store::budget::resume(pool, telegram_bot_id).await?;
     let reason = format!("bot resumed by {}", actor.describe());
     store::audit::record_operator(

@@ -46,10 +46,8 @@ async fn main() {
     let pool = &db.pool;
     let project = projects[3];
     let config = gatehouse_jobs::Config::from_lookup(|_| None).expect("default config");
-    let a_dead: String = sqlx::query_scalar("SELECT id FROM apalis.jobs WHERE status = 'Killed' LIMIT 1")
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let a_dead: String =
+        sqlx::query_scalar("SELECT id FROM apalis.jobs WHERE status = 'Killed' LIMIT 1").fetch_one(pool).await.unwrap();
     let mut all_ok = true;
     macro_rules! time {
         ($name:expr, $query:expr) => {{
@@ -78,7 +76,10 @@ async fn main() {
     }
     let failed_or_dead = |state| Filter { state: Some(state), ..Filter::default() };
     time!("queues: depth by state, oldest (open_counts)", store::operator::open_counts(pool));
-    time!("throughput, last hour (job_throughput)", store::operator::throughput(pool, Utc::now() - chrono::TimeDelta::hours(1)));
+    time!(
+        "throughput, last hour (job_throughput)",
+        store::operator::throughput(pool, Utc::now() - chrono::TimeDelta::hours(1))
+    );
     time!("dead jobs, newest 50 (admin)", operator::list(pool, &failed_or_dead(State::Dead), 50));
     time!("failed jobs, newest 50 (admin)", operator::list(pool, &failed_or_dead(State::Failed), 50));
     time!(
@@ -91,12 +92,20 @@ async fn main() {
     );
     time!(
         "dead jobs of a project with none (api key)",
-        operator::list(pool, &Filter { state: Some(State::Dead), project: Some(Uuid::new_v4()), ..Filter::default() }, 50)
+        operator::list(
+            pool,
+            &Filter { state: Some(State::Dead), project: Some(Uuid::new_v4()), ..Filter::default() },
+            50
+        )
     );
     time!("pending jobs, oldest 50", operator::list(pool, &failed_or_dead(State::Pending), 50));
     time!(
         "dead jobs of one kind, newest 50",
-        operator::list(pool, &Filter { state: Some(State::Dead), kind: Some("remove-member"), ..Filter::default() }, 50)
+        operator::list(
+            pool,
+            &Filter { state: Some(State::Dead), kind: Some("remove-member"), ..Filter::default() },
+            50
+        )
     );
     time!("one job with its errors and audit (show)", operator::show(pool, &a_dead));
     time!("bots: budget use, 429s, pause", operator::bots(pool, &config, None));
@@ -104,10 +113,7 @@ async fn main() {
     time!("latest member actions, 20 (admin)", store::audit::latest_member_actions(pool, None, 20));
     time!("latest member actions, 20 (one project)", store::audit::latest_member_actions(pool, Some(project), 20));
     time!("throughput rollup (the leader, every 5 s)", store::operator::roll_up_throughput(pool));
-    println!(
-        "{}",
-        if all_ok { "every query under 50 ms" } else { "SOME QUERIES OVER 50 ms" }
-    );
+    println!("{}", if all_ok { "every query under 50 ms" } else { "SOME QUERIES OVER 50 ms" });
     if std::env::var_os("BENCH_KEEP").is_some() {
         println!("kept the database {} (BENCH_KEEP)", db.name);
     } else {

@@ -99,8 +99,11 @@ async fn jobs_list_filters_by_state_kind_and_project() {
     assert!(table.stdout.contains(&dead_a) && table.stdout.contains("Bad Request: chat not found"), "{}", table.stdout);
 
     // Bounds are checked before anything runs.
-    for bad in [&["jobs", "list", "--limit", "0"][..], &["jobs", "list", "--state", "lost"], &["jobs", "list", "--kind", "DROP TABLE"]]
-    {
+    for bad in [
+        &["jobs", "list", "--limit", "0"][..],
+        &["jobs", "list", "--state", "lost"],
+        &["jobs", "list", "--kind", "DROP TABLE"],
+    ] {
         let out = gatehouse(&db, bad);
         assert!(!out.ok, "{bad:?} was accepted");
     }
@@ -209,7 +212,11 @@ async fn jobs_cancel_ends_waiting_jobs_leaves_running_ones_and_audits_each() {
     let waiting = job_of_project(&db.pool, p, 1, Left::Pending { later: true }, "").await;
     let failed = job_of_project(&db.pool, p, 2, Left::Failed, "502").await;
     let running = job_of_project(&db.pool, p, 3, Left::Pending { later: false }, "").await;
-    sqlx::query("UPDATE apalis.jobs SET status = 'Running' WHERE id = $1").bind(&running).execute(&db.pool).await.unwrap();
+    sqlx::query("UPDATE apalis.jobs SET status = 'Running' WHERE id = $1")
+        .bind(&running)
+        .execute(&db.pool)
+        .await
+        .unwrap();
 
     let out = json(&db, &["jobs", "cancel", &waiting, &failed, "--json"]);
     assert_eq!(out["cancelled"].as_array().unwrap().len(), 2);

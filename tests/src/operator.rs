@@ -45,7 +45,14 @@ pub async fn job_of_project(pool: &PgPool, project: Uuid, user: i64, left: Left,
                 last_result = CASE WHEN $2 = 'Pending' THEN NULL ELSE jsonb_build_object('Err', $4::text) END
          WHERE id = $1"
     );
-    sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id).bind(status).bind(attempts).bind(error).execute(pool).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&id)
+        .bind(status)
+        .bind(attempts)
+        .bind(error)
+        .execute(pool)
+        .await
+        .unwrap();
     if status != "Pending" {
         let refs = gatehouse_jobs::operator::project_refs(&serde_json::to_value(&job).unwrap());
         for attempt in 1..=attempts {
@@ -67,9 +74,16 @@ pub async fn job_of_project(pool: &PgPool, project: Uuid, user: i64, left: Left,
 pub async fn api_key(pool: &PgPool, project: Uuid, abilities: &[&str]) -> String {
     let key = format!("gh_test_{}", Uuid::new_v4().simple());
     let abilities: Vec<String> = abilities.iter().map(|a| a.to_string()).collect();
-    store::api_keys::insert(pool, Uuid::new_v4(), project, &gatehouse_jobs::crypto::digest(&key), &key[..12], &abilities)
-        .await
-        .unwrap();
+    store::api_keys::insert(
+        pool,
+        Uuid::new_v4(),
+        project,
+        &gatehouse_jobs::crypto::digest(&key),
+        &key[..12],
+        &abilities,
+    )
+    .await
+    .unwrap();
     key
 }
 
@@ -80,5 +94,9 @@ pub async fn status_of(pool: &PgPool, id: &str) -> String {
 
 /// The audit actions recorded about a job, oldest first.
 pub async fn audit_actions(pool: &PgPool, id: &str) -> Vec<String> {
-    sqlx::query_scalar("SELECT action FROM audit_log WHERE job_id = $1 ORDER BY id").bind(id).fetch_all(pool).await.unwrap()
+    sqlx::query_scalar("SELECT action FROM audit_log WHERE job_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
 }

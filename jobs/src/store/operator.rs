@@ -39,7 +39,8 @@ pub enum State {
 
 impl State {
     /// Every state, in the order a queue's life goes.
-    pub const ALL: [State; 6] = [State::Pending, State::Scheduled, State::Running, State::Failed, State::Dead, State::Done];
+    pub const ALL: [State; 6] =
+        [State::Pending, State::Scheduled, State::Running, State::Failed, State::Dead, State::Done];
 
     /// Its name (CLI arguments, JSON, the console).
     pub const fn name(self) -> &'static str {

@@ -28,16 +28,14 @@ impl Console {
     async fn sign_in(&self, token: &str) -> (StatusCode, Option<String>) {
         let response =
             self.http.post(format!("{}/console/sign-in", self.url)).form(&[("token", token)]).send().await.unwrap();
-        let cookie = response
-            .headers()
-            .get(header::SET_COOKIE)
-            .map(|v| v.to_str().unwrap().to_string());
+        let cookie = response.headers().get(header::SET_COOKIE).map(|v| v.to_str().unwrap().to_string());
         (response.status(), cookie)
     }
 
     /// The dashboard with this cookie: status and body.
     async fn dashboard(&self, cookie: &str) -> (StatusCode, String) {
-        let response = self.http.get(format!("{}/console", self.url)).header(header::COOKIE, pair(cookie)).send().await.unwrap();
+        let response =
+            self.http.get(format!("{}/console", self.url)).header(header::COOKIE, pair(cookie)).send().await.unwrap();
         (response.status(), response.text().await.unwrap())
     }
 
@@ -81,7 +79,10 @@ async fn the_console_asks_for_a_sign_in_and_the_admin_token_signs_in_with_a_sign
     let (status, cookie) = console.sign_in(TEST_ADMIN_TOKEN).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let cookie = cookie.expect("a session cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/console"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/console"),
+        "{cookie}"
+    );
     assert!(!cookie.contains(TEST_ADMIN_TOKEN), "the cookie names the session, never the token");
     let (status, page) = console.dashboard(&cookie).await;
     assert_eq!(status, StatusCode::OK);
@@ -90,7 +91,13 @@ async fn the_console_asks_for_a_sign_in_and_the_admin_token_signs_in_with_a_sign
 
     // A tampered cookie is no session.
     let tampered = cookie.replacen("gatehouse_console=", "gatehouse_console=x", 1);
-    let response = console.http.get(format!("{}/console", console.url)).header(header::COOKIE, pair(&tampered)).send().await.unwrap();
+    let response = console
+        .http
+        .get(format!("{}/console", console.url))
+        .header(header::COOKIE, pair(&tampered))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
@@ -155,7 +162,9 @@ async fn acting_needs_jobs_write_the_sessions_csrf_token_and_the_keys_own_projec
     // Without the session's token, nothing happens.
     let response = console.post(&format!("/console/jobs/{my_job}/retry"), &writer, "forged").await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let response = console.post(&format!("/console/jobs/{my_job}/retry"), &writer, &csrf_of(&console.dashboard(&reader).await.1)).await;
+    let response = console
+        .post(&format!("/console/jobs/{my_job}/retry"), &writer, &csrf_of(&console.dashboard(&reader).await.1))
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "another session's token");
     assert_eq!(status_of(&db.pool, &my_job).await, "Killed");
 

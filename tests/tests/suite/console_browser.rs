@@ -11,7 +11,9 @@ use gatehouse_jobs::{
     store::operator::{Filter, State},
 };
 use gatehouse_tests::{
-    TEST_ADMIN_TOKEN, app::TestApp, browser, drain, insert_connected_bot,
+    TEST_ADMIN_TOKEN,
+    app::TestApp,
+    browser, drain, insert_connected_bot,
     operator::{Left, api_key, job_of_project, status_of},
 };
 
@@ -34,12 +36,7 @@ async fn sign_in(browser: &browser::Browser, base: &str, token: &str) {
 /// The bottom edge of an element, in CSS pixels from the top of the viewport.
 async fn bottom_of(browser: &browser::Browser, element: &fantoccini::elements::Element) -> f64 {
     let arg = serde_json::to_value(element).unwrap();
-    browser
-        .execute("return arguments[0].getBoundingClientRect().bottom", vec![arg])
-        .await
-        .unwrap()
-        .as_f64()
-        .unwrap()
+    browser.execute("return arguments[0].getBoundingClientRect().bottom", vec![arg]).await.unwrap().as_f64().unwrap()
 }
 
 #[tokio::test]
@@ -60,9 +57,10 @@ async fn an_operator_finds_the_failed_job_and_its_reason_on_the_first_screen_ret
     let injected = Probe { key: "injected".into(), sleep_ms: 0, fail_first: 1, failure: ProbeFailure::Permanent };
     app.enqueue(&injected).await;
     drain(&app.db.pool, Duration::from_secs(30)).await;
-    let dead = gatehouse_jobs::operator::list(&app.db.pool, &Filter { state: Some(State::Dead), ..Filter::default() }, 10)
-        .await
-        .unwrap();
+    let dead =
+        gatehouse_jobs::operator::list(&app.db.pool, &Filter { state: Some(State::Dead), ..Filter::default() }, 10)
+            .await
+            .unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     let id = dead[0].id.clone();
     gatehouse_jobs::store::operator::roll_up_throughput(&app.db.pool).await.unwrap();
@@ -71,7 +69,10 @@ async fn an_operator_finds_the_failed_job_and_its_reason_on_the_first_screen_ret
     sign_in(&browser, &app.api.url(), TEST_ADMIN_TOKEN).await;
     let row = browser.find(Locator::Css(&format!("tr[data-job='{id}']"))).await.expect("the failed job is listed");
     let text = row.text().await.unwrap();
-    assert!(text.contains("probe") && text.contains("probe: permanent failure as asked") && text.contains("dead"), "{text}");
+    assert!(
+        text.contains("probe") && text.contains("probe: permanent failure as asked") && text.contains("dead"),
+        "{text}"
+    );
     let bottom = bottom_of(&browser, &row).await;
     assert!(bottom <= f64::from(HEIGHT), "the failed job is below the first screen ({bottom} px)");
     let shot = browser.screenshot("console-failed-job").await;

@@ -99,11 +99,10 @@ async fn the_throughput_rollup_counts_runs_ended_per_minute_and_queue() {
     store::operator::roll_up_throughput(&db.pool).await.unwrap();
     let again = store::operator::throughput(&db.pool, since).await.unwrap();
     // The worker's own periodic jobs (the scheduler's first ticks) run beside the probes.
-    let done: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = 'bulk' AND status = 'Done'")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
+    let done: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE job_type = 'bulk' AND status = 'Done'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     let (succeeded, failed) = totals(&first);
     assert!(succeeded >= 3, "{first:?}");
     assert_eq!(i64::from(succeeded), done, "{first:?}");
@@ -157,10 +156,7 @@ fn referenced_metrics(text: &str) -> BTreeSet<String> {
         }
         if before_ok {
             let name = &text[start..end];
-            let name = ["_bucket", "_sum", "_count"]
-                .iter()
-                .find_map(|s| name.strip_suffix(s))
-                .unwrap_or(name);
+            let name = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
             names.insert(name.to_string());
         }
         i = end.max(start + 1);

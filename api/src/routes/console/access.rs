@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use gatehouse_jobs::{crypto, operator::Actor, store};
 use uuid::Uuid;
 
-use crate::{AppState, ApiError, session};
+use crate::{ApiError, AppState, session};
 
 /// The purpose console cookies are signed for (a page cookie is never a console cookie).
 pub const PURPOSE: &str = "console";
@@ -167,7 +167,9 @@ mod tests {
 
     #[test]
     fn a_key_needs_the_ability_or_a_star() {
-        let has = |a: &[&str], ability| console_key_has_ability(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>(), ability);
+        let has = |a: &[&str], ability| {
+            console_key_has_ability(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>(), ability)
+        };
         assert!(has(&["jobs:read"], JOBS_READ));
         assert!(has(&["*"], JOBS_WRITE));
         assert!(!has(&["jobs:read"], JOBS_WRITE));

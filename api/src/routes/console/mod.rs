@@ -31,7 +31,7 @@ use gatehouse_jobs::{
     },
 };
 
-use crate::{AppState, ApiError, session};
+use crate::{ApiError, AppState, session};
 use access::Session;
 
 /// The console's routes, with the HTML surfaces' security headers.
@@ -72,8 +72,12 @@ async fn dashboard(
     )
     .await?;
     failed.extend(
-        operator::list(&state.pool, &Filter { state: Some(JobState::Failed), project, ..Filter::default() }, FAILED_LISTED)
-            .await?,
+        operator::list(
+            &state.pool,
+            &Filter { state: Some(JobState::Failed), project, ..Filter::default() },
+            FAILED_LISTED,
+        )
+        .await?,
     );
     failed.sort_by(|a, b| b.done_at.cmp(&a.done_at));
     let overview = match project {
@@ -123,7 +127,11 @@ struct Csrf {
     csrf: String,
 }
 
-async fn sign_out(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<Csrf>) -> Result<Response, ApiError> {
+async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Csrf>,
+) -> Result<Response, ApiError> {
     if let Some(session) = access::session_of(&state, &headers).await?
         && !access::csrf_ok(&state, &session, &form.csrf)?
     {
@@ -161,7 +169,13 @@ fn valid_job_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-async fn act(state: &AppState, headers: &HeaderMap, job_id: &str, csrf: &str, action: Action) -> Result<Response, ApiError> {
+async fn act(
+    state: &AppState,
+    headers: &HeaderMap,
+    job_id: &str,
+    csrf: &str,
+    action: Action,
+) -> Result<Response, ApiError> {
     let Some(session) = access::session_of(state, headers).await? else {
         return Ok(to_sign_in());
     };

@@ -46,7 +46,8 @@ pub struct Dashboard<'a> {
 
 /// The words for a `?notice=` the console itself redirected with.
 pub fn notice(notice: Option<&str>, job: Option<&str>) -> Option<String> {
-    let job = job.filter(|j| j.len() <= 64 && j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))?;
+    let job =
+        job.filter(|j| j.len() <= 64 && j.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))?;
     Some(match notice? {
         "retried" => format!("Job {job} will run again now."),
         "cancelled" => format!("Job {job} is cancelled."),
@@ -74,83 +75,95 @@ fn layout(title: &str, refresh: bool, body: Markup) -> Markup {
 
 /// A page with one message.
 pub fn message(title: &str, text: &str) -> Markup {
-    layout(title, false, html! {
-        main.narrow {
-            h1 { (title) }
-            p { (text) }
-            p { a href="/console" { "Back to the console" } }
-        }
-    })
+    layout(
+        title,
+        false,
+        html! {
+            main.narrow {
+                h1 { (title) }
+                p { (text) }
+                p { a href="/console" { "Back to the console" } }
+            }
+        },
+    )
 }
 
 /// The sign-in form.
 pub fn sign_in(error: Option<&str>) -> Markup {
-    layout("Sign in", false, html! {
-        main.narrow {
-            h1 { "Gatehouse console" }
-            p { "Sign in with the admin token, or with a project's api key that has " code { "jobs:read" } "." }
-            @if let Some(error) = error { p.error role="alert" { (error) } }
-            form method="post" action="/console/sign-in" {
-                label for="token" { "Token or api key" }
-                input #token type="password" name="token" autocomplete="off" required maxlength="512" autofocus;
-                button type="submit" { "Sign in" }
+    layout(
+        "Sign in",
+        false,
+        html! {
+            main.narrow {
+                h1 { "Gatehouse console" }
+                p { "Sign in with the admin token, or with a project's api key that has " code { "jobs:read" } "." }
+                @if let Some(error) = error { p.error role="alert" { (error) } }
+                form method="post" action="/console/sign-in" {
+                    label for="token" { "Token or api key" }
+                    input #token type="password" name="token" autocomplete="off" required maxlength="512" autofocus;
+                    button type="submit" { "Sign in" }
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// The dashboard.
 pub fn dashboard(d: &Dashboard<'_>) -> Markup {
     let dead = d.failed.iter().filter(|j| j.state == "dead").count();
     let failing = d.failed.len() - dead;
-    layout("Console", true, html! {
-        header.top {
-            strong { "Gatehouse console" }
-            span.who { "Signed in as " (d.session.describe()) }
-            nav {
-                a href="/metrics" { "/metrics" }
-                form.inline method="post" action="/console/sign-out" {
-                    input type="hidden" name="csrf" value=(d.session.csrf);
-                    button.link type="submit" { "Sign out" }
-                }
-            }
-        }
-        main {
-            @if let Some(notice) = &d.notice { p.notice role="status" { (notice) } }
-            section #failed .failed[!d.failed.is_empty()] {
-                h2 {
-                    "Failed and dead jobs "
-                    span.count { (dead) " dead, " (failing) " failing" }
-                }
-                @if d.failed.is_empty() {
-                    p.ok { "No failed or dead jobs." }
-                } @else {
-                    table {
-                        thead { tr { th { "Kind" } th { "State" } th { "Attempts" } th { "Last error" } th { "When" } th { "Job" } th {} } }
-                        tbody {
-                            @for job in &d.failed { (failed_row(d, job)) }
-                        }
+    layout(
+        "Console",
+        true,
+        html! {
+            header.top {
+                strong { "Gatehouse console" }
+                span.who { "Signed in as " (d.session.describe()) }
+                nav {
+                    a href="/metrics" { "/metrics" }
+                    form.inline method="post" action="/console/sign-out" {
+                        input type="hidden" name="csrf" value=(d.session.csrf);
+                        button.link type="submit" { "Sign out" }
                     }
                 }
             }
-            @if let Some(o) = &d.overview { (overview(o, d.now)) }
-            section #bots {
-                h2 { "Bots" }
-                @if d.bots.is_empty() { p { "No bots." } } @else {
-                    table {
-                        thead { tr { th { "Bot" } th { "Project" } th { "Status" } th { "Budget use" } th { "429s (1 h)" } th { "Pause" } } }
-                        tbody {
-                            @for b in &d.bots {
-                                tr {
-                                    td { (b.telegram_bot_id) @if let Some(u) = &b.username { " @" (u) } }
-                                    td { (b.project_name) }
-                                    td { (b.status) }
-                                    td { (b.calls_last_second) "/" (b.calls_per_second) " per s (" (b.budget_used_percent) "%)" }
-                                    td.warn[b.rate_limited_last_hour > 0] { (b.rate_limited_last_hour) }
-                                    td {
-                                        @match b.paused_until {
-                                            Some(until) => span.badge.dead { "paused, ends " (ago(d.now, until)) },
-                                            None => "running",
+            main {
+                @if let Some(notice) = &d.notice { p.notice role="status" { (notice) } }
+                section #failed .failed[!d.failed.is_empty()] {
+                    h2 {
+                        "Failed and dead jobs "
+                        span.count { (dead) " dead, " (failing) " failing" }
+                    }
+                    @if d.failed.is_empty() {
+                        p.ok { "No failed or dead jobs." }
+                    } @else {
+                        table {
+                            thead { tr { th { "Kind" } th { "State" } th { "Attempts" } th { "Last error" } th { "When" } th { "Job" } th {} } }
+                            tbody {
+                                @for job in &d.failed { (failed_row(d, job)) }
+                            }
+                        }
+                    }
+                }
+                @if let Some(o) = &d.overview { (overview(o, d.now)) }
+                section #bots {
+                    h2 { "Bots" }
+                    @if d.bots.is_empty() { p { "No bots." } } @else {
+                        table {
+                            thead { tr { th { "Bot" } th { "Project" } th { "Status" } th { "Budget use" } th { "429s (1 h)" } th { "Pause" } } }
+                            tbody {
+                                @for b in &d.bots {
+                                    tr {
+                                        td { (b.telegram_bot_id) @if let Some(u) = &b.username { " @" (u) } }
+                                        td { (b.project_name) }
+                                        td { (b.status) }
+                                        td { (b.calls_last_second) "/" (b.calls_per_second) " per s (" (b.budget_used_percent) "%)" }
+                                        td.warn[b.rate_limited_last_hour > 0] { (b.rate_limited_last_hour) }
+                                        td {
+                                            @match b.paused_until {
+                                                Some(until) => span.badge.dead { "paused, ends " (ago(d.now, until)) },
+                                                None => "running",
+                                            }
                                         }
                                     }
                                 }
@@ -158,48 +171,48 @@ pub fn dashboard(d: &Dashboard<'_>) -> Markup {
                         }
                     }
                 }
-            }
-            section #chats {
-                h2 { "Chats not ready" }
-                @if d.chats.is_empty() { p.ok { "Every chat is ready." } } @else {
-                    table {
-                        thead { tr { th { "Chat" } th { "Status" } th { "Why" } th { "Project" } } }
-                        tbody {
-                            @for c in &d.chats {
-                                tr {
-                                    td { (c.display_name()) }
-                                    td { span.badge.failed { (c.status) } }
-                                    td { (c.status_reason.as_deref().unwrap_or("-")) }
-                                    td.mono { (c.project_id) }
+                section #chats {
+                    h2 { "Chats not ready" }
+                    @if d.chats.is_empty() { p.ok { "Every chat is ready." } } @else {
+                        table {
+                            thead { tr { th { "Chat" } th { "Status" } th { "Why" } th { "Project" } } }
+                            tbody {
+                                @for c in &d.chats {
+                                    tr {
+                                        td { (c.display_name()) }
+                                        td { span.badge.failed { (c.status) } }
+                                        td { (c.status_reason.as_deref().unwrap_or("-")) }
+                                        td.mono { (c.project_id) }
+                                    }
                                 }
                             }
                         }
                     }
                 }
-            }
-            section #audit {
-                h2 { "Latest actions on members" }
-                @if d.audit.is_empty() { p { "Nothing yet." } } @else {
-                    table {
-                        thead { tr { th { "When" } th { "Action" } th { "Member" } th { "Chat" } th { "Why" } th { "Job" } } }
-                        tbody {
-                            @for a in &d.audit {
-                                tr {
-                                    td title=(a.at.to_rfc3339()) { (ago(d.now, a.at)) }
-                                    td { (a.action) }
-                                    td { @if let Some(u) = a.telegram_user_id { (u) } }
-                                    td { @if let Some(c) = a.telegram_chat_id { (c) } }
-                                    td { (a.reason) }
-                                    td.mono { @if let Some(j) = &a.job_id { (j) } }
+                section #audit {
+                    h2 { "Latest actions on members" }
+                    @if d.audit.is_empty() { p { "Nothing yet." } } @else {
+                        table {
+                            thead { tr { th { "When" } th { "Action" } th { "Member" } th { "Chat" } th { "Why" } th { "Job" } } }
+                            tbody {
+                                @for a in &d.audit {
+                                    tr {
+                                        td title=(a.at.to_rfc3339()) { (ago(d.now, a.at)) }
+                                        td { (a.action) }
+                                        td { @if let Some(u) = a.telegram_user_id { (u) } }
+                                        td { @if let Some(c) = a.telegram_chat_id { (c) } }
+                                        td { (a.reason) }
+                                        td.mono { @if let Some(j) = &a.job_id { (j) } }
+                                    }
                                 }
                             }
                         }
                     }
                 }
+                footer { "Refreshes every " (REFRESH_SECS) " s · " a href="/metrics" { "Prometheus metrics" } " · " (d.now.format("%Y-%m-%d %H:%M:%S UTC")) }
             }
-            footer { "Refreshes every " (REFRESH_SECS) " s · " a href="/metrics" { "Prometheus metrics" } " · " (d.now.format("%Y-%m-%d %H:%M:%S UTC")) }
-        }
-    })
+        },
+    )
 }
 
 fn failed_row(d: &Dashboard<'_>, job: &JobLine) -> Markup {
