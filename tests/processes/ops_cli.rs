@@ -47,7 +47,7 @@ async fn jobs_stats_counts_each_queue_and_state_with_the_oldest_age() {
     job_of_project(&db.pool, p, 1, Left::Dead, "Forbidden: bot was kicked").await;
     job_of_project(&db.pool, p, 2, Left::Dead, "Forbidden: bot was kicked").await;
     job_of_project(&db.pool, p, 3, Left::Failed, "timed out").await;
-    job_of_project(&db.pool, p, 4, Left::Pending { later: false }).await;
+    job_of_project(&db.pool, p, 4, Left::Pending { later: false }, "").await;
 
     let stats = json(&db, &["jobs", "stats", "--json"]);
     let count = |state: &str| {
