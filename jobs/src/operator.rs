@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::store::{
     self,
-    operator::{Filter, JobSummary, State},
+    operator::{Filter, JobSummary},
 };
 
 /// Who acts, as the audit trail records it.
@@ -484,11 +484,6 @@ pub async fn resume_bot(pool: &PgPool, telegram_bot_id: i64, actor: &Actor) -> R
     )
     .await?;
     Ok(())
-}
-
-/// The states `jobs list --state` accepts.
-pub fn parse_state(name: &str) -> Option<State> {
-    State::parse(name)
 }
 
 #[cfg(test)]
