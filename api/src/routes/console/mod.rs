@@ -79,7 +79,7 @@ async fn dashboard(
         )
         .await?,
     );
-    failed.sort_by(|a, b| b.done_at.cmp(&a.done_at));
+    failed.sort_by_key(|j| std::cmp::Reverse(j.done_at));
     let overview = match project {
         None => Some(view::Overview {
             stats: operator::stats(&state.pool, now).await?,
