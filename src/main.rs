@@ -2,6 +2,7 @@
 //! sets up telemetry and calls into the libraries.
 
 mod demo;
+mod ops_cli;
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 
@@ -28,6 +29,10 @@ enum Command {
     All,
     /// Play the whole story against the simulator and the local Postgres.
     Demo,
+    /// The queue, for operators: stats, list, show, retry, cancel.
+    Jobs(ops_cli::JobsArgs),
+    /// The bots' budget use, 429s and pauses; pause or resume a bot.
+    Bots(ops_cli::BotsArgs),
     /// Run the Telegram Bot API and Stripe simulator.
     Sim {
         /// Address to listen on.
@@ -42,7 +47,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own story; its logs only speak up for problems.
-    init_tracing(if matches!(cli.command, Command::Demo) { "warn" } else { "info,sqlx=warn,apalis=warn" });
+    // The demo and the operator's commands print their own output; their logs only speak up for problems.
+    let quiet = matches!(cli.command, Command::Demo | Command::Jobs(_) | Command::Bots(_));
+    init_tracing(if quiet { "warn" } else { "info,sqlx=warn,apalis=warn" });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -90,6 +97,8 @@ async fn run(command: Command) -> anyhow::Result<()> {
             api.and(worker)
         }
         Command::Demo => demo::run(config).await,
+        Command::Jobs(args) => ops_cli::jobs(&config, args).await,
+        Command::Bots(args) => ops_cli::bots(&config, args).await,
         Command::Sim { .. } => unreachable!("handled above"),
     }
 }

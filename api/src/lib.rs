@@ -15,7 +15,8 @@
 //!   chats, plans, grants, members, keys, deep links, lists, analytics, events and
 //!   webhook endpoints), `compat` (the TGmembership-compatible
 //!   `GET /bot{id}/{api_key}/{method}`) and `page/` (the membership page
-//!   `/p/{handle}`, one module per screen).
+//!   `/p/{handle}`, one module per screen), `console/` (`/console`, the operator's
+//!   console).
 
 #![warn(missing_docs)]
 
@@ -111,6 +112,9 @@ pub fn app(state: AppState) -> Router {
         // The membership page (`/p/{handle}`, `/static/page.*`): HTML with its own
         // security headers and error pages; see `routes/page/`.
         .merge(routes::page::routes())
+        // The operator's console (`/console`): HTML with its own security headers and a
+        // signed session cookie; see `routes/console/`.
+        .merge(routes::console::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -464,31 +464,91 @@ op!(
     params = (analytics::AnalyticsQuery)
 );
 
-op!(list_events, get, "/v1/projects/{project_id}/events", "webhooks:manage",
-    "The event stream after a sequence number, oldest first (see the README's event catalog)", ok = (200, ObjectPage),
-    params = (events::EventsQuery));
-op!(create_endpoint, post, "/v1/projects/{project_id}/webhook-endpoints", "webhooks:manage",
-    "Register a webhook endpoint (its signing secret is shown once)", body = webhooks::CreateEndpoint,
-    ok = (201, ObjectData));
-op!(list_endpoints, get, "/v1/projects/{project_id}/webhook-endpoints", "webhooks:manage", "The webhook endpoints",
-    ok = (200, ObjectPage), params = (PageQuery));
-op!(show_endpoint, get, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}", "webhooks:manage",
-    "A webhook endpoint", ok = (200, ObjectData), params = (("endpoint_id" = Uuid, Path, description = "The endpoint")));
-op!(change_endpoint, patch, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}", "webhooks:manage",
-    "Change an endpoint's URL, event types or enabled", body = webhooks::ChangeEndpoint, ok = (200, ObjectData),
-    params = (("endpoint_id" = Uuid, Path, description = "The endpoint")));
-op!(delete_endpoint, delete, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}", "webhooks:manage",
-    "Delete an endpoint", ok = (200, ObjectData), params = (("endpoint_id" = Uuid, Path, description = "The endpoint")));
-op!(rotate_endpoint_secret, post, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/rotate-secret",
-    "webhooks:manage", "A new signing secret (shown once); the previous one signs beside it for 24 h",
-    ok = (200, ObjectData), params = (("endpoint_id" = Uuid, Path, description = "The endpoint")));
-op!(list_deliveries, get, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries", "webhooks:manage",
-    "The endpoint's delivery log, newest first", ok = (200, ObjectPage),
-    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"), PageQuery));
-op!(redeliver, post, "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
-    "webhooks:manage", "Send a delivery again (same event id)", ok = (202, ObjectData),
-    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"),
-              ("delivery_id" = Uuid, Path, description = "The delivery")));
+op!(
+    list_events,
+    get,
+    "/v1/projects/{project_id}/events",
+    "webhooks:manage",
+    "The event stream after a sequence number, oldest first (see the README's event catalog)",
+    ok = (200, ObjectPage),
+    params = (events::EventsQuery)
+);
+op!(
+    create_endpoint,
+    post,
+    "/v1/projects/{project_id}/webhook-endpoints",
+    "webhooks:manage",
+    "Register a webhook endpoint (its signing secret is shown once)",
+    body = webhooks::CreateEndpoint,
+    ok = (201, ObjectData)
+);
+op!(
+    list_endpoints,
+    get,
+    "/v1/projects/{project_id}/webhook-endpoints",
+    "webhooks:manage",
+    "The webhook endpoints",
+    ok = (200, ObjectPage),
+    params = (PageQuery)
+);
+op!(
+    show_endpoint,
+    get,
+    "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}",
+    "webhooks:manage",
+    "A webhook endpoint",
+    ok = (200, ObjectData),
+    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"))
+);
+op!(
+    change_endpoint,
+    patch,
+    "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}",
+    "webhooks:manage",
+    "Change an endpoint's URL, event types or enabled",
+    body = webhooks::ChangeEndpoint,
+    ok = (200, ObjectData),
+    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"))
+);
+op!(
+    delete_endpoint,
+    delete,
+    "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}",
+    "webhooks:manage",
+    "Delete an endpoint",
+    ok = (200, ObjectData),
+    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"))
+);
+op!(
+    rotate_endpoint_secret,
+    post,
+    "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/rotate-secret",
+    "webhooks:manage",
+    "A new signing secret (shown once); the previous one signs beside it for 24 h",
+    ok = (200, ObjectData),
+    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"))
+);
+op!(
+    list_deliveries,
+    get,
+    "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries",
+    "webhooks:manage",
+    "The endpoint's delivery log, newest first",
+    ok = (200, ObjectPage),
+    params = (("endpoint_id" = Uuid, Path, description = "The endpoint"), PageQuery)
+);
+op!(
+    redeliver,
+    post,
+    "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+    "webhooks:manage",
+    "Send a delivery again (same event id)",
+    ok = (202, ObjectData),
+    params = (
+        ("endpoint_id" = Uuid, Path, description = "The endpoint"),
+        ("delivery_id" = Uuid, Path, description = "The delivery")
+    )
+);
 
 struct Security;
 

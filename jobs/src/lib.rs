@@ -27,6 +27,8 @@
 //!   addresses, the client (the jobs are `catalog::deliver_webhook`).
 //! - [`metrics`]: the names of every metric Gatehouse exports; [`money`]: minor units
 //!   and their decimal form, by currency.
+//! - [`operator`]: the operator's view (`gatehouse jobs`, `gatehouse bots`, `/console`):
+//!   job args with secrets redacted, retry, cancel, pause and resume, each audited.
 //! - [`payments`]: Stripe, Telegram Stars, access codes, trials and the subscription
 //!   state machine (`docs/subscriptions.md`).
 
@@ -42,6 +44,7 @@ pub mod db;
 pub mod membership;
 pub mod metrics;
 pub mod money;
+pub mod operator;
 pub mod payments;
 pub mod queue;
 pub mod runtime;

@@ -89,6 +89,11 @@ pub const MAX_ARGS_DEPTH: usize = 100;
 pub struct StoredJob(Box<serde_json::value::RawValue>);
 
 impl StoredJob {
+    /// A stored row's bytes as a [`StoredJob`], or why they are not JSON.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("the job row cannot be decoded: {e}"))
+    }
+
     /// The row's envelope, or why it cannot be read (a permanent failure).
     pub fn decode(&self) -> Result<Envelope, String> {
         serde_json::from_str(self.0.get()).map_err(|e| format!("the job row cannot be decoded: {e}"))

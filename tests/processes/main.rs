@@ -5,5 +5,6 @@ mod chaos;
 mod harness;
 mod lifecycle;
 mod migrate;
+mod ops_cli;
 mod rate_limits;
 mod scale;

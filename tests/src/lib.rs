@@ -12,8 +12,9 @@
 //! - [`receiver::Receiver`]: an HTTP server on 127.0.0.1 that receives outbound webhooks.
 
 pub mod app;
-pub mod receiver;
 pub mod browser;
+pub mod operator;
+pub mod receiver;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -324,6 +324,15 @@ async fn handle(job: StoredJob, id: TaskId, attempt: Attempt, state: Data<Handle
             metrics::counter!(m::JOBS_FAILED, "kind" => "undecodable", "queue" => queue, "reason" => "undecodable")
                 .increment(1);
             tracing::error!(%job_id, queue, attempt, %reason, "job row cannot be decoded: killed");
+            let run = store::operator::FailedRun {
+                job_id: &job_id,
+                attempt: attempt as i32,
+                kind: "undecodable",
+                queue,
+                refs: serde_json::json!({}),
+                error: &reason,
+            };
+            record_failed_run(&state.pool, &run).await;
             return Err(AbortError::new(reason).into());
         }
     };
@@ -354,6 +363,8 @@ async fn run_job(
         queue: state.queue,
         budgets: state.budgets.clone(),
     };
+    // The ids that tell the job's project, kept for when a run fails (`job_errors`).
+    let refs = gatehouse_jobs::operator::project_refs(&envelope.args);
     metrics::counter!(m::JOBS_STARTED, &labels).increment(1);
     let started = Instant::now();
     let timeout = catalog::timeout_of(&kind).unwrap_or(JOB_TIMEOUT);
@@ -364,6 +375,22 @@ async fn run_job(
         Err(_) => Outcome::Ran(Err(JobError::Retry(format!("timed out after {timeout:?}")))),
     };
     metrics::histogram!(m::JOB_DURATION, &labels).record(started.elapsed().as_secs_f64());
+    let failure = match &outcome {
+        Outcome::Ran(Err(JobError::Retry(reason) | JobError::Permanent(reason))) => Some(clean(reason.clone())),
+        Outcome::Panicked(message) => Some(clean(format!("panicked: {message}"))),
+        Outcome::Ran(Ok(()) | Err(JobError::Snooze { .. })) => None,
+    };
+    if let Some(error) = failure {
+        let run = store::operator::FailedRun {
+            job_id: &job_id,
+            attempt: attempt as i32,
+            kind: &kind,
+            queue,
+            refs,
+            error: &error,
+        };
+        record_failed_run(&ctx.pool, &run).await;
+    }
     match outcome {
         Outcome::Ran(Ok(())) => {
             metrics::counter!(m::JOBS_SUCCEEDED, &labels).increment(1);
@@ -404,6 +431,14 @@ async fn run_job(
             tracing::error!(%reason, "job failed permanently");
             Err(AbortError::new(clean(reason)).into())
         }
+    }
+}
+
+/// Records a failed run for the operator's view; a failure to record it is logged and
+/// never changes the job's outcome.
+async fn record_failed_run(pool: &PgPool, run: &store::operator::FailedRun<'_>) {
+    if let Err(e) = store::operator::record_failed_run(pool, run).await {
+        tracing::warn!(error = %e, "recording the failed run failed");
     }
 }
 

@@ -5,7 +5,8 @@
 //! takes over at its next try (every 5 s). The leader enqueues each schedule's ticks with the
 //! tick's time as idempotency key, so a tick enqueued twice (two leaders during a
 //! failover, a restart, a catch-up) is one job. It also rescues the jobs of silent
-//! workers across queues, and prunes idle chat rate budgets. Every process refreshes
+//! workers across queues, rolls up the runs ended per minute (`job_throughput`), and
+//! prunes idle chat rate budgets and old 429 counts. Every process refreshes
 //! the queue gauges.
 
 use std::{str::FromStr, sync::Arc, time::Duration};
@@ -20,6 +21,10 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 /// The advisory lock key of the scheduler leader ("gatehouse" in ASCII, folded).
 pub const LEADER_LOCK_KEY: i64 = 0x6761_7465_686f_7573;
+
+/// How often the leader recounts the latest minutes of `job_throughput` (the console's
+/// throughput of the last hour).
+const THROUGHPUT_EVERY: Duration = Duration::from_secs(5);
 
 /// How far back a new leader looks for ticks it may have missed.
 const CATCH_UP: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
@@ -105,6 +110,7 @@ pub async fn run(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks = 0u32;
     let mut budgets_pruned_at = tokio::time::Instant::now();
+    let mut throughput_rolled_at: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -139,11 +145,20 @@ pub async fn run(
             continue;
         }
         last_tick_check = Some(now);
+        if throughput_rolled_at.is_none_or(|t| t.elapsed() >= THROUGHPUT_EVERY) {
+            throughput_rolled_at = Some(tokio::time::Instant::now());
+            if let Err(e) = store::operator::roll_up_throughput(&pool).await {
+                tracing::warn!(error = %e, "rolling up the throughput failed");
+            }
+        }
         if budgets_pruned_at.elapsed() >= Duration::from_secs(60) {
             budgets_pruned_at = tokio::time::Instant::now();
             // One rate budget row exists per chat messaged: drop those idle for a minute.
             if let Err(e) = store::budget::prune_idle_chats(&pool).await {
                 tracing::warn!(error = %e, "pruning idle chat budgets failed");
+            }
+            if let Err(e) = store::budget::prune_rate_limited(&pool).await {
+                tracing::warn!(error = %e, "pruning the 429 counts failed");
             }
         }
     }

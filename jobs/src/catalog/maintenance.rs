@@ -9,7 +9,8 @@ use crate::{
     store,
 };
 
-/// Deletes finished jobs (done, killed, failed for good) older than the retention.
+/// Deletes finished jobs (done, killed, failed for good) older than the retention, and
+/// the failed runs recorded before it.
 /// apalis-postgres never deletes them, and its ack query slows down as they pile up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PruneFinishedJobs {
@@ -38,7 +39,9 @@ impl Job for PruneFinishedJobs {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let retention = chrono::Duration::from_std(ctx.config.worker.job_retention)
             .map_err(|e| JobError::Permanent(e.to_string()))?;
-        let pruned = store::queue::prune_finished(&ctx.pool, Utc::now() - retention).await?;
+        let before = Utc::now() - retention;
+        let pruned = store::queue::prune_finished(&ctx.pool, before).await?;
+        store::operator::prune_failed_runs(&ctx.pool, before).await?;
         if pruned > 0 {
             tracing::info!(pruned, "pruned finished jobs");
         }

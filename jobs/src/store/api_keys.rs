@@ -169,3 +169,16 @@ pub async fn prune_windows(db: impl PgExecutor<'_>, before: DateTime<Utc>) -> Re
         .await?
         .rows_affected())
 }
+
+/// The key with this id, unless it was revoked or has expired at `now` (a console
+/// session names its key by id).
+pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid, now: DateTime<Utc>) -> Result<Option<ApiKey>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, project_id, abilities FROM api_keys
+         WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(db)
+    .await
+}

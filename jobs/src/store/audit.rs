@@ -135,3 +135,91 @@ pub async fn page(
     .fetch_all(db)
     .await
 }
+
+/// An operator's action on the queue or a bot (retry, cancel, pause, resume): audited
+/// like an action on a member, with no member, and with no project when the job or bot
+/// is of none.
+pub struct OperatorEntry<'a> {
+    /// The project the job or bot is of, when known.
+    pub project_id: Option<Uuid>,
+    /// `job_retried`, `job_cancelled`, `bot_paused`, `bot_resumed`.
+    pub action: &'a str,
+    /// Why, in words (who did it, and how).
+    pub reason: &'a str,
+    /// The job acted on.
+    pub job_id: Option<&'a str>,
+    /// The actor, the kind, the bot …
+    pub details: serde_json::Value,
+}
+
+/// The actions [`OperatorEntry`] records: left out of the members' latest actions.
+pub const OPERATOR_ACTIONS: [&str; 4] = ["job_retried", "job_cancelled", "bot_paused", "bot_resumed"];
+
+/// Appends an operator's action.
+pub async fn record_operator(db: impl PgExecutor<'_>, entry: OperatorEntry<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO audit_log (project_id, action, reason, job_id, details)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(entry.project_id)
+    .bind(entry.action)
+    .bind(entry.reason)
+    .bind(entry.job_id)
+    .bind(entry.details)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// One line of the audit trail, with whom it was about.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditLine {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The project.
+    pub project_id: Option<Uuid>,
+    /// The member acted on.
+    pub telegram_user_id: Option<i64>,
+    /// Telegram's id of the chat, when it was about one.
+    pub telegram_chat_id: Option<i64>,
+    /// What was done.
+    pub action: String,
+    /// Why.
+    pub reason: String,
+    /// The job that acted.
+    pub job_id: Option<String>,
+    /// More about it.
+    pub details: serde_json::Value,
+}
+
+/// The lines a job wrote, and the operators' actions on it, oldest first.
+pub async fn of_job(db: impl PgExecutor<'_>, job_id: &str) -> Result<Vec<AuditLine>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.at, a.project_id, a.telegram_user_id, c.telegram_chat_id, a.action, a.reason, a.job_id, a.details
+         FROM audit_log a LEFT JOIN chats c ON c.id = a.chat_id
+         WHERE a.job_id = $1 ORDER BY a.id LIMIT 200",
+    )
+    .bind(job_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The latest actions on members (of one project, or all), newest first, at most `limit`;
+/// operators' actions left out.
+pub async fn latest_member_actions(
+    db: impl PgExecutor<'_>,
+    project_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<AuditLine>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.at, a.project_id, a.telegram_user_id, c.telegram_chat_id, a.action, a.reason, a.job_id, a.details
+         FROM audit_log a LEFT JOIN chats c ON c.id = a.chat_id
+         WHERE ($1::uuid IS NULL OR a.project_id = $1) AND a.action <> ALL($2)
+         ORDER BY a.at DESC LIMIT $3",
+    )
+    .bind(project_id)
+    .bind(&OPERATOR_ACTIONS[..])
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

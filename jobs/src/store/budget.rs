@@ -132,6 +132,41 @@ pub async fn pause(
     .await
 }
 
+/// Lifts a bot's pause (chat 0) now: an operator's `gatehouse bots resume`. Returns
+/// whether the bot had a budget row. Jobs already snoozed by the pause run at the time
+/// they were planned for.
+pub async fn resume(pool: &PgPool, telegram_bot_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE rate_budgets SET paused_until = NULL, updated_at = now()
+         WHERE telegram_bot_id = $1 AND telegram_chat_id = 0",
+    )
+    .bind(telegram_bot_id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Counts a 429 answer for a bot in the current minute (`telegram_rate_limit_hits`).
+pub async fn record_rate_limited(pool: &PgPool, telegram_bot_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO telegram_rate_limit_hits AS h (telegram_bot_id, minute, hits)
+         VALUES ($1, date_trunc('minute', now()), 1)
+         ON CONFLICT (telegram_bot_id, minute) DO UPDATE SET hits = h.hits + 1",
+    )
+    .bind(telegram_bot_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the 429 counts older than a day.
+pub async fn prune_rate_limited(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM telegram_rate_limit_hits WHERE minute < now() - interval '1 day'")
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Plans when a background job that found the bot's budget full runs again: the next
 /// free place in the bot's plan, which advances by `cost` seconds of budget per job.
 /// Jobs of a mass expiry thus come due one after another at the budget's pace.

@@ -202,6 +202,21 @@ pub async fn not_ready(
     .await
 }
 
+/// Chats that are not ready (of one project, or all), the most recently changed first,
+/// at most `limit`.
+pub async fn not_ready_list(
+    db: impl PgExecutor<'_>,
+    project_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Chat>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM chats c
+         WHERE c.status <> 'ready' AND ($1::uuid IS NULL OR c.project_id = $1)
+         ORDER BY c.updated_at DESC LIMIT $2"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(project_id).bind(limit).fetch_all(db).await
+}
+
 /// Records how many members Telegram counts beyond those Gatehouse knows.
 pub async fn set_unknown_members(db: impl PgExecutor<'_>, chat_id: Uuid, unknown: i32) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE chats SET unknown_members = $2 WHERE id = $1").bind(chat_id).bind(unknown).execute(db).await?;

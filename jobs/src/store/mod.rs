@@ -27,7 +27,8 @@
 //! - [`analytics`]: the integrator API's figures (subscribers, MRR, revenue, daily
 //!   member counts), read across grants, payments and `member_counts`.
 //! - [`queue`]: `apalis.jobs` and `apalis.workers` (writing a job, snoozes, rescue,
-//!   pruning, figures); [`scheduler`]: the leader's advisory lock; [`budget`]:
+//!   pruning, figures); [`operator`]: what an operator reads and does to the queue
+//!   (`job_errors`, `job_throughput`, jobs by state, retry, cancel); [`scheduler`]: the leader's advisory lock; [`budget`]:
 //!   `rate_budgets` and `bot_rate_limits`; [`diagnostics`]: `diagnostic_probe_runs`.
 
 pub mod access_codes;
@@ -46,6 +47,7 @@ pub mod idempotent_requests;
 pub mod links;
 pub mod memberships;
 pub mod messages;
+pub mod operator;
 pub mod payments;
 pub mod plans;
 pub mod projects;

@@ -385,6 +385,9 @@ impl Budgets {
         metrics::counter!(m::TELEGRAM_PAUSED_SECONDS, "scope" => scope).increment(retry_after);
         let seconds = retry_after.clamp(1, crate::telegram::MAX_RETRY_AFTER_SECS) as f64;
         let chat = need.message_chat.unwrap_or(0);
+        if let Err(e) = store::record_rate_limited(&self.pool, need.bot).await {
+            tracing::warn!(bot = need.bot, error = %e, "429 from Telegram: the count could not be written");
+        }
         match store::pause(&self.pool, need.bot, chat, seconds).await {
             Ok(until) => tracing::warn!(bot = need.bot, chat, %until, "429 from Telegram: paused for every worker"),
             Err(e) => tracing::warn!(bot = need.bot, error = %e, "429 from Telegram: the pause could not be written"),

@@ -3,6 +3,8 @@
 
 mod bot;
 mod conformance;
+mod console;
+mod console_browser;
 mod events;
 mod fuzz;
 mod integrator_api;
@@ -10,6 +12,7 @@ mod lifecycle;
 mod lifecycle_resilience;
 pub mod lost_updates;
 mod membership_page;
+mod operator;
 mod payments_access_codes;
 mod payments_reminders;
 mod payments_signatures;
