@@ -19,6 +19,7 @@ pub struct AuditQuery {
     /// One action.
     pub action: Option<String>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Where to start.
     pub cursor: Option<String>,

@@ -22,6 +22,7 @@ pub struct EventsQuery {
     #[serde(default)]
     types: Option<String>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     #[serde(default)]
     cursor: Option<String>,

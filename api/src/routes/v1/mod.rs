@@ -82,6 +82,7 @@ impl<T: Serialize> IntoResponse for Page<T> {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// How many items (1 to 100).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Where to start.
     pub cursor: Option<String>,

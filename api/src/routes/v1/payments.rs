@@ -26,6 +26,7 @@ pub struct PaymentQuery {
     /// `stripe` or `stars`.
     pub provider: Option<String>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Where to start.
     pub cursor: Option<String>,

@@ -33,6 +33,7 @@ pub struct SubscriberQuery {
     /// A user id or the start of a username.
     pub q: Option<String>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Where to start.
     pub cursor: Option<String>,

@@ -20,6 +20,7 @@ pub struct SubscriptionQuery {
     /// One plan.
     pub plan_id: Option<Uuid>,
     /// Page size.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Where to start.
     pub cursor: Option<String>,
