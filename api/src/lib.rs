@@ -11,13 +11,15 @@
 //!   every `/v1` write.
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
 //!   (`POST /hooks/telegram/{bot_id}`) and `v1/` (the integrator setup API:
-//!   projects, bot, chats, plans, grants, members).
+//!   projects, bot, chats, plans, grants, members, member actions, jobs).
+//! - [`mcp`]: the MCP server at `/mcp`, the integrator API as tools for agents.
 
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod error;
 pub mod idempotency;
+pub mod mcp;
 mod observe;
 mod routes;
 
@@ -80,6 +82,19 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/keys", post(v1::keys::create).get(v1::keys::list))
         .route("/v1/projects/{project_id}/keys/{key_id}", delete(v1::keys::revoke))
         .route("/v1/projects/{project_id}/deep-link", get(v1::deep_link::show))
+        .route("/v1/projects/{project_id}", get(v1::projects::show))
+        .route("/v1/projects/{project_id}/members/{telegram_user_id}/kick", post(v1::member_actions::kick_route))
+        .route("/v1/projects/{project_id}/members/{telegram_user_id}/ban", post(v1::member_actions::ban_route))
+        .route("/v1/projects/{project_id}/members/{telegram_user_id}/unban", post(v1::member_actions::unban_route))
+        .route(
+            "/v1/projects/{project_id}/members/{telegram_user_id}/cancel-subscription",
+            post(v1::member_actions::cancel_route),
+        )
+        .route("/v1/projects/{project_id}/jobs/failed", get(v1::jobs::failed_route))
+        .route("/v1/projects/{project_id}/jobs/{job_id}", get(v1::jobs::show_route))
+        .route("/v1/projects/{project_id}/jobs/{job_id}/retry", post(v1::jobs::retry_route))
+        // The MCP server (`mcp/`): the same tools over the Model Context Protocol.
+        .nest("/mcp", mcp::router(state.clone()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

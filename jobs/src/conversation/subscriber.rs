@@ -214,7 +214,9 @@ pub async fn status(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     talk.reply(text, markup).await
 }
 
-fn cancellable(view: &GrantView) -> bool {
+/// Whether a grant is a renewing paid subscription that a cancellation can stop: the
+/// subscriber's `/cancel` and the integrator API's cancel-subscription.
+pub fn cancellable(view: &GrantView) -> bool {
     view.recurring
         && matches!(view.grant.source.as_str(), "stripe" | "stars")
         && matches!(view.grant.state.as_str(), "active" | "trialing" | "past_due")

@@ -48,7 +48,7 @@ pub struct Revoked {
     state: &'static str,
 }
 
-/// Creates an active manual grant from now to `expires_at` (or forever).
+/// The route `POST .../grants`.
 pub async fn create(
     key: ProjectKey,
     State(state): State<AppState>,
@@ -57,6 +57,19 @@ pub async fn create(
 ) -> Result<(StatusCode, Data<serde_json::Value>), ApiError> {
     key.require(Ability::MembersWrite)?;
     let idempotency_key = crate::idempotency::key_of(&headers)?;
+    grant(&state, &key, idempotency_key, body).await.map(|answer| (StatusCode::ACCEPTED, Data(answer)))
+}
+
+/// Creates an active manual grant from now to `expires_at` (or forever) and enqueues
+/// `grant-access` (`members:write`); answers `{"grant_id","job_id"}` (`job_id` null
+/// when a repeat found the job already enqueued). The route and the `grant_access` MCP tool.
+pub async fn grant(
+    state: &AppState,
+    key: &ProjectKey,
+    idempotency_key: Option<&str>,
+    body: CreateGrant,
+) -> Result<serde_json::Value, ApiError> {
+    key.require(Ability::MembersWrite)?;
     let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
     let now = state.clock.now();
     if body.expires_at.is_some_and(|t| t <= now) {
@@ -70,7 +83,7 @@ pub async fn create(
     }
 
     let grant_id = Uuid::new_v4();
-    let answer = json!({ "grant_id": grant_id });
+    let mut answer = json!({ "grant_id": grant_id });
     let mut tx = state.pool.begin().await?;
     if let Some(idempotency_key) = idempotency_key {
         let digest = request_digest(&body);
@@ -85,7 +98,7 @@ pub async fn create(
             if stored.request_digest != digest {
                 return Err(ApiError::Conflict("Idempotency-Key: already used with a different request".into()));
             }
-            return Ok((StatusCode::ACCEPTED, Data(stored.response)));
+            return Ok(stored.response);
         }
     }
     let subscriber = store::subscribers::upsert(&mut *tx, key.project_id, telegram_user_id, Profile::default()).await?;
@@ -97,9 +110,13 @@ pub async fn create(
     }
     let grant = NewGrant::manual(grant_id, key.project_id, subscriber.id, body.plan_id, now, body.expires_at, note);
     store::grants::insert(&mut *tx, &grant).await?;
-    queue::enqueue(&mut tx, &GrantAccess { grant_id }, RunAt::Now).await?;
+    let job = queue::enqueue(&mut tx, &GrantAccess { grant_id }, RunAt::Now).await?;
+    answer["job_id"] = json!(super::job_id(&job));
+    if let Some(idempotency_key) = idempotency_key {
+        store::request_keys::set_response(&mut *tx, key.project_id, SCOPE, idempotency_key, &answer).await?;
+    }
     tx.commit().await?;
-    Ok((StatusCode::ACCEPTED, Data(answer)))
+    Ok(answer)
 }
 
 /// Revokes the grant (it ends now, unless it ended earlier) and enqueues the kick.
