@@ -5,6 +5,7 @@ mod bot;
 mod fuzz;
 mod lifecycle;
 mod lifecycle_resilience;
+mod mcp;
 mod payments_access_codes;
 mod payments_reminders;
 mod payments_signatures;
