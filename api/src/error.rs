@@ -177,8 +177,12 @@ impl ApiError {
     }
 }
 
-/// The field a message like `chat_ids: not chats of this project` is about.
+/// The field a message like `chat_ids: not chats of this project` (or serde's
+/// ``missing field `price` ``) is about.
 fn leading_field(message: &str) -> Option<&str> {
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return rest.split_once('`').map(|(field, _)| field);
+    }
     let (field, _) = message.split_once(": ")?;
     let plausible = !field.is_empty()
         && field.len() <= 64
@@ -287,6 +291,8 @@ mod tests {
         assert_eq!(e.fields(), vec!["chat_ids".to_string()]);
         assert_eq!(e.body()["code"], "VALIDATION_FAILED");
         assert!(ApiError::Unprocessable("a number is out of range".into()).fields().is_empty());
+        let missing = ApiError::Unprocessable("missing field `price` at line 1 column 12".into());
+        assert_eq!(missing.fields(), vec!["price".to_string()]);
         assert_eq!(
             ApiError::MissingAbility(Ability::PlansWrite).body()["message"],
             "this api key lacks the ability plans:write"

@@ -11,7 +11,9 @@
 //!   every `/v1` write.
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
 //!   (`POST /hooks/telegram/{bot_id}`) and `v1/` (the integrator setup API:
-//!   projects, bot, chats, plans, grants, members, member actions, jobs).
+//!   projects, bot, chats, plans, grants, members, member actions, jobs, keys, deep
+//!   links, lists, analytics) and `compat` (the TGmembership-compatible
+//!   `GET /bot{id}/{api_key}/{method}`).
 //! - [`mcp`]: the MCP server at `/mcp`, the integrator API as tools for agents.
 
 #![warn(missing_docs)]
@@ -77,7 +79,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/stripe", put(v1::stripe::put).get(v1::stripe::show))
         .route("/v1/projects/{project_id}/checkout", post(v1::checkout::create))
         .route("/v1/projects/{project_id}/checkout/{checkout_id}", get(v1::checkout::show))
-        .route("/v1/projects/{project_id}/access-codes", post(v1::access_codes::create))
+        .route("/v1/projects/{project_id}/access-codes", post(v1::access_codes::create).get(v1::access_codes::list))
         .route("/v1/projects/{project_id}/stars/refunds", post(v1::stars::refund))
         .route("/v1/projects/{project_id}/keys", post(v1::keys::create).get(v1::keys::list))
         .route("/v1/projects/{project_id}/keys/{key_id}", delete(v1::keys::revoke))
@@ -93,6 +95,13 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/jobs/failed", get(v1::jobs::failed_route))
         .route("/v1/projects/{project_id}/jobs/{job_id}", get(v1::jobs::show_route))
         .route("/v1/projects/{project_id}/jobs/{job_id}/retry", post(v1::jobs::retry_route))
+        .route("/v1/projects/{project_id}/subscribers", get(v1::subscribers::list))
+        .route("/v1/projects/{project_id}/subscriptions", get(v1::subscriptions::list))
+        .route("/v1/projects/{project_id}/payments", get(v1::payments::list))
+        .route("/v1/projects/{project_id}/audit", get(v1::audit::list))
+        .route("/v1/projects/{project_id}/analytics", get(v1::analytics::show))
+        // TGmembership's URL shape: /bot<telegram bot id>/<api key>/<method>.
+        .route("/{bot}/{api_key}/{method}", get(routes::compat::call))
         // The MCP server (`mcp/`): the same tools over the Model Context Protocol.
         .nest("/mcp", mcp::router(state.clone()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })

@@ -23,7 +23,8 @@
 //!   the caller picks the transaction.
 //! - [`telegram`]: the Bot API gateway with classified errors; [`crypto`]: sealed
 //!   tokens and hashed keys; [`clock`]: time that tests can move; [`texts`]: what users read.
-//! - [`metrics`]: the names of every metric Gatehouse exports.
+//! - [`metrics`]: the names of every metric Gatehouse exports; [`money`]: minor units
+//!   and their decimal form, by currency.
 //! - [`payments`]: Stripe, Telegram Stars, access codes, trials and the subscription
 //!   state machine (`docs/subscriptions.md`).
 
@@ -38,6 +39,7 @@ pub mod crypto;
 pub mod db;
 pub mod membership;
 pub mod metrics;
+pub mod money;
 pub mod payments;
 pub mod queue;
 pub mod runtime;

@@ -204,7 +204,7 @@ pub fn price(minor: i64, currency: &str) -> String {
     if currency == "XTR" {
         return format!("{minor} Stars");
     }
-    format!("{}.{:02} {currency}", minor / 100, minor % 100)
+    format!("{} {currency}", crate::money::decimal(minor, currency))
 }
 
 /// A plan's length: "30 days" / "lifetime".

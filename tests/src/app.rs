@@ -26,7 +26,8 @@ pub struct TestApp {
     pub clock: Clock,
     /// The configuration the api and worker run with.
     pub config: Arc<Config>,
-    http: reqwest::Client,
+    /// An HTTP client for requests the helpers do not cover.
+    pub http: reqwest::Client,
 }
 
 impl TestApp {
@@ -51,8 +52,9 @@ impl TestApp {
         ];
         settings.extend_from_slice(extra);
         let config = Arc::new(test_config(&db.url, &settings));
-        let api = crate::serve_api(listener, config.clone(), db.pool.clone()).await;
+        // The api and the worker share one clock, which the test can move.
         let clock = Clock::system();
+        let api = crate::serve_api_with(listener, config.clone(), db.pool.clone(), clock.clone()).await;
         let worker = crate::spawn_worker_with(config.clone(), clock.clone()).await;
         let tg = sim.client();
         Self { db, sim, tg, api, worker: Some(worker), clock, config, http: reqwest::Client::new() }

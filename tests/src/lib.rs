@@ -180,13 +180,18 @@ pub async fn spawn_api(config: Arc<Config>, pool: PgPool) -> Running {
 
 /// Starts the real api on `listener`.
 pub async fn serve_api(listener: tokio::net::TcpListener, config: Arc<Config>, pool: PgPool) -> Running {
+    serve_api_with(listener, config, pool, gatehouse_jobs::clock::Clock::system()).await
+}
+
+/// Starts the real api on `listener` with a clock the test controls.
+pub async fn serve_api_with(
+    listener: tokio::net::TcpListener,
+    config: Arc<Config>,
+    pool: PgPool,
+    clock: gatehouse_jobs::clock::Clock,
+) -> Running {
     let addr = listener.local_addr().expect("addr");
-    let state = gatehouse_api::AppState {
-        pool,
-        config,
-        metrics: gatehouse_jobs::metrics::prometheus(),
-        clock: gatehouse_jobs::clock::Clock::system(),
-    };
+    let state = gatehouse_api::AppState { pool, config, metrics: gatehouse_jobs::metrics::prometheus(), clock };
     let (stop, signal) = stop_signal();
     let task = tokio::spawn(async move {
         gatehouse_api::serve(listener, state, signal).await.expect("api");

@@ -6,7 +6,7 @@
 //! (not a UUID, another project, one that does not exist) is `RESOURCE_NOT_FOUND`,
 //! exactly like `/v1`. Writes also take an optional `idempotency_key`.
 
-use gatehouse_jobs::access::Ability;
+use gatehouse_jobs::{access::Ability, store};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -16,7 +16,8 @@ use crate::{
     auth::ProjectKey,
     error::ApiError,
     routes::v1::{
-        self, PageQuery, access_codes, bot, deep_link, grants, jobs, member_actions, members, plans, projects,
+        self, PageQuery, access_codes, analytics, bot, deep_link, grants, jobs, member_actions, members, payments,
+        plans, projects, subscribers,
     },
 };
 
@@ -294,6 +295,91 @@ pub const TOOLS: &[ToolDef] = &[
         },
     },
     ToolDef {
+        name: "list_subscribers",
+        ability: Ability::MembersRead,
+        write: false,
+        description: concat!(
+            "The project's subscribers, oldest first, a page at a time: Telegram id, username, name, standing (active or banned), whitelisted, whether entitled now and until when. ",
+            "Filter by status (active, banned, entitled, lapsed), plan_id (has a grant of it), chat_id (inside that Telegram chat) or q (a user id, or the start of a username). ",
+            "Use it to find members; get_member shows one in full. Answers {\"data\":[…],\"next_cursor\"}. Needs members:read.",
+            common_failures!(),
+            " VALIDATION_FAILED: an unknown status, limit out of 1–100, a cursor this list did not give. TOKEN_MISSING_ABILITY: the key lacks members:read."
+        ),
+        properties: || {
+            let mut p = page_props();
+            p["status"] = json!({"type": "string", "enum": ["active", "banned", "entitled", "lapsed"], "description": "Only subscribers in this standing: active (not banned), banned, entitled (let in now), lapsed (had access, not any more)."});
+            p["plan_id"] = json!({"type": "string", "description": "Only subscribers with a grant of this plan (UUID)."});
+            p["chat_id"] = json!({"type": "integer", "description": "Only subscribers seen inside this Telegram chat (its Telegram id)."});
+            p["q"] = json!({"type": "string", "description": "A Telegram user id, or the start of a username."});
+            props(p, &[])
+        },
+    },
+    ToolDef {
+        name: "list_access_codes",
+        ability: Ability::AccessCodesRead,
+        write: false,
+        description: concat!(
+            "The project's access codes, oldest first, a page at a time, masked (only their first and last two characters shown): id, plan, uses and max_uses, expiry, duration. ",
+            "Use it to find an access code's id for get_deep_link, or to see how much a code was used. Answers {\"data\":[…],\"next_cursor\"}. Needs access-codes:read.",
+            common_failures!(),
+            " VALIDATION_FAILED: limit out of 1–100 or a cursor this list did not give. TOKEN_MISSING_ABILITY: the key lacks access-codes:read."
+        ),
+        properties: || props(page_props(), &[]),
+    },
+    ToolDef {
+        name: "get_chat_growth",
+        ability: Ability::AnalyticsRead,
+        write: false,
+        description: concat!(
+            "Each managed chat's member count, day by day, over a period (7d, 30d (default), 90d, ytd, all), from the daily counts Gatehouse takes. ",
+            "Use it for \"how is my channel growing?\". Answers {\"data\":{\"period\",\"from\",\"to\",\"chats\":[{\"chat_id\",\"days\":[{\"date\",\"members\"}]}]}}. Needs analytics:read.",
+            common_failures!(),
+            " VALIDATION_FAILED: an unknown period. RESOURCE_NOT_FOUND also when chat_id is not a chat of the project. TOKEN_MISSING_ABILITY: the key lacks analytics:read."
+        ),
+        properties: || {
+            props(
+                json!({
+                    "period": {"type": "string", "enum": ["7d", "30d", "90d", "ytd", "all"], "description": "The period ending now (default 30d)."},
+                    "chat_id": {"type": "integer", "description": "Optional: only this chat (its Telegram id)."}
+                }),
+                &[],
+            )
+        },
+    },
+    ToolDef {
+        name: "get_dashboard_metrics",
+        ability: Ability::AnalyticsRead,
+        write: false,
+        description: concat!(
+            "The project's figures for a period ending now (7d, 30d (default), 90d, ytd, all): subscribers (active, trialing, new, churned), trial to paid conversion, MRR per currency, revenue (total, by provider, by plan; net of refunds) and each chat's member counts. ",
+            "Use it for \"how is my business doing?\". Amounts are given in minor units and as decimals. Needs analytics:read.",
+            common_failures!(),
+            " VALIDATION_FAILED: an unknown period. TOKEN_MISSING_ABILITY: the key lacks analytics:read."
+        ),
+        properties: || {
+            props(
+                json!({"period": {"type": "string", "enum": ["7d", "30d", "90d", "ytd", "all"], "description": "The period ending now (default 30d)."}}),
+                &[],
+            )
+        },
+    },
+    ToolDef {
+        name: "list_recent_payments",
+        ability: Ability::PaymentsRead,
+        write: false,
+        description: concat!(
+            "The project's payments (Stripe events, Telegram Stars charges and refunds) with the money each moved, newest first, a page at a time; optionally of one provider. ",
+            "Use it for \"who paid recently?\" or to find a refund. Answers {\"data\":[…],\"next_cursor\"}. Needs payments:read.",
+            common_failures!(),
+            " VALIDATION_FAILED: provider other than stripe or stars, limit out of 1–100, a cursor this list did not give. TOKEN_MISSING_ABILITY: the key lacks payments:read."
+        ),
+        properties: || {
+            let mut p = page_props();
+            p["provider"] = json!({"type": "string", "enum": ["stripe", "stars"], "description": "Only this provider's payments."});
+            props(p, &[])
+        },
+    },
+    ToolDef {
         name: "list_failed_jobs",
         ability: Ability::JobsRead,
         write: false,
@@ -437,6 +523,36 @@ pub async fn run(
                     .ok_or_else(|| ApiError::Unprocessable("count: expected 1 to 100".into()))?,
             };
             data(access_codes::create_codes(state, key, &input(args)?, count).await?)
+        }
+        "list_subscribers" => {
+            let query: subscribers::SubscriberQuery = input(args)?;
+            page_of(subscribers::page(state, key, &query).await?)
+        }
+        "list_access_codes" => page_of(access_codes::codes_page(state, key, &page(args)?).await?),
+        "get_dashboard_metrics" => {
+            let query = analytics::AnalyticsQuery { period: string(args, "period")? };
+            data(analytics::figures(state, key, &query).await?)
+        }
+        "get_chat_growth" => {
+            let query = analytics::AnalyticsQuery { period: string(args, "period")? };
+            let chat = match args.get("chat_id") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::Unprocessable("chat_id: expected a Telegram chat id".into()))?),
+            };
+            key.require(Ability::AnalyticsRead)?;
+            if let Some(chat) = chat
+                && store::chats::by_telegram_id(&state.pool, key.project_id, chat).await?.is_none()
+            {
+                return Err(ApiError::NotFound("no such chat in this project".into()));
+            }
+            let figures = analytics::figures(state, key, &query).await?;
+            let chats: Vec<_> =
+                figures.member_counts.into_iter().filter(|c| chat.is_none_or(|id| c.chat_id == id)).collect();
+            data(json!({"period": figures.period, "from": figures.from, "to": figures.to, "chats": chats}))
+        }
+        "list_recent_payments" => {
+            let query: payments::PaymentQuery = input(args)?;
+            page_of(payments::page(state, key, &query).await?)
         }
         "list_failed_jobs" => page_of(jobs::list_failed(state, key, &page(args)?).await?),
         "retry_job" => data(jobs::retry(state, key, &job(args)?).await?),

@@ -1,5 +1,6 @@
 //! Route handlers, one module per area.
 
+pub mod compat;
 pub mod health;
 pub mod stripe;
 pub mod telegram;

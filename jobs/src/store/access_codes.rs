@@ -178,3 +178,44 @@ pub async fn token_granted(db: impl PgExecutor<'_>, token_id: Uuid, grant_id: Uu
         .await?;
     Ok(())
 }
+
+/// An access code as a list shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    /// Id.
+    pub id: Uuid,
+    /// The code's text (lists show it masked).
+    pub code: String,
+    /// Plan.
+    pub plan_id: Uuid,
+    /// Cap.
+    pub max_uses: Option<i32>,
+    /// Used so far.
+    pub uses: i32,
+    /// Expiry.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Days of access (else the plan's).
+    pub duration_days: Option<i32>,
+    /// Made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One page of the project's access codes, oldest first after `(created_at, id)`.
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, code, plan_id, max_uses, uses, expires_at, duration_days, created_at FROM access_codes
+         WHERE project_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+         ORDER BY created_at, id LIMIT $4",
+    )
+    .bind(project_id)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

@@ -135,3 +135,41 @@ pub async fn of_member(
     .fetch_all(db)
     .await
 }
+
+/// An audit entry in the project's trail.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    /// `audit_log.id`: the order of the trail.
+    pub id: i64,
+    /// The member acted on.
+    pub telegram_user_id: Option<i64>,
+    /// The entry.
+    #[sqlx(flatten)]
+    pub row: AuditRow,
+}
+
+/// One page of the project's audit trail, newest first, below `before` (an id),
+/// optionally about one user or one action.
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    telegram_user_id: Option<i64>,
+    action: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.telegram_user_id, a.at, a.action, a.reason, c.telegram_chat_id, a.job_id, a.details
+         FROM audit_log a LEFT JOIN chats c ON c.id = a.chat_id
+         WHERE a.project_id = $1 AND ($2::bigint IS NULL OR a.telegram_user_id = $2)
+           AND ($3::text IS NULL OR a.action = $3) AND ($4::bigint IS NULL OR a.id < $4)
+         ORDER BY a.id DESC LIMIT $5",
+    )
+    .bind(project_id)
+    .bind(telegram_user_id)
+    .bind(action)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

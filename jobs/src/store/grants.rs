@@ -410,3 +410,41 @@ pub async fn due_reminders(
 pub fn reminder_key(grant_id: Uuid, ends_at: DateTime<Utc>, days: i32) -> String {
     format!("remind:{grant_id}:{}:{days}", ends_at.timestamp_micros())
 }
+
+/// One page of the project's grants (subscriptions) as they stand at `now`, oldest
+/// first after `(created_at, id)`, optionally only in `state` or of `plan_id`.
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    state: Option<&str>,
+    plan_id: Option<Uuid>,
+    now: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, g.created_at AS listed_at, {VIEW}
+         WHERE g.project_id = $2 AND ($3::text IS NULL OR g.state = $3) AND ($4::uuid IS NULL OR g.plan_id = $4)
+           AND ($5::timestamptz IS NULL OR (g.created_at, g.id) > ($5, $6))
+         ORDER BY g.created_at, g.id LIMIT $7"
+    )))
+    .bind(now)
+    .bind(project_id)
+    .bind(state)
+    .bind(plan_id)
+    .bind(after.map(|a| a.0))
+    .bind(after.map(|a| a.1))
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// A grant in a list, with when it was made (the list's order).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    /// The grant as it stands.
+    #[sqlx(flatten)]
+    pub view: GrantView,
+    /// When it was made.
+    pub listed_at: DateTime<Utc>,
+}

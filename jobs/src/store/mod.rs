@@ -21,12 +21,15 @@
 //!   [`checkouts`]: `checkout_requests`; [`access_codes`]: `access_codes`,
 //!   `access_code_redemptions` and `access_tokens`.
 //! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
+//! - [`analytics`]: the integrator API's figures (subscribers, MRR, revenue, daily
+//!   member counts), read across grants, payments and `member_counts`.
 //! - [`queue`]: `apalis.jobs` and `apalis.workers` (writing a job, snoozes, rescue,
 //!   pruning, figures); [`scheduler`]: the leader's advisory lock; [`budget`]:
 //!   `rate_budgets` and `bot_rate_limits`; [`diagnostics`]: `diagnostic_probe_runs`.
 
 pub mod access_codes;
 pub mod admins;
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod bots;

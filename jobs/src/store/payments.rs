@@ -156,3 +156,83 @@ pub async fn stars_charge_of(db: impl PgExecutor<'_>, grant_id: Uuid) -> Result<
     .fetch_optional(db)
     .await
 }
+
+/// A payment event as the integrator API lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    /// `payment_events.id`.
+    pub id: Uuid,
+    /// stripe or stars.
+    pub provider: String,
+    /// The provider's id of it.
+    pub external_id: String,
+    /// Its type (`invoice.paid`, `successful_payment`, `refund`, …).
+    pub kind: String,
+    /// Money moved, in minor units (negative: a refund), when it moved money.
+    pub amount_minor: Option<i64>,
+    /// Its currency.
+    pub currency: Option<String>,
+    /// The grant it was applied to.
+    pub grant_id: Option<Uuid>,
+    /// The plan of that grant.
+    pub plan_id: Option<Uuid>,
+    /// The subscriber of that grant.
+    pub telegram_user_id: Option<i64>,
+    /// applied, stale, refused, ignored (`None`: not processed yet).
+    pub outcome: Option<String>,
+    /// The provider's time for it.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// When Gatehouse received it.
+    pub received_at: DateTime<Utc>,
+}
+
+/// Every payment event with its amount. A Stars refund carries no amount: it is the
+/// charge's it names.
+const LISTED: &str = "SELECT e.id, e.provider, e.external_id, e.kind,
+        COALESCE(gatehouse_payment_amount(e.provider, e.kind, e.payload),
+                 CASE WHEN e.provider = 'stars' AND e.kind = 'refund' THEN
+                     -(SELECT gatehouse_payment_amount(o.provider, o.kind, o.payload) FROM payment_events o
+                       WHERE o.project_id = e.project_id AND o.provider = 'stars'
+                         AND o.external_id = e.payload->>'telegram_payment_charge_id')
+                 END) AS amount_minor,
+        gatehouse_payment_currency(e.provider, e.payload) AS currency,
+        e.grant_id, g.plan_id, s.telegram_user_id, e.outcome, e.occurred_at, e.received_at
+ FROM payment_events e
+ LEFT JOIN grants g ON g.id = e.grant_id
+ LEFT JOIN subscribers s ON s.id = g.subscriber_id
+ WHERE e.project_id = $1
+   AND ($2::text IS NULL OR e.provider = $2)
+   AND ($3::timestamptz IS NULL OR (e.received_at, e.id) < ($3, $4))
+ ORDER BY e.received_at DESC, e.id DESC";
+
+/// One page of the project's payment events, newest first, before `(received_at, id)`.
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    provider: Option<&str>,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{LISTED} LIMIT $5")))
+        .bind(project_id)
+        .bind(provider)
+        .bind(before.map(|b| b.0))
+        .bind(before.map(|b| b.1))
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// Every payment event of the project, newest first, as a stream (for exports).
+pub fn all<'e>(
+    db: impl PgExecutor<'e> + 'e,
+    project_id: Uuid,
+    provider: Option<String>,
+) -> futures::stream::BoxStream<'e, Result<Listed, sqlx::Error>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(LISTED))
+        .bind(project_id)
+        .bind(provider)
+        .bind(None::<DateTime<Utc>>)
+        .bind(None::<Uuid>)
+        .fetch(db)
+}

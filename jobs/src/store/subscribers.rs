@@ -196,3 +196,154 @@ pub async fn record_start_payload(
         .await?;
     Ok(())
 }
+
+/// Which subscribers a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `active` or `banned` (the subscriber), `entitled` (let in by a grant now) or
+    /// `lapsed` (not banned, not entitled).
+    pub status: Option<String>,
+    /// Has (or had) a grant of this plan.
+    pub plan_id: Option<Uuid>,
+    /// Is inside this chat (Telegram id), as last observed.
+    pub telegram_chat_id: Option<i64>,
+    /// A Telegram user id, or the start of a username (`@` optional).
+    pub search: Option<String>,
+}
+
+/// A subscriber as a list shows them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    /// `subscribers.id`.
+    pub id: Uuid,
+    /// Telegram user id.
+    pub telegram_user_id: i64,
+    /// @username, when known.
+    pub username: Option<String>,
+    /// First name, when known.
+    pub first_name: Option<String>,
+    /// Language, when known.
+    pub language_code: Option<String>,
+    /// `active` or `banned`.
+    pub status: String,
+    /// Never removed.
+    pub whitelisted: bool,
+    /// Let in by a grant now.
+    pub entitled: bool,
+    /// The latest end among the grants that entitle now (`None`: none ends, or none entitles).
+    pub entitled_until: Option<DateTime<Utc>>,
+    /// First seen.
+    pub created_at: DateTime<Utc>,
+}
+
+const LISTED: &str =
+    "SELECT s.id, s.telegram_user_id, s.username, s.first_name, s.language_code, s.status, s.whitelisted,
+        EXISTS (SELECT 1 FROM grants g WHERE g.subscriber_id = s.id
+                AND gatehouse_entitles(g.state, g.ends_at, s.status, $2)) AS entitled,
+        (SELECT max(g.ends_at) FROM grants g WHERE g.subscriber_id = s.id
+                AND gatehouse_entitles(g.state, g.ends_at, s.status, $2)) AS entitled_until,
+        s.created_at
+ FROM subscribers s
+ WHERE s.project_id = $1
+   AND ($3::text IS NULL
+        OR ($3 IN ('active', 'banned') AND s.status = $3)
+        OR ($3 = 'entitled' AND EXISTS (SELECT 1 FROM grants g WHERE g.subscriber_id = s.id
+                                        AND gatehouse_entitles(g.state, g.ends_at, s.status, $2)))
+        OR ($3 = 'lapsed' AND s.status = 'active'
+            AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.subscriber_id = s.id
+                            AND gatehouse_entitles(g.state, g.ends_at, s.status, $2))))
+   AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM grants g WHERE g.subscriber_id = s.id AND g.plan_id = $4))
+   AND ($5::bigint IS NULL OR EXISTS (
+        SELECT 1 FROM memberships m JOIN chats c ON c.id = m.chat_id
+        WHERE c.project_id = s.project_id AND c.telegram_chat_id = $5 AND m.telegram_user_id = s.telegram_user_id
+          AND m.status IN ('creator', 'administrator', 'member', 'restricted')))
+   AND ($6::bigint IS NULL OR s.telegram_user_id = $6)
+   AND ($7::text IS NULL OR lower(s.username) LIKE $7 ESCAPE '\\')
+   AND ($8::timestamptz IS NULL OR (s.created_at, s.id) > ($8, $9))
+ ORDER BY s.created_at, s.id";
+
+/// The binds of a [`Filter`]'s search: a user id, or a username prefix as a LIKE pattern.
+fn search_binds(search: Option<&str>) -> (Option<i64>, Option<String>) {
+    let Some(search) = search.map(str::trim).filter(|s| !s.is_empty()) else { return (None, None) };
+    if let Ok(id) = search.parse::<i64>() {
+        return (Some(id), None);
+    }
+    let prefix = search.trim_start_matches('@').to_lowercase();
+    let escaped: String =
+        prefix.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    (None, Some(format!("{escaped}%")))
+}
+
+/// One page of the project's subscribers, oldest first, after `(created_at, id)`.
+pub async fn page(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    filter: &Filter,
+    now: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    let (user, pattern) = search_binds(filter.search.as_deref());
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{LISTED} LIMIT $10")))
+        .bind(project_id)
+        .bind(now)
+        .bind(filter.status.as_deref())
+        .bind(filter.plan_id)
+        .bind(filter.telegram_chat_id)
+        .bind(user)
+        .bind(pattern)
+        .bind(after.map(|a| a.0))
+        .bind(after.map(|a| a.1))
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// Every subscriber the filter matches, oldest first, as a stream (for exports of any
+/// size: rows are read as they are sent).
+pub fn all<'e>(
+    db: impl PgExecutor<'e> + 'e,
+    project_id: Uuid,
+    filter: &Filter,
+    now: DateTime<Utc>,
+) -> futures::stream::BoxStream<'e, Result<Listed, sqlx::Error>> {
+    let (user, pattern) = search_binds(filter.search.as_deref());
+    sqlx::query_as(sqlx::AssertSqlSafe(LISTED))
+        .bind(project_id)
+        .bind(now)
+        .bind(filter.status.clone())
+        .bind(filter.plan_id)
+        .bind(filter.telegram_chat_id)
+        .bind(user)
+        .bind(pattern)
+        .bind(None::<DateTime<Utc>>)
+        .bind(None::<Uuid>)
+        .fetch(db)
+}
+
+/// Subscribers the filter matches, oldest first, skipping `offset` (the
+/// TGmembership-compatible API pages by offset).
+pub async fn page_at_offset(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    filter: &Filter,
+    now: DateTime<Utc>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Listed>, sqlx::Error> {
+    let (user, pattern) = search_binds(filter.search.as_deref());
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("{LISTED} LIMIT $10 OFFSET $11")))
+        .bind(project_id)
+        .bind(now)
+        .bind(filter.status.as_deref())
+        .bind(filter.plan_id)
+        .bind(filter.telegram_chat_id)
+        .bind(user)
+        .bind(pattern)
+        .bind(None::<DateTime<Utc>>)
+        .bind(None::<Uuid>)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(db)
+        .await
+}

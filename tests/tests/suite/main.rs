@@ -3,6 +3,7 @@
 
 mod bot;
 mod fuzz;
+mod integrator_api;
 mod lifecycle;
 mod lifecycle_resilience;
 mod mcp;

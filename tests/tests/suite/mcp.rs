@@ -95,7 +95,7 @@ async fn tools_listed_are_those_the_keys_abilities_allow() {
 
     let everything = connect(&app, &world.key).await;
     let all = tool_names(&everything).await;
-    assert_eq!(all.len(), 15, "{all:?}");
+    assert_eq!(all.len(), 20, "{all:?}");
     for tool in ["get_deep_link", "grant_access", "kick_member", "retry_job", "get_job_status", "create_access_codes"] {
         assert!(all.iter().any(|t| t == tool), "{tool} missing from {all:?}");
     }
@@ -104,7 +104,9 @@ async fn tools_listed_are_those_the_keys_abilities_allow() {
     assert_eq!(tool_names(&distribution).await, ["get_deep_link"]);
 
     let reader = connect(&app, &key_with(&app, &world, &["members:read", "jobs:read"]).await).await;
-    assert_eq!(tool_names(&reader).await, ["get_job_status", "get_member", "list_failed_jobs"]);
+    assert_eq!(tool_names(&reader).await, ["get_job_status", "get_member", "list_failed_jobs", "list_subscribers"]);
+    let analyst = connect(&app, &key_with(&app, &world, &["analytics:read", "payments:read"]).await).await;
+    assert_eq!(tool_names(&analyst).await, ["get_chat_growth", "get_dashboard_metrics", "list_recent_payments"]);
     // A tool the key does not see is refused with the ability it needs.
     let (code, error) =
         fails(&reader, "kick_member", args(&world.project_id, json!({"telegram_user_id": world.owner.id}))).await;
@@ -377,6 +379,32 @@ async fn write_tools_are_carried_out_by_jobs_whose_effect_the_simulator_sees() {
     app.settle(&[world.bot.id]).await;
     assert_eq!(app.invite_links_to(&world, carol.id).await.len(), 1, "the code gave Carol the plan's link");
 
+    // The reads over the lists and analytics.
+    let subscribers = ok(&client, "list_subscribers", args(p, json!({"status": "banned"}))).await;
+    assert_eq!(subscribers["data"].as_array().unwrap().len(), 0, "{subscribers}");
+    // Alice's ban ended her grant: only Carol is entitled.
+    let entitled = ok(&client, "list_subscribers", args(p, json!({"status": "entitled"}))).await;
+    let entitled: Vec<&Value> = entitled["data"].as_array().unwrap().iter().map(|s| &s["telegram_user_id"]).collect();
+    assert_eq!(entitled, [&json!(carol.id)]);
+    let first = ok(&client, "list_subscribers", args(p, json!({"limit": 1}))).await;
+    assert!(first["next_cursor"].is_string(), "{first}");
+    let next = ok(&client, "list_subscribers", args(p, json!({"limit": 1, "cursor": first["next_cursor"]}))).await;
+    assert_ne!(next["data"][0]["telegram_user_id"], first["data"][0]["telegram_user_id"]);
+    let listed = ok(&client, "list_access_codes", args(p, json!({}))).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 3);
+    assert_ne!(listed["data"][1]["code"], codes[1]["code"], "masked");
+    assert_eq!(listed["data"][1]["uses"], 1, "{listed}");
+    let metrics = ok(&client, "get_dashboard_metrics", args(p, json!({"period": "7d"}))).await;
+    assert_eq!(metrics["data"]["subscribers"]["active"], 1, "{metrics}");
+    let (code, _) = fails(&client, "get_dashboard_metrics", args(p, json!({"period": "week"}))).await;
+    assert_eq!(code, "VALIDATION_FAILED");
+    let growth = ok(&client, "get_chat_growth", args(p, json!({"chat_id": world.channel.id}))).await;
+    assert!(growth["data"]["chats"].is_array(), "{growth}");
+    let (code, _) = fails(&client, "get_chat_growth", args(p, json!({"chat_id": -42}))).await;
+    assert_eq!(code, "RESOURCE_NOT_FOUND");
+    let payments = ok(&client, "list_recent_payments", args(p, json!({"provider": "stars"}))).await;
+    assert_eq!(payments["data"], json!([]));
+
     // Every call is in the audit trail with its tool, key and outcome.
     let calls = app.db.count("SELECT count(*) FROM audit_log WHERE action = 'mcp_tool_call'").await;
     assert!(calls >= 20, "{calls}");
@@ -425,7 +453,7 @@ async fn a_key_of_one_project_reaches_nothing_of_another_through_any_tool() {
     // ...and the world's key, naming the other project, reaches nothing, whatever the tool.
     let client = connect(&app, &world.key).await;
     let tools = client.list_all_tools().await.unwrap();
-    assert!(tools.len() >= 15);
+    assert_eq!(tools.len(), 20);
     for tool in tools {
         let name: &'static str = Box::leak(tool.name.to_string().into_boxed_str());
         let arguments = json!({

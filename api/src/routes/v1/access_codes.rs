@@ -1,7 +1,7 @@
 //! `POST /v1/projects/{project_id}/access-codes`: creates an access code for a plan,
 //! redeemed in the bot with `/start <code>` (a deep link
 //! `https://t.me/<bot>?start=<code>`). `max_uses` null = unlimited, 1 = single-use;
-//! `code` is generated when absent.
+//! `code` is generated when absent. `GET` lists the codes, masked.
 
 use super::Data;
 use axum::{extract::State, http::StatusCode};
@@ -15,7 +15,7 @@ use gatehouse_jobs::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::JsonBody;
+use super::{JsonBody, Page, PageQuery, Params};
 use crate::{
     AppState,
     auth::ProjectKey,
@@ -134,4 +134,68 @@ pub async fn create_codes(
     }
     tx.commit().await?;
     Ok(created)
+}
+
+/// One access code in `GET …/access-codes` (`access-codes:read`): the code itself is
+/// masked (its first and last two characters), as a list may be shown to anyone
+/// looking over a shoulder.
+#[derive(Serialize)]
+pub struct AccessCodeView {
+    id: Uuid,
+    code: String,
+    plan_id: Uuid,
+    max_uses: Option<i32>,
+    uses: i32,
+    expires_at: Option<DateTime<Utc>>,
+    duration_days: Option<i32>,
+    created_at: DateTime<Utc>,
+}
+
+/// A code with all but its first and last two characters hidden.
+pub fn mask(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    if chars.len() <= 4 {
+        return "*".repeat(chars.len());
+    }
+    let (head, tail): (String, String) = (chars[..2].iter().collect(), chars[chars.len() - 2..].iter().collect());
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 4))
+}
+
+/// The route `GET .../access-codes`.
+pub async fn list(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    Params(page): Params<PageQuery>,
+) -> Result<Page<AccessCodeView>, ApiError> {
+    codes_page(&state, &key, &page).await
+}
+
+/// The project's access codes, oldest first, masked; paged (`access-codes:read`): the
+/// route and the `list_access_codes` MCP tool.
+pub async fn codes_page(state: &AppState, key: &ProjectKey, page: &PageQuery) -> Result<Page<AccessCodeView>, ApiError> {
+    key.require(Ability::AccessCodesRead)?;
+    let rows = store::access_codes::page(&state.pool, key.project_id, page.after()?, page.limit()? + 1).await?;
+    page.page(
+        rows,
+        |c| (c.created_at, c.id),
+        |c| AccessCodeView {
+            id: c.id,
+            code: mask(&c.code),
+            plan_id: c.plan_id,
+            max_uses: c.max_uses,
+            uses: c.uses,
+            expires_at: c.expires_at,
+            duration_days: c.duration_days,
+            created_at: c.created_at,
+        },
+    )
+}
+
+#[cfg(test)]
+mod list_tests {
+    #[test]
+    fn codes_are_masked_but_for_their_ends() {
+        assert_eq!(super::mask("WELCOME-1"), "WE*****-1");
+        assert_eq!(super::mask("ABCD"), "****");
+    }
 }

@@ -27,8 +27,10 @@ pub struct TokenRequest {
 /// The answer (the token is shown once).
 #[derive(Serialize)]
 pub struct Token {
-    token: String,
-    deep_link_payload: String,
+    /// The token (shown once).
+    pub token: String,
+    /// `accesstoken_<token>`.
+    pub deep_link_payload: String,
 }
 
 /// Creates a token.
@@ -49,17 +51,31 @@ pub async fn create(
     if store::plans::get(&state.pool, key.project_id, body.plan_id).await?.is_none() {
         return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
     }
+    let token = issue(&state, key.project_id, body.plan_id, body.duration_days, body.expires_at).await?;
+    Ok((StatusCode::CREATED, Data(token)))
+}
+
+/// Makes a single-use activation token for the project's plan (already checked to be
+/// the project's): the one way a token is made (this route, the
+/// TGmembership-compatible `addMember`).
+pub async fn issue(
+    state: &AppState,
+    project_id: Uuid,
+    plan_id: Uuid,
+    duration_days: Option<i32>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<Token, ApiError> {
     // 24 random bytes in URL-safe base64: 32 characters, within a deep link's 64.
     let token = crypto::random_secret(24);
     store::access_codes::insert_token(
         &state.pool,
-        key.project_id,
-        body.plan_id,
+        project_id,
+        plan_id,
         &crypto::digest(token.expose()),
-        body.duration_days,
-        body.expires_at,
+        duration_days,
+        expires_at,
     )
     .await?;
     let payload = format!("accesstoken_{}", token.expose());
-    Ok((StatusCode::CREATED, Data(Token { token: token.expose().clone(), deep_link_payload: payload })))
+    Ok(Token { token: token.expose().clone(), deep_link_payload: payload })
 }

@@ -101,22 +101,60 @@ pub async fn grant(
             return Ok(stored.response);
         }
     }
-    let subscriber = store::subscribers::upsert(&mut *tx, key.project_id, telegram_user_id, Profile::default()).await?;
-    if subscriber.status == "banned" {
-        return Err(ApiError::Conflict("telegram_user_id: this user is banned in this project".into()));
-    }
-    if store::plans::get(&mut *tx, key.project_id, body.plan_id).await?.is_none() {
-        return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
-    }
-    let grant = NewGrant::manual(grant_id, key.project_id, subscriber.id, body.plan_id, now, body.expires_at, note);
-    store::grants::insert(&mut *tx, &grant).await?;
-    let job = queue::enqueue(&mut tx, &GrantAccess { grant_id }, RunAt::Now).await?;
+    let manual =
+        Manual { grant_id, telegram_user_id, plan_id: body.plan_id, starts_at: now, ends_at: body.expires_at, note };
+    let job = insert_manual(&mut tx, key.project_id, &manual).await?;
     answer["job_id"] = json!(super::job_id(&job));
     if let Some(idempotency_key) = idempotency_key {
         store::request_keys::set_response(&mut *tx, key.project_id, SCOPE, idempotency_key, &answer).await?;
     }
     tx.commit().await?;
     Ok(answer)
+}
+
+/// A manual grant to make.
+pub struct Manual<'a> {
+    /// Its id.
+    pub grant_id: Uuid,
+    /// Who.
+    pub telegram_user_id: i64,
+    /// Which plan of the project.
+    pub plan_id: Uuid,
+    /// From when.
+    pub starts_at: DateTime<Utc>,
+    /// Until when (`None`: for ever).
+    pub ends_at: Option<DateTime<Utc>>,
+    /// The integrator's note.
+    pub note: Option<&'a str>,
+}
+
+/// Writes an active manual grant and its `grant-access` job in the caller's
+/// transaction: 409 for a banned user, 422 for a plan of another project. The one way
+/// a manual grant is made (this route, the TGmembership-compatible `extendMember`).
+pub async fn insert_manual(
+    tx: &mut sqlx::PgConnection,
+    project_id: Uuid,
+    manual: &Manual<'_>,
+) -> Result<queue::Enqueued, ApiError> {
+    let subscriber =
+        store::subscribers::upsert(&mut *tx, project_id, manual.telegram_user_id, Profile::default()).await?;
+    if subscriber.status == "banned" {
+        return Err(ApiError::Conflict("telegram_user_id: this user is banned in this project".into()));
+    }
+    if store::plans::get(&mut *tx, project_id, manual.plan_id).await?.is_none() {
+        return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
+    }
+    let grant = NewGrant::manual(
+        manual.grant_id,
+        project_id,
+        subscriber.id,
+        manual.plan_id,
+        manual.starts_at,
+        manual.ends_at,
+        manual.note,
+    );
+    store::grants::insert(&mut *tx, &grant).await?;
+    Ok(queue::enqueue(&mut *tx, &GrantAccess { grant_id: manual.grant_id }, RunAt::Now).await?)
 }
 
 /// Revokes the grant (it ends now, unless it ended earlier) and enqueues the kick.
@@ -128,17 +166,24 @@ pub async fn revoke(
 ) -> Result<(StatusCode, Data<Revoked>), ApiError> {
     key.require(Ability::MembersWrite)?;
     let grant_id: Uuid = parse_segment(&grant_id, "grant")?;
+    revoke_grant(&state, key.project_id, grant_id).await?;
+    Ok((StatusCode::ACCEPTED, Data(Revoked { grant_id, state: "revoked" })))
+}
+
+/// Ends the project's grant now (unless it ended earlier) and enqueues the kick; a
+/// revoked grant is left as it is. 404 for a grant of no such project.
+pub async fn revoke_grant(state: &AppState, project_id: Uuid, grant_id: Uuid) -> Result<(), ApiError> {
     let mut tx = state.pool.begin().await?;
-    let grant = store::grants::lock(&mut tx, key.project_id, grant_id)
+    let grant = store::grants::lock(&mut tx, project_id, grant_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such grant".into()))?;
     if grant.state != "revoked" {
         let ends_at = store::grants::end_now(&mut *tx, grant_id, "revoked", state.clock.now()).await?;
         queue::enqueue(&mut tx, &KickExpired { grant_id, ends_at }, RunAt::Now).await?;
         tx.commit().await?;
-        tracing::info!(project_id = %key.project_id, %grant_id, "grant revoked");
+        tracing::info!(%project_id, %grant_id, "grant revoked");
     }
-    Ok((StatusCode::ACCEPTED, Data(Revoked { grant_id, state: "revoked" })))
+    Ok(())
 }
 
 /// What identifies a request to create a grant, whatever the JSON looked like.

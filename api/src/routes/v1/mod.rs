@@ -29,19 +29,25 @@ use crate::error::ApiError;
 pub mod access_codes;
 pub mod access_tokens;
 pub mod admins;
+pub mod analytics;
+pub mod audit;
 pub mod bot;
 pub mod chats;
 pub mod checkout;
 pub mod deep_link;
+pub mod export;
 pub mod grants;
 pub mod jobs;
 pub mod keys;
 pub mod member_actions;
 pub mod members;
+pub mod payments;
 pub mod plans;
 pub mod projects;
 pub mod stars;
 pub mod stripe;
+pub mod subscribers;
+pub mod subscriptions;
 
 /// A success: `{"data": T}`.
 #[derive(Debug, Clone)]
