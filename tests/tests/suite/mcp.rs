@@ -502,3 +502,61 @@ async fn a_key_over_its_mcp_limit_is_told_to_wait_and_its_v1_requests_go_on() {
         .await;
     assert_eq!(audited, 1);
 }
+
+#[tokio::test]
+async fn cancel_subscription_stops_a_stars_renewal_keeping_access_to_the_end() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let monthly = app
+        .plan(
+            &world,
+            json!({"name": "Stars Monthly", "price": 500, "currency": "USD", "stars_price": 250,
+                   "duration_days": 30, "recurring": true}),
+        )
+        .await;
+    let dana = app.started_user(&world, "Dana").await;
+    app.checkout(&world, dana.id, &monthly, "stars").await;
+    let link = app
+        .texts_to(&world, dana.id)
+        .await
+        .iter()
+        .rev()
+        .find_map(|t| t.split_whitespace().find(|w| w.starts_with("https://t.me/$")).map(str::to_string))
+        .expect("an invoice link");
+    let request = gatehouse_sim::PayRequest { bot_id: world.bot.id, message_id: None, invoice_link: Some(link) };
+    app.tg.pay(dana.id, request).await.unwrap();
+    app.settle(&[world.bot.id]).await;
+    let client = connect(&app, &world.key).await;
+    let p = world.project_id.as_str();
+    let member = ok(&client, "get_member", args(p, json!({"telegram_user_id": dana.id}))).await;
+    let grant_id = member["data"]["entitlements"][0]["grant_id"].clone();
+    assert_eq!(member["data"]["entitlements"][0]["state"], "active", "{member}");
+
+    let (code, _) = fails(
+        &client,
+        "cancel_subscription",
+        args(p, json!({"telegram_user_id": dana.id, "grant_id": uuid::Uuid::new_v4()})),
+    )
+    .await;
+    assert_eq!(code, "RESOURCE_NOT_FOUND");
+    let canceled = ok(
+        &client,
+        "cancel_subscription",
+        args(p, json!({"telegram_user_id": dana.id, "grant_id": grant_id, "idempotency_key": "cancel-dana"})),
+    )
+    .await;
+    assert_eq!(canceled["data"]["action"], "cancel_subscription");
+    let job_id = canceled["data"]["job_ids"][0].clone();
+    app.settle(&[world.bot.id]).await;
+    assert_eq!(job_state(&client, p, &job_id).await, "done");
+
+    let edits = app.tg.calls_of("editUserStarSubscription").await.unwrap();
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].params["is_canceled"], json!(true));
+    let member = ok(&client, "get_member", args(p, json!({"telegram_user_id": dana.id}))).await;
+    assert_eq!(member["data"]["entitlements"][0]["state"], "canceled", "access until the period ends: {member}");
+    assert_eq!(member["data"]["entitlements"][0]["entitled"], true);
+    // Nothing renews any more.
+    let (code, _) = fails(&client, "cancel_subscription", args(p, json!({"telegram_user_id": dana.id}))).await;
+    assert_eq!(code, "CONFLICT");
+}
