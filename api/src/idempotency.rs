@@ -113,7 +113,8 @@ pub(crate) struct Answer {
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
-        let status = axum::http::StatusCode::from_u16(self.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            axum::http::StatusCode::from_u16(self.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, self.body).into_response();
         if let Some(ct) = self.content_type.and_then(|ct| HeaderValue::from_str(&ct).ok()) {
             response.headers_mut().insert(CONTENT_TYPE, ct);
@@ -134,7 +135,9 @@ pub(crate) async fn claim_or_replay(
     digest: &[u8],
 ) -> Result<Claimed, ApiError> {
     let now = state.clock.now();
-    if store::idempotent_requests::claim(&state.pool, owner, key, digest, now, now - KEPT, now - ABANDONED_AFTER).await? {
+    if store::idempotent_requests::claim(&state.pool, owner, key, digest, now, now - KEPT, now - ABANDONED_AFTER)
+        .await?
+    {
         return Ok(Claimed::First);
     }
     replay(state, owner, key, digest).await.map(Claimed::Recorded)
@@ -142,7 +145,14 @@ pub(crate) async fn claim_or_replay(
 
 /// Records the answer to the first use of `key`. A failure to record is logged: the
 /// request was handled; a retry within a minute is told to wait, after that it runs again.
-pub(crate) async fn record(state: &AppState, owner: &[u8], key: &str, status: u16, body: &[u8], content_type: Option<&str>) {
+pub(crate) async fn record(
+    state: &AppState,
+    owner: &[u8],
+    key: &str,
+    status: u16,
+    body: &[u8],
+    content_type: Option<&str>,
+) {
     let status = i16::try_from(status).unwrap_or(500);
     if let Err(e) = store::idempotent_requests::answer(&state.pool, owner, key, status, body, content_type).await {
         tracing::warn!(error = %e, "could not record the answer to an Idempotency-Key");
@@ -162,7 +172,9 @@ async fn replay(state: &AppState, owner: &[u8], key: &str, digest: &[u8]) -> Res
     let mut waited = std::time::Duration::ZERO;
     let recorded = loop {
         let Some(recorded) = store::idempotent_requests::find(&state.pool, owner, key).await? else {
-            return Err(ApiError::Conflict("Idempotency-Key: a request with this key was just handled, try again".into()));
+            return Err(ApiError::Conflict(
+                "Idempotency-Key: a request with this key was just handled, try again".into(),
+            ));
         };
         if recorded.response_status.is_some() || waited >= WAIT_FOR_FIRST || recorded.request_digest != digest {
             break recorded;

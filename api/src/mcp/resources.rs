@@ -163,7 +163,9 @@ fn subscription_states() -> Value {
             let meaning = match s {
                 State::Trialing => "In a free trial.",
                 State::Active => "Paid for the current period.",
-                State::PastDue => "A renewal payment failed: access continues until the paid period plus the grace period.",
+                State::PastDue => {
+                    "A renewal payment failed: access continues until the paid period plus the grace period."
+                }
                 State::Canceled => "Will not renew: access continues until the period ends.",
                 State::Expired => "Access ended (lapsed, deleted, refunded).",
                 State::Revoked => "A manual grant revoked by the integrator (terminal).",

@@ -308,7 +308,8 @@ pub const TOOLS: &[ToolDef] = &[
         properties: || {
             let mut p = page_props();
             p["status"] = json!({"type": "string", "enum": ["active", "banned", "entitled", "lapsed"], "description": "Only subscribers in this standing: active (not banned), banned, entitled (let in now), lapsed (had access, not any more)."});
-            p["plan_id"] = json!({"type": "string", "description": "Only subscribers with a grant of this plan (UUID)."});
+            p["plan_id"] =
+                json!({"type": "string", "description": "Only subscribers with a grant of this plan (UUID)."});
             p["chat_id"] = json!({"type": "integer", "description": "Only subscribers seen inside this Telegram chat (its Telegram id)."});
             p["q"] = json!({"type": "string", "description": "A Telegram user id, or the start of a username."});
             props(p, &[])
@@ -375,7 +376,8 @@ pub const TOOLS: &[ToolDef] = &[
         ),
         properties: || {
             let mut p = page_props();
-            p["provider"] = json!({"type": "string", "enum": ["stripe", "stars"], "description": "Only this provider's payments."});
+            p["provider"] =
+                json!({"type": "string", "enum": ["stripe", "stars"], "description": "Only this provider's payments."});
             props(p, &[])
         },
     },
@@ -402,7 +404,10 @@ pub const TOOLS: &[ToolDef] = &[
             " RESOURCE_NOT_FOUND also when job_id is not a job of this project. CONFLICT: the job has not failed (it is pending, running, retrying by itself or done): nothing to retry. TOKEN_MISSING_ABILITY: the key lacks jobs:write (an operator's ability)."
         ),
         properties: || {
-            props(json!({"job_id": {"type": "string", "description": "The job's id (26 characters), from list_failed_jobs."}}), &["job_id"])
+            props(
+                json!({"job_id": {"type": "string", "description": "The job's id (26 characters), from list_failed_jobs."}}),
+                &["job_id"],
+            )
         },
     },
     ToolDef {
@@ -416,7 +421,10 @@ pub const TOOLS: &[ToolDef] = &[
             " RESOURCE_NOT_FOUND also when job_id is not a job of this project (finished jobs are pruned after the retention time). TOKEN_MISSING_ABILITY: the key lacks jobs:read."
         ),
         properties: || {
-            props(json!({"job_id": {"type": "string", "description": "The job's id, as a write tool answered it."}}), &["job_id"])
+            props(
+                json!({"job_id": {"type": "string", "description": "The job's id, as a write tool answered it."}}),
+                &["job_id"],
+            )
         },
     },
 ];
@@ -487,7 +495,9 @@ pub async fn run(
     idempotency_key: Option<&str>,
 ) -> Result<Value, ApiError> {
     if let Some(path) = v1::nul_path(&Value::Object(args.clone())) {
-        return Err(ApiError::Unprocessable(format!("{path}: contains a NUL character (U+0000), which cannot be stored")));
+        return Err(ApiError::Unprocessable(format!(
+            "{path}: contains a NUL character (U+0000), which cannot be stored"
+        )));
     }
     match tool.name {
         "get_deep_link" => {
@@ -537,7 +547,9 @@ pub async fn run(
             let query = analytics::AnalyticsQuery { period: string(args, "period")? };
             let chat = match args.get("chat_id") {
                 None | Some(Value::Null) => None,
-                Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::Unprocessable("chat_id: expected a Telegram chat id".into()))?),
+                Some(v) => Some(
+                    v.as_i64().ok_or_else(|| ApiError::Unprocessable("chat_id: expected a Telegram chat id".into()))?,
+                ),
             };
             key.require(Ability::AnalyticsRead)?;
             if let Some(chat) = chat

@@ -372,13 +372,18 @@ const PROJECT_JOB: &str = "SELECT j.id, j.job_type AS queue, j.job,
      FROM apalis.jobs j";
 
 /// The project's job `job_id`, if it is one of the project's.
-pub async fn of_project(pool: &PgPool, project_id: uuid::Uuid, job_id: &str) -> Result<Option<ProjectJob>, sqlx::Error> {
-    let row: Option<ProjectJobRow> =
-        sqlx::query_as(sqlx::AssertSqlSafe(format!("{PROJECT_JOB} WHERE j.id = $1 AND gatehouse_job_project(j.job) = $2")))
-            .bind(job_id)
-            .bind(project_id)
-            .fetch_optional(pool)
-            .await?;
+pub async fn of_project(
+    pool: &PgPool,
+    project_id: uuid::Uuid,
+    job_id: &str,
+) -> Result<Option<ProjectJob>, sqlx::Error> {
+    let row: Option<ProjectJobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROJECT_JOB} WHERE j.id = $1 AND gatehouse_job_project(j.job) = $2"
+    )))
+    .bind(job_id)
+    .bind(project_id)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.map(ProjectJob::from))
 }
 

@@ -172,7 +172,11 @@ pub async fn list(
 
 /// The project's access codes, oldest first, masked; paged (`access-codes:read`): the
 /// route and the `list_access_codes` MCP tool.
-pub async fn codes_page(state: &AppState, key: &ProjectKey, page: &PageQuery) -> Result<Page<AccessCodeView>, ApiError> {
+pub async fn codes_page(
+    state: &AppState,
+    key: &ProjectKey,
+    page: &PageQuery,
+) -> Result<Page<AccessCodeView>, ApiError> {
     key.require(Ability::AccessCodesRead)?;
     let rows = store::access_codes::page(&state.pool, key.project_id, page.after()?, page.limit()? + 1).await?;
     page.page(

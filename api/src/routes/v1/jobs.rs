@@ -86,7 +86,8 @@ pub async fn retry_route(
 pub async fn list_failed(state: &AppState, key: &ProjectKey, page: &PageQuery) -> Result<Page<JobView>, ApiError> {
     key.require(Ability::JobsRead)?;
     let after: Option<String> = page.after()?;
-    let rows = store::queue::failed_of_project(&state.pool, key.project_id, after.as_deref(), page.limit()? + 1).await?;
+    let rows =
+        store::queue::failed_of_project(&state.pool, key.project_id, after.as_deref(), page.limit()? + 1).await?;
     page.page(rows, |j| j.id.clone(), JobView::from)
 }
 

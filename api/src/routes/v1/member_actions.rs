@@ -70,12 +70,20 @@ fn accepted(enqueued: Enqueued) -> (StatusCode, Data<Enqueued>) {
 }
 
 /// The route `POST .../members/{telegram_user_id}/kick`.
-pub async fn kick_route(key: ProjectKey, State(state): State<AppState>, Path((_, user)): Path<(String, String)>) -> Answer {
+pub async fn kick_route(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    Path((_, user)): Path<(String, String)>,
+) -> Answer {
     kick(&state, &key, parse_segment(&user, "member")?).await.map(accepted)
 }
 
 /// The route `POST .../members/{telegram_user_id}/ban`.
-pub async fn ban_route(key: ProjectKey, State(state): State<AppState>, Path((_, user)): Path<(String, String)>) -> Answer {
+pub async fn ban_route(
+    key: ProjectKey,
+    State(state): State<AppState>,
+    Path((_, user)): Path<(String, String)>,
+) -> Answer {
     ban(&state, &key, parse_segment(&user, "member")?, true).await.map(accepted)
 }
 
