@@ -322,6 +322,8 @@ impl Gatehouse {
         replayed: Option<bool>,
     ) {
         let member = args.get("telegram_user_id").and_then(Value::as_i64);
+        // A name the client made up is not stored as it came (it may be long).
+        let tool = tools::find(tool).map_or("unknown_tool", |t| t.name);
         let call = store::audit::ToolCall { project_id, key_id, tool, outcome, telegram_user_id: member, replayed };
         if let Err(e) = store::audit::record_tool_call(&self.state.pool, &call).await {
             tracing::warn!(error = %e, tool, "could not record an MCP call in the audit trail");

@@ -446,15 +446,8 @@ async fn a_key_of_one_project_reaches_nothing_of_another_through_any_tool() {
     assert_eq!(status, 202, "{connecting}");
     app.settle(&[]).await;
     let other = connect(&app, &other_key).await;
-    let other_job = app
-        .db
-        .jobs()
-        .await
-        .into_iter()
-        .rev()
-        .find(|j| j.kind.as_deref() == Some("connect-bot"))
-        .map(|j| j.id)
-        .unwrap();
+    let other_job =
+        app.db.jobs().await.into_iter().rev().find(|j| j.kind.as_deref() == Some("connect-bot")).map(|j| j.id).unwrap();
     // The other project sees its own job...
     let own = ok(&other, "get_job_status", json!({"project_id": other_id, "job_id": other_job})).await;
     assert_eq!(own["data"]["kind"], "connect-bot");
