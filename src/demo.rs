@@ -135,7 +135,10 @@ impl Demo {
             })
             .await?;
         tg.add_admin(channel.id, bot.id, AdminRights::all()).await?;
-        self.call("POST", &format!("/v1/projects/{project_id}/chats"), &key, json!({"chat_id": channel.id})).await?;
+        // Personal single-use links (new chats default to join requests): the story below
+        // shows how a shared link is caught.
+        let chat = json!({"chat_id": channel.id, "join_strategy": "single_use_link"});
+        self.call("POST", &format!("/v1/projects/{project_id}/chats"), &key, chat).await?;
         self.settle().await?;
         let chats = self.call("GET", &format!("/v1/projects/{project_id}/chats"), &key, Value::Null).await?;
         ensure!(chats[0]["status"] == "ready", "the channel is not ready: {chats}");
@@ -152,6 +155,28 @@ impl Demo {
             .await?;
         let plan_id = text(&plan, "plan_id")?;
         println!("     plan {plan_id}: Monthly, 5.00 USD, 30 days");
+
+        self.say("Her website asks the integrator API for the plan's deep link, with a key that may only do that");
+        let shop = self
+            .call(
+                "POST",
+                &format!("/v1/projects/{project_id}/keys"),
+                &key,
+                json!({"name": "website", "abilities": ["distribution:read"]}),
+            )
+            .await?;
+        let shop_key = text(&shop, "api_key")?;
+        let link = self
+            .call("GET", &format!("/v1/projects/{project_id}/deep-link?plan_id={plan_id}"), &shop_key, Value::Null)
+            .await?;
+        let deep_link = text(&link, "deep_link")?;
+        let username = bot.username.clone();
+        ensure!(deep_link == format!("https://t.me/{username}?start=plan_{plan_id}"), "wrong deep link: {link}");
+        println!("     {deep_link}");
+        let refused =
+            self.http.get(format!("{}/v1/projects/{project_id}/plans", self.api)).bearer_auth(&shop_key).send().await?;
+        ensure!(refused.status() == 403, "the website's key could list plans: {}", refused.status());
+        println!("     the same key is refused anything else (403 TOKEN_MISSING_ABILITY)");
 
         self.say("Alice and Bob subscribe (granted for 30 days)");
         let (alice, bob, mallory) = (

@@ -23,6 +23,7 @@ pub mod error;
 pub mod idempotency;
 pub mod mcp;
 mod observe;
+pub mod openapi;
 mod routes;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -63,6 +64,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(routes::health::metrics))
         .route("/hooks/telegram/{bot_id}", post(routes::telegram::webhook))
         .route("/hooks/stripe/{project_id}", post(routes::stripe::webhook))
+        .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/projects", post(v1::projects::create))
         .route("/v1/projects/{project_id}/bot", put(v1::bot::connect).get(v1::bot::show))
         .route("/v1/projects/{project_id}/bot/limits", put(v1::bot::set_limits))
@@ -95,6 +97,18 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/jobs/failed", get(v1::jobs::failed_route))
         .route("/v1/projects/{project_id}/jobs/{job_id}", get(v1::jobs::show_route))
         .route("/v1/projects/{project_id}/jobs/{job_id}/retry", post(v1::jobs::retry_route))
+        .route("/v1/projects/{project_id}/events", get(v1::events::list))
+        .route("/v1/projects/{project_id}/webhook-endpoints", post(v1::webhooks::create).get(v1::webhooks::list))
+        .route(
+            "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}",
+            get(v1::webhooks::show).patch(v1::webhooks::change).delete(v1::webhooks::delete),
+        )
+        .route("/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/rotate-secret", post(v1::webhooks::rotate))
+        .route("/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries", get(v1::webhooks::deliveries))
+        .route(
+            "/v1/projects/{project_id}/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver",
+            post(v1::webhooks::redeliver),
+        )
         .route("/v1/projects/{project_id}/subscribers", get(v1::subscribers::list))
         .route("/v1/projects/{project_id}/subscriptions", get(v1::subscriptions::list))
         .route("/v1/projects/{project_id}/payments", get(v1::payments::list))

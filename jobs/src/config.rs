@@ -47,6 +47,9 @@ pub struct Config {
     pub worker: WorkerSettings,
     /// Telegram rate budgets (defaults for every bot; `bot_rate_limits` overrides per bot).
     pub telegram_budget: BudgetSettings,
+    /// `GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE`: whether outbound webhooks may go to `http` URLs
+    /// and to loopback, private or link-local addresses (default false; tests and local setups).
+    pub webhooks_allow_private: bool,
 }
 
 /// How the api's HTTP server protects itself from slow or numerous clients.
@@ -230,6 +233,16 @@ impl Config {
                     200,
                     10..=60_000,
                 )?),
+            },
+            webhooks_allow_private: match get("GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE").as_deref().map(str::trim) {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(_) => {
+                    return Err(ConfigError {
+                        variable: "GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE",
+                        problem: "expected true or false".into(),
+                    });
+                }
             },
             telegram_budget: BudgetSettings {
                 calls_per_second: parse_num(

@@ -23,6 +23,8 @@
 //!   the caller picks the transaction.
 //! - [`telegram`]: the Bot API gateway with classified errors; [`crypto`]: sealed
 //!   tokens and hashed keys; [`clock`]: time that tests can move; [`texts`]: what users read.
+//! - [`webhooks`]: outbound webhooks: the signature, the guard against private
+//!   addresses, the client (the jobs are `catalog::deliver_webhook`).
 //! - [`metrics`]: the names of every metric Gatehouse exports; [`money`]: minor units
 //!   and their decimal form, by currency.
 //! - [`payments`]: Stripe, Telegram Stars, access codes, trials and the subscription
@@ -47,6 +49,7 @@ pub mod secret;
 pub mod store;
 pub mod telegram;
 pub mod texts;
+pub mod webhooks;
 
 pub use config::Config;
 pub use secret::Secret;

@@ -22,6 +22,12 @@ pub const JOB_DURATION: &str = "gatehouse_job_duration_seconds";
 pub const QUEUE_DEPTH: &str = "gatehouse_queue_depth";
 /// Gauge `{queue}`: seconds the oldest available (due, unclaimed) job has waited; 0 when none.
 pub const QUEUE_OLDEST_AGE: &str = "gatehouse_queue_oldest_available_age_seconds";
+/// Counter `{type}`: events written (each in the transaction of the change it reports).
+pub const EVENTS_RECORDED: &str = "gatehouse_events_recorded_total";
+/// Counter `{outcome}`: outbound webhook attempts by outcome (succeeded, pending = will be retried, failed = given up).
+pub const WEBHOOK_ATTEMPTS: &str = "gatehouse_webhook_attempts_total";
+/// Histogram: seconds an outbound webhook attempt took.
+pub const WEBHOOK_LATENCY_OUT: &str = "gatehouse_webhook_attempt_duration_seconds";
 /// Counter: jobs of silent workers given back to the queue.
 pub const JOBS_RESCUED: &str = "gatehouse_jobs_rescued_total";
 /// Counter: finished jobs deleted after the retention.
@@ -47,6 +53,12 @@ pub const MEMBER_ACTIONS: &str = "gatehouse_member_actions_total";
 pub const BOT_LOST_ADMIN: &str = "gatehouse_bot_lost_admin_total";
 /// Gauge `{chat}`: members Telegram counts in a chat beyond those Gatehouse knows, at the last sweep.
 pub const CHAT_UNKNOWN_MEMBERS: &str = "gatehouse_chat_unknown_members";
+/// Counter `{chat}`: single-use links found spent while their owner was outside (someone
+/// else may have used them; Telegram did not report the join).
+pub const LINKS_POSSIBLY_MISUSED: &str = "gatehouse_links_possibly_misused_total";
+/// Counter `{chat}`: pending join requests approved directly for an entitled user who asked
+/// for their links, or whom the sweep found outside (the `chat_join_request` update was lost).
+pub const JOIN_REQUESTS_APPROVED_ON_ASK: &str = "gatehouse_join_requests_approved_on_ask_total";
 /// Counter `{method, outcome}`: Bot API calls (ok, rate_limited, transient, rejected).
 pub const TELEGRAM_CALLS: &str = "gatehouse_telegram_calls_total";
 /// Counter `{scope}`: 429 answers received from Telegram; scope `bot` or `chat` (what was paused).
@@ -116,6 +128,11 @@ pub fn describe() {
     describe_counter!(WEBHOOKS, "Webhooks received, by outcome");
     describe_counter!(TELEGRAM_UPDATES, "Telegram updates processed, by type");
     describe_counter!(MEMBER_ACTIONS, "Actions taken on members, by action");
+    describe_counter!(LINKS_POSSIBLY_MISUSED, "Single-use links found spent while their owner was outside, by chat");
+    describe_counter!(
+        JOIN_REQUESTS_APPROVED_ON_ASK,
+        "Pending join requests approved when an entitled user asked for their links or the sweep found them outside, by chat"
+    );
     describe_counter!(BOT_LOST_ADMIN, "Times a bot lost its administrator rights in a managed chat");
     describe_gauge!(CHAT_UNKNOWN_MEMBERS, "Members counted by Telegram beyond those Gatehouse knows, per chat");
     describe_counter!(TELEGRAM_CALLS, "Bot API calls by method and outcome");

@@ -111,6 +111,33 @@ impl JobContext {
         Ok(())
     }
 
+    /// Appends to the audit trail and writes the event that reports the same action, in
+    /// one transaction: the entry and its event stay or go together. The arguments are
+    /// [`JobContext::audit`]'s, and the event.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn audit_with_event(
+        &self,
+        project_id: Uuid,
+        telegram_user_id: Option<i64>,
+        chat_id: Option<Uuid>,
+        action: &str,
+        reason: &str,
+        details: serde_json::Value,
+        event: store::events::NewEvent,
+    ) -> Result<(), JobError> {
+        let mut tx = self.pool.begin().await?;
+        self.audit_on(&mut tx, project_id, telegram_user_id, chat_id, action, reason, details).await?;
+        self.event_on(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes an event on `conn` (the transaction of the change it reports), at the job's now.
+    pub async fn event_on(&self, conn: &mut PgConnection, event: store::events::NewEvent) -> Result<(), JobError> {
+        store::events::record(conn, event, self.now()).await?;
+        Ok(())
+    }
+
     /// Records a permanent failure of an action on a member in the audit trail (the
     /// queue keeps it too, with the job); passes the result through.
     pub async fn audit_failure<T>(

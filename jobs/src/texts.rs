@@ -35,6 +35,20 @@ pub fn your_link(lang: Lang, chat_title: &str, link: &str, expires: DateTime<Utc
     }
 }
 
+/// A personal join-request link for one chat: Telegram asks the bot, which approves
+/// the request because it comes from the account that is entitled.
+pub fn your_request_link(lang: Lang, chat_title: &str, link: &str, expires: DateTime<Utc>) -> String {
+    let when = expires.format("%d %b %H:%M UTC");
+    match lang {
+        Lang::En => format!(
+            "Your access to {chat_title} is ready.\n{link}\nOpen it and ask to join (until {when}): the request is approved because it comes from your account. If nothing happens, send /links."
+        ),
+        Lang::Ru => format!(
+            "Доступ к {chat_title} открыт.\n{link}\nОткройте ссылку и подайте заявку (до {when}): она будет одобрена, потому что подана с вашего аккаунта. Если ничего не произошло, отправьте /links."
+        ),
+    }
+}
+
 /// Access to a plan ended.
 pub fn access_ended(lang: Lang, plan_name: &str) -> String {
     match lang {
@@ -438,4 +452,23 @@ pub fn access_granted(lang: Lang, plan: &str, ends: &str) -> String {
         Lang::En => format!("You have access: {plan}, {ends}. Your personal links are on their way."),
         Lang::Ru => format!("Доступ открыт: {plan}, {ends}. Личные ссылки уже в пути."),
     }
+}
+
+/// To the owner, at most once per chat per day: a paying member's single-use link
+/// was spent while they stayed outside, so someone else may have used it.
+pub fn link_possibly_misused(chat_title: &str) -> String {
+    format!(
+        "In {chat_title}, a paying member was not inside although their single-use invite link had been handed out: \
+         someone else may have used it (Telegram did not report that join). Their link was revoked and a fresh one sent. \
+         Join-request mode binds entry to the person: consider switching the chat to join_request."
+    )
+}
+
+/// To the owner, at most once per chat per day: Telegram counts more people in the
+/// chat than Gatehouse has seen (members, administrators and bots).
+pub fn unseen_members(chat_title: &str, unseen: i64) -> String {
+    format!(
+        "{chat_title}: Telegram counts {unseen} more people than Gatehouse has seen join. Telegram does not report every join \
+         and cannot list a chat's members, so they cannot be removed by name. Join-request mode lets nobody in unseen."
+    )
 }

@@ -335,6 +335,11 @@ impl SimClient {
         self.post(&format!("/bots/{bot_id}/update_faults"), faults).await
     }
 
+    /// Loses and repeats a bot's updates at standing rates, per kind, from a seed.
+    pub async fn set_update_rates(&self, bot_id: i64, rates: &UpdateRates) -> Result<UpdateRates, SimError> {
+        self.post(&format!("/bots/{bot_id}/update_rates"), rates).await
+    }
+
     /// Webhook state of a bot.
     pub async fn webhook_state(&self, bot_id: i64) -> Result<WebhookState, SimError> {
         self.get(&format!("/bots/{bot_id}/webhook")).await

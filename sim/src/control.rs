@@ -34,6 +34,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/bots/{id}/wait_idle", get(wait_idle))
         .route("/bots/{id}/rate_limits", get(get_limits).put(put_limits))
         .route("/bots/{id}/update_faults", post(update_faults))
+        .route("/bots/{id}/update_rates", post(update_rates))
         .route("/bots/{id}/updates", get(updates))
         .route("/users", post(create_user))
         .route("/users/{id}/send", post(user_send))
@@ -124,6 +125,17 @@ async fn update_faults(State(s): S, Path(id): Path<i64>, Json(f): Json<UpdateFau
     Ok(Json(with_bot(&s, id, |b| {
         b.update_faults = f.clone();
         f
+    })?))
+}
+
+async fn update_rates(State(s): S, Path(id): Path<i64>, Json(r): Json<UpdateRates>) -> R<UpdateRates> {
+    if r.kinds.values().any(|k| !(0.0..=1.0).contains(&k.lose) || !(0.0..=1.0).contains(&k.repeat)) {
+        return Err(ControlError::invalid("lose and repeat are shares from 0 to 1"));
+    }
+    Ok(Json(with_bot(&s, id, |b| {
+        b.update_rates = r.clone();
+        b.update_draws = rand::SeedableRng::seed_from_u64(r.seed);
+        r
     })?))
 }
 
@@ -356,6 +368,7 @@ async fn clear_faults(State(s): S) -> Json<Value> {
     w.faults.clear();
     for b in w.bots.values_mut() {
         b.update_faults = UpdateFaults::default();
+        b.update_rates = UpdateRates::default();
     }
     w.settings.stale_chat_member_secs = 0;
     Json(json!({ "cleared": true }))

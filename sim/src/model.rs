@@ -485,6 +485,37 @@ pub struct UpdateFaults {
     pub duplicate_next: u32,
 }
 
+/// Standing loss and repetition of a bot's updates, per update kind
+/// (`POST /sim/bots/{id}/update_rates`): each update of a listed kind is lost with
+/// probability `lose` and, when not lost, delivered twice with probability `repeat`.
+/// The draws come from `seed`, so a run can be repeated exactly. `drop_next` and
+/// `duplicate_next` ([`UpdateFaults`]) apply first.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct UpdateRates {
+    /// Seed of the draws (setting the rates starts the sequence again).
+    pub seed: u64,
+    /// By update kind (`chat_member`, `chat_join_request`…); kinds not listed are never lost.
+    pub kinds: std::collections::BTreeMap<String, KindRates>,
+}
+
+/// The rates of one update kind, each from 0 to 1.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct KindRates {
+    /// Share of updates lost (given an `update_id`, never delivered).
+    pub lose: f64,
+    /// Share of the delivered updates delivered twice (same `update_id`).
+    pub repeat: f64,
+}
+
+impl UpdateRates {
+    /// The same rates for each of `kinds`.
+    pub fn for_kinds(seed: u64, kinds: &[&str], lose: f64, repeat: f64) -> Self {
+        Self { seed, kinds: kinds.iter().map(|k| (k.to_string(), KindRates { lose, repeat })).collect() }
+    }
+}
+
 /// Result of a user joining a chat.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct JoinOutcome {
@@ -568,8 +599,11 @@ pub struct UpdateRecord {
     pub update_id: i64,
     /// Kind (`message`, `chat_member`…).
     pub kind: String,
-    /// Whether it was dropped by an update fault.
+    /// Whether it was dropped by an update fault or rate.
     pub dropped: bool,
+    /// Whether it was delivered twice.
+    #[serde(default)]
+    pub repeated: bool,
     /// The full update.
     pub update: Value,
 }

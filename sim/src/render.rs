@@ -52,6 +52,7 @@ pub(crate) fn full_info_extras(v: &mut Value) {
         "limited_gifts": false,
         "unique_gifts": false,
         "premium_subscription": false,
+        "gifts_from_channels": false,
     });
 }
 
@@ -70,6 +71,10 @@ fn rights_fields(r: &AdminRights, channel: bool, obj: &mut Map<String, Value>) {
     put("can_post_stories", r.can_post_stories);
     put("can_edit_stories", r.can_edit_stories);
     put("can_delete_stories", r.can_delete_stories);
+    // Bot API 10: required for every administrator, and the two optional ones.
+    put("can_send_welcome_messages", false);
+    put("can_manage_direct_messages", false);
+    put("can_manage_tags", false);
     if channel {
         put("can_post_messages", r.can_post_messages);
         put("can_edit_messages", r.can_edit_messages);
@@ -121,6 +126,8 @@ pub(crate) fn member_json(user: Value, status: &MemberStatus, channel: bool) -> 
                 "can_invite_users",
                 "can_pin_messages",
                 "can_manage_topics",
+                "can_edit_tag",
+                "can_react_to_messages",
             ] {
                 obj.insert(k.into(), json!(false));
             }

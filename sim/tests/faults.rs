@@ -155,3 +155,41 @@ async fn get_chat_member_stays_stale_for_n_seconds_after_a_ban() {
     assert_eq!(fresh, "kicked");
     assert_eq!(w.client.member(w.channel.id, w.alice.id).await.unwrap().status.name(), "kicked");
 }
+
+#[tokio::test]
+async fn standing_rates_lose_and_repeat_updates_of_the_listed_kinds_only_and_repeat_with_the_seed() {
+    use gatehouse_sim::UpdateRates;
+    let w = world().await;
+    let pattern = |records: &[gatehouse_sim::UpdateRecord], kind: &str| -> Vec<(bool, bool)> {
+        records.iter().filter(|r| r.kind == kind).map(|r| (r.dropped, r.repeated)).collect()
+    };
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let before = w.client.updates(w.bot.id).await.unwrap().len();
+        w.client.set_update_rates(w.bot.id, &UpdateRates::for_kinds(7, &["message"], 0.3, 0.2)).await.unwrap();
+        for i in 0..200 {
+            w.client.send_text(w.alice.id, w.bot.id, &format!("m{i}")).await.unwrap();
+        }
+        let records = w.client.updates(w.bot.id).await.unwrap();
+        runs.push(pattern(&records[before..], "message"));
+    }
+    let lost = runs[0].iter().filter(|(d, _)| *d).count();
+    let repeated = runs[0].iter().filter(|(_, r)| *r).count();
+    assert!((40..=80).contains(&lost), "about 30 % of 200 lost: {lost}");
+    assert!((15..=50).contains(&repeated), "about 20 % of the 140 delivered repeated: {repeated}");
+    assert!(runs[0].iter().all(|(d, r)| !(*d && *r)), "a lost update is not repeated");
+    assert_eq!(runs[0], runs[1], "the same seed gives the same outcomes");
+
+    // A kind not listed is never touched.
+    w.ok("getUpdates", json!({ "allowed_updates": ["message", "chat_member"], "timeout": 0 })).await;
+    w.client.set_update_rates(w.bot.id, &UpdateRates::for_kinds(7, &["chat_member"], 1.0, 1.0)).await.unwrap();
+    let before = w.client.updates(w.bot.id).await.unwrap().len();
+    w.client.send_text(w.alice.id, w.bot.id, "untouched").await.unwrap();
+    w.client.add_member(w.channel.id, w.alice.id).await.unwrap();
+    let records = w.client.updates(w.bot.id).await.unwrap();
+    assert_eq!(pattern(&records[before..], "message"), [(false, false)]);
+    let members = pattern(&records[before..], "chat_member");
+    assert!(!members.is_empty() && members.iter().all(|(d, _)| *d), "every chat_member lost: {members:?}");
+    let refused = w.client.set_update_rates(w.bot.id, &UpdateRates::for_kinds(1, &["message"], 1.5, 0.0)).await;
+    assert!(refused.is_err(), "a share above 1 is refused");
+}

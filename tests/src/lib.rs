@@ -9,8 +9,10 @@
 //! - [`spawn_api`], [`spawn_worker`]: real components on random ports.
 //! - [`PgProxy`]: a TCP proxy in front of Postgres that a test can cut and restore.
 //! - [`drain`], [`drain_all`]: wait for the queue deterministically.
+//! - [`receiver::Receiver`]: an HTTP server on 127.0.0.1 that receives outbound webhooks.
 
 pub mod app;
+pub mod receiver;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

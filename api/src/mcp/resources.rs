@@ -121,39 +121,9 @@ fn error_codes() -> Value {
     json!({"error_codes": list})
 }
 
-/// The event catalog is being built on its own branch and has not landed yet: this is
-/// the list of names that branch defines, to be replaced by its catalog (one list, in
-/// `jobs/`) when it lands.
-const EVENT_TYPES_PLACEHOLDER: &[&str] = &[
-    "member.joined",
-    "member.left",
-    "member.removed",
-    "member.intruder_removed",
-    "member.banned",
-    "member.unbanned",
-    "subscription.created",
-    "subscription.trial_started",
-    "subscription.activated",
-    "subscription.renewed",
-    "subscription.past_due",
-    "subscription.cancel_scheduled",
-    "subscription.canceled",
-    "subscription.expired",
-    "subscription.refunded",
-    "payment.succeeded",
-    "payment.failed",
-    "payment.refunded",
-    "access_code.redeemed",
-    "link.issued",
-    "link.revoked",
-    "bot.problem",
-    "chat.not_ready",
-    "chat.ready",
-    "webhook_endpoint.disabled",
-];
-
 fn event_types() -> Value {
-    json!({"event_types": EVENT_TYPES_PLACEHOLDER, "provisional": true})
+    let list: Vec<&str> = gatehouse_jobs::store::events::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    json!({"event_types": list})
 }
 
 fn subscription_states() -> Value {

@@ -16,7 +16,10 @@ use crate::runtime::{Job, JobContext};
 use crate::{
     payments::subscription::{Event, State, transition},
     queue::{JobError, JobSpec, Queue},
-    store,
+    store::{
+        self,
+        events::{EventType, NewEvent},
+    },
 };
 
 /// The args.
@@ -51,13 +54,14 @@ impl Job for BanSubscriber {
             for chat in chats {
                 if store::audit::banned_by_gatehouse(&ctx.pool, chat.id, user).await? {
                     api.unban(chat.telegram_chat_id, user, true).await?;
-                    ctx.audit(
+                    ctx.audit_with_event(
                         self.project_id,
                         Some(user),
                         Some(chat.id),
                         "unbanned",
                         "unbanned by the owner",
                         json!({}),
+                        member_event(&chat, user, EventType::MemberUnbanned),
                     )
                     .await?;
                 }
@@ -70,8 +74,13 @@ impl Job for BanSubscriber {
         let mut ended = Vec::new();
         for grant in store::grants::lock_entitling_of(&mut tx, self.project_id, user).await? {
             if let Ok(next) = transition(State::parse(&grant.state), Event::Ban) {
-                store::grants::end_now(&mut *tx, grant.id, next.as_str(), now).await?;
+                let ends_at = store::grants::end_now(&mut *tx, grant.id, next.as_str(), now).await?;
                 ended.push(grant.id);
+                let after =
+                    store::grants::Grant { state: next.as_str().into(), ends_at: Some(ends_at), ..grant.clone() };
+                let data = store::events::grant_data(&after, Some(user), &grant.state);
+                let event = NewEvent::new(self.project_id, EventType::SubscriptionCanceled, data);
+                ctx.event_on(&mut tx, event).await?;
             }
         }
         tx.commit().await?;
@@ -97,16 +106,22 @@ impl Job for BanSubscriber {
                 api.ban(chat.telegram_chat_id, user).await?;
             }
             store::memberships::observe(&ctx.pool, chat.id, user, "kicked", None, ctx.now()).await?;
-            ctx.audit(
+            ctx.audit_with_event(
                 self.project_id,
                 Some(user),
                 Some(chat.id),
                 "banned",
                 "banned by the owner",
                 json!({"grants_ended": ended.len()}),
+                member_event(&chat, user, EventType::MemberBanned),
             )
             .await?;
         }
         Ok(())
     }
+}
+
+/// A `member.banned` or `member.unbanned` event about `user` in `chat`.
+fn member_event(chat: &store::chats::Chat, user: i64, kind: EventType) -> NewEvent {
+    NewEvent::new(chat.project_id, kind, store::events::member_data(chat, user, json!({"reason": "owner"})))
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::runtime::{Job, JobContext};
+use crate::store::events::{EventType, NewEvent};
 use crate::{
     crypto,
     queue::{JobError, JobSpec, Queue},
@@ -41,12 +42,24 @@ impl Job for ConnectBot {
             return Err(JobError::Permanent(format!("bot {} no longer exists", self.bot_id)));
         };
         let result = connect(ctx, &bot).await;
-        match &result {
-            Err(JobError::Permanent(reason)) => store::bots::failed(&ctx.pool, bot.id, reason).await?,
+        let failed = match &result {
+            Err(JobError::Permanent(reason)) => Some(reason.clone()),
             Err(JobError::Retry(reason)) if ctx.attempt >= Self::MAX_ATTEMPTS as u32 => {
-                store::bots::failed(&ctx.pool, bot.id, &format!("Telegram did not answer: {reason}")).await?
+                Some(format!("Telegram did not answer: {reason}"))
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(reason) = failed {
+            let mut tx = ctx.pool.begin().await?;
+            store::bots::failed(&mut *tx, bot.id, &reason).await?;
+            let problem = if reason.contains("rejected the token") { "token_revoked" } else { "webhook_failing" };
+            let data = serde_json::json!({
+                "problem": problem,
+                "detail": reason,
+                "bot": {"telegram_bot_id": bot.telegram_bot_id},
+            });
+            ctx.event_on(&mut tx, NewEvent::new(bot.project_id, EventType::BotProblem, data)).await?;
+            tx.commit().await?;
         }
         result
     }

@@ -5,8 +5,13 @@
 //! 2. known members whom nothing entitles any more are checked with getChatMember
 //!    and removed if still inside (administrators and the whitelist excepted);
 //! 3. open links of ended entitlements, and expired links, are revoked;
-//! 4. when Telegram counts more members than Gatehouse knows, the gap is reported
-//!    (`gatehouse_chat_unknown_members`): those people joined unseen.
+//! 4. entitled users handed a link whom Gatehouse has not seen inside are asked about
+//!    (their join, or in a join-request chat their request, may have gone unreported:
+//!    a request waiting is approved), and so are the longest-unobserved of
+//!    those it believes inside (a leave may have gone unreported), [`RECHECK`] of each;
+//! 5. when Telegram counts more members than Gatehouse knows plus the administrators,
+//!    the gap is reported (`gatehouse_chat_unknown_members`, `/stats`, the owner once
+//!    a day): those people joined unseen.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,6 +56,9 @@ impl Job for Sweep {
         Ok(())
     }
 }
+
+/// How many users each of the sweep's re-checks asks Telegram about, per chat and sweep.
+pub const RECHECK: i64 = 200;
 
 /// One chat's sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,14 +105,55 @@ impl Job for SweepChat {
             )
             .await?;
         }
-        let counted = api.get_chat_member_count(chat.telegram_chat_id).await?;
-        let known = store::memberships::known_inside(&ctx.pool, chat.id).await?;
-        let unknown = (counted - known).max(0);
-        store::chats::set_unknown_members(&ctx.pool, chat.id, unknown as i32).await?;
-        metrics::gauge!(m::CHAT_UNKNOWN_MEMBERS, "chat" => chat.telegram_chat_id.to_string()).set(unknown as f64);
-        if unknown > 0 {
-            tracing::warn!(chat = chat.telegram_chat_id, counted, known, "members Gatehouse has not seen join");
+        // Entitled users handed a link but not seen inside (their join may have gone
+        // unreported), then the longest-unobserved of those believed inside (a leave
+        // may have): fresh observations make the unseen count below exact for chats
+        // up to RECHECK of each, and approach it over sweeps for larger ones. One found
+        // inside needs their open links no more.
+        for user in store::memberships::entitled_unseen(&ctx.pool, &chat, now, RECHECK).await? {
+            let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
+            store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, ctx.now()).await?;
+            if member.is_inside() {
+                let reason = "its owner is inside (their join was not reported; seen by the sweep)";
+                crate::membership::removal::revoke_open_links(ctx, &api, &chat, user, reason).await?;
+            } else if chat.join_strategy == "join_request" && member.status != "kicked" {
+                // Their request may be waiting unreported: approved without their asking.
+                let when = "the sweep found them entitled and outside";
+                crate::membership::links::approve_pending_request(ctx, &api, &chat, user, when).await?;
+            }
         }
-        Ok(())
+        for user in store::memberships::stalest_inside(&ctx.pool, chat.id, RECHECK).await? {
+            let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
+            store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, ctx.now()).await?;
+        }
+        count_unseen(ctx, &api, &chat).await
     }
+}
+
+/// Compares Telegram's count of the chat with the people Gatehouse knows inside plus
+/// the administrators (the bot among them): a surplus is people who joined unseen
+/// (their `chat_member` update was lost), whom the Bot API cannot name. It is stored
+/// on the chat (`/stats`), exported (`gatehouse_chat_unknown_members`), and told to
+/// the owner once per chat per day.
+async fn count_unseen(
+    ctx: &JobContext,
+    api: &crate::telegram::BotApi,
+    chat: &store::chats::Chat,
+) -> Result<(), JobError> {
+    let counted = api.get_chat_member_count(chat.telegram_chat_id).await?;
+    let admins: Vec<i64> =
+        api.get_chat_administrators(chat.telegram_chat_id).await?.iter().map(|a| a.user.id).collect();
+    let known = store::memberships::known_inside_besides(&ctx.pool, chat.id, &admins).await?;
+    let seen = known.saturating_add(i64::try_from(admins.len()).unwrap_or(i64::MAX));
+    let unseen = counted.saturating_sub(seen).clamp(0, i64::from(i32::MAX));
+    store::chats::set_unknown_members(&ctx.pool, chat.id, unseen as i32).await?;
+    metrics::gauge!(m::CHAT_UNKNOWN_MEMBERS, "chat" => chat.telegram_chat_id.to_string()).set(unseen as f64);
+    if unseen > 0 {
+        tracing::warn!(chat = chat.telegram_chat_id, counted, seen, "members Gatehouse has not seen join");
+        let day = ctx.now().date_naive();
+        let text = crate::texts::unseen_members(&chat.display_name(), unseen);
+        let key = format!("unseen:{}:{day}", chat.id);
+        crate::membership::messages::tell_owner(ctx, chat.project_id, &key, &text).await?;
+    }
+    Ok(())
 }

@@ -1,11 +1,13 @@
 //! `issue-invite`: a personal invite link for one grant and chat (`member_limit=1`,
 //! a short `expire_date`, a `name` identifying the grant), sent to its owner.
-//! Also the second half of `unban-then-link`.
+//! Used for renewals and replacements; like `unban-then-link` it goes through
+//! [`crate::membership::links::hand_out`]: nothing for someone inside, never a link
+//! that may be spent.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::membership::links::{issue_link, load};
+use crate::membership::links::{hand_out, load};
 use crate::queue::{JobError, JobSpec, Queue};
 use crate::runtime::{Job, JobContext};
 
@@ -31,9 +33,8 @@ impl JobSpec for IssueInvite {
 impl Job for IssueInvite {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
         let Some((grant, chat)) = load(ctx, self.grant_id, self.chat_id).await? else { return Ok(()) };
-        let api = ctx.bot_api(chat.project_id).await?;
         let key = format!("invite:{}:{}:{}", self.grant_id, self.chat_id, self.reason);
-        let result = issue_link(ctx, &api, &chat, &grant, &key).await;
+        let result = hand_out(ctx, &grant, &chat, &key).await;
         ctx.audit_failure(chat.project_id, Some(grant.telegram_user_id), Some(chat.id), result).await
     }
 }

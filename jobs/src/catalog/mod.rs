@@ -20,6 +20,7 @@ pub mod connect_bot;
 pub mod consistency_sweep;
 pub mod create_stripe_checkout;
 pub mod daily_member_count;
+pub mod deliver_webhook;
 pub mod diagnostics;
 pub mod expiry_scan;
 pub mod grant_access;
@@ -78,6 +79,8 @@ macro_rules! all_jobs {
             redeem_access_code::RedeemAccessCode,
             remind_expiry::ReminderScan,
             remind_expiry::RemindExpiry,
+            deliver_webhook::DeliverWebhook,
+            deliver_webhook::WebhookRetryScan,
         )
     };
 }
@@ -113,6 +116,7 @@ macro_rules! periodic_jobs {
             daily_member_count::CountMembers,
             maintenance::PruneFinishedJobs,
             remind_expiry::ReminderScan,
+            deliver_webhook::WebhookRetryScan,
         )
     };
 }
@@ -218,6 +222,8 @@ mod tests {
         "redeem-access-code",
         "reminder-scan",
         "remind-expiry",
+        "deliver-webhook",
+        "webhook-retry-scan",
     ];
 
     #[test]

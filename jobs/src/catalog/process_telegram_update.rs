@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
@@ -17,7 +17,11 @@ use super::{
 use crate::runtime::{Job, JobContext};
 use crate::{
     queue::{self, JobError, JobSpec, Queue, RunAt},
-    store::{self, subscribers::Profile},
+    store::{
+        self,
+        events::{self, EventType, NewEvent},
+        subscribers::Profile,
+    },
     telegram::{ChatMember, InviteLink, User},
 };
 
@@ -226,8 +230,14 @@ impl ProcessTelegramUpdate {
         let status = update.new_chat_member.status.as_str();
         let joined = !update.old_chat_member.is_inside() && update.new_chat_member.is_inside();
         if !joined || update.new_chat_member.is_admin() || user.is_bot {
-            // Only the observation to write.
-            store::memberships::observe(&ctx.pool, chat.id, user.id, status, via, at).await?;
+            // Only the observation to write (and the event of a member who left).
+            let mut tx = ctx.pool.begin().await?;
+            store::memberships::observe(&mut *tx, chat.id, user.id, status, via, at).await?;
+            if update.old_chat_member.is_inside() && status == "left" && !user.is_bot {
+                ctx.event_on(&mut tx, member_event(project_id, EventType::MemberLeft, chat, user.id, json!({})))
+                    .await?;
+            }
+            tx.commit().await?;
             return Ok(());
         }
         let mut tx = ctx.pool.begin().await?;
@@ -249,6 +259,8 @@ impl ProcessTelegramUpdate {
                 .await?;
                 let revoke = RevokeLink { link_id, reason: "its owner joined".into() };
                 queue::enqueue(&mut tx, &revoke, RunAt::Now).await?;
+                let how = json!({"via": "own_link", "link_id": link_id});
+                ctx.event_on(&mut tx, member_event(project_id, EventType::MemberJoined, chat, user.id, how)).await?;
             }
             (Some(link_id), owner) => {
                 store::links::used(&mut *tx, link_id, user.id, at).await?;
@@ -257,7 +269,10 @@ impl ProcessTelegramUpdate {
                 ctx.audit_on(&mut tx, project_id, Some(user.id), Some(chat.id), "joined", reason, details).await?;
                 queue::enqueue(&mut tx, &RevokeMisusedLink { link_id, intruder: user.id }, RunAt::Now).await?;
             }
-            (None, _) if facts.entitled || facts.whitelisted => {}
+            (None, _) if facts.entitled || facts.whitelisted => {
+                let how = json!({"via": if facts.entitled { "entitlement" } else { "whitelist" }, "link_id": null});
+                ctx.event_on(&mut tx, member_event(project_id, EventType::MemberJoined, chat, user.id, how)).await?;
+            }
             (None, _) => {
                 let details = json!({"via": via});
                 let reason = "without an entitlement";
@@ -293,9 +308,24 @@ impl ProcessTelegramUpdate {
             return ctx.enqueue(&VerifyChat { chat_id: chat.id, attempt }).await;
         };
         let reason = format!("{problem}: nobody is removed here until it is fixed");
-        store::chats::not_ready(&ctx.pool, chat.id, &me.status, &reason).await?;
+        let mut tx = ctx.pool.begin().await?;
+        let before = store::chats::not_ready(&mut *tx, chat.id, &me.status, &reason).await?;
+        if before.as_deref() != Some("not_ready") {
+            let mut snapshot = events::chat_snapshot(&chat);
+            snapshot["status"] = "not_ready".into();
+            let not_ready = json!({"chat": snapshot, "problem": reason});
+            ctx.event_on(&mut tx, NewEvent::new(project_id, EventType::ChatNotReady, not_ready)).await?;
+            let problem = json!({"problem": "rights_lost", "detail": problem, "chat": snapshot});
+            ctx.event_on(&mut tx, NewEvent::new(project_id, EventType::BotProblem, problem)).await?;
+        }
+        tx.commit().await?;
         metrics::counter!(crate::metrics::BOT_LOST_ADMIN).increment(1);
         tracing::error!(chat = chat.telegram_chat_id, status = %me.status, %problem, "the bot cannot manage the chat");
         Ok(())
     }
+}
+
+/// A member event of `kind` about `user` in `chat`, with `extra`'s fields.
+fn member_event(project_id: Uuid, kind: EventType, chat: &store::chats::Chat, user: i64, extra: Value) -> NewEvent {
+    NewEvent::new(project_id, kind, events::member_data(chat, user, extra))
 }

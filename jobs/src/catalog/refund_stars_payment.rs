@@ -75,7 +75,7 @@ impl Job for RefundStarsPayment {
         };
         let outcome = match grant_id {
             Some(grant_id) => {
-                let change = Change { event: Event::End, ends: Ends::Now, occurred_at: now };
+                let change = Change { event: Event::Refund, ends: Ends::Now, occurred_at: now };
                 entitlement::apply_to_grant(&mut tx, self.project_id, grant_id, change, now).await?
             }
             None => None,

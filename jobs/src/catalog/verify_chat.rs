@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::membership::rights::rights_problem;
 use crate::runtime::{Job, JobContext};
+use crate::store::events::{EventType, NewEvent};
 use crate::{
     queue::{JobError, JobSpec, Queue},
     store::{self, chats::ChatCheck},
@@ -37,6 +38,7 @@ impl Job for VerifyChat {
         };
         let api = ctx.bot_api(chat.project_id).await?;
         let bot_id = api.bot_id().ok_or_else(|| JobError::Permanent("malformed token".into()))?;
+        let chat = &chat;
         let not_ready = |bot_status: &'static str, problem: String| async move {
             let check = ChatCheck {
                 kind: None,
@@ -46,7 +48,7 @@ impl Job for VerifyChat {
                 can_restrict_members: false,
                 problem: Some(&problem),
             };
-            store::chats::checked(&ctx.pool, chat.id, &check).await?;
+            record_check(ctx, chat, &check).await?;
             tracing::warn!(chat = chat.telegram_chat_id, %problem, "chat not ready");
             Ok::<(), JobError>(())
         };
@@ -71,8 +73,32 @@ impl Job for VerifyChat {
             can_restrict_members: me.can_restrict_members,
             problem: problem.as_deref(),
         };
-        store::chats::checked(&ctx.pool, chat.id, &check).await?;
+        record_check(ctx, chat, &check).await?;
         tracing::info!(chat = chat.telegram_chat_id, ready = problem.is_none(), "chat verified");
         Ok(())
     }
+}
+
+/// Records what the check found and, when the chat's status changed, the event saying
+/// so (`chat.ready`, or `chat.not_ready` with the problem), in one transaction.
+async fn record_check(ctx: &JobContext, chat: &store::chats::Chat, check: &ChatCheck<'_>) -> Result<(), JobError> {
+    let mut tx = ctx.pool.begin().await?;
+    let before = store::chats::checked(&mut *tx, chat.id, check).await?;
+    let now_ready = check.problem.is_none();
+    let status = if now_ready { "ready" } else { "not_ready" };
+    if before.is_some_and(|b| b != status) {
+        let mut snapshot = store::events::chat_snapshot(chat);
+        snapshot["status"] = status.into();
+        if let Some(title) = check.title {
+            snapshot["title"] = title.into();
+        }
+        let (kind, data) = if now_ready {
+            (EventType::ChatReady, serde_json::json!({"chat": snapshot}))
+        } else {
+            (EventType::ChatNotReady, serde_json::json!({"chat": snapshot, "problem": check.problem}))
+        };
+        ctx.event_on(&mut tx, NewEvent::new(chat.project_id, kind, data)).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -138,7 +138,14 @@ async fn stats(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     let mut lines = vec![format!("{}: {active} active subscriptions", talk.project.name)];
     for chat in store::chats::stats(&ctx.pool, talk.project.id, now - Duration::hours(24)).await? {
         let members = chat.counted.map_or_else(|| format!("{} seen", chat.known), |c| format!("{c} members"));
-        lines.push(format!("{}: {members}; last 24 h: {} joined, {} removed", chat.title, chat.joins, chat.removals));
+        let unseen = match chat.unseen {
+            Some(n) if n > 0 => format!("; {n} inside unseen (joined without Gatehouse seeing it)"),
+            _ => String::new(),
+        };
+        lines.push(format!(
+            "{}: {members}{unseen}; last 24 h: {} joined, {} removed",
+            chat.title, chat.joins, chat.removals
+        ));
     }
     talk.reply(lines.join("\n"), None).await
 }

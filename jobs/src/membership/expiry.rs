@@ -21,7 +21,8 @@ pub async fn expire_due(ctx: &JobContext) -> Result<usize, JobError> {
         }
         let mut tx = ctx.pool.begin().await?;
         for (grant_id, ends_at) in &due {
-            if store::grants::expire(&mut *tx, *grant_id, *ends_at).await? {
+            if let Some(event) = store::grants::expire(&mut *tx, *grant_id, *ends_at).await? {
+                ctx.event_on(&mut tx, event).await?;
                 let job = KickExpired { grant_id: *grant_id, ends_at: *ends_at };
                 if let Enqueued::New(_) = queue::enqueue(&mut tx, &job, RunAt::Now).await? {
                     total += 1;

@@ -40,3 +40,11 @@ pub async fn deliver(ctx: &JobContext, message_id: Uuid) -> Result<(), JobError>
         Err(e) => Err(e.into()),
     }
 }
+
+/// Tells the project's owner `text`, once per `key` (the key says what and for which
+/// period, e.g. `misuse:<chat>:<day>`): a repeated call finds the recorded message.
+pub async fn tell_owner(ctx: &JobContext, project_id: Uuid, key: &str, text: &str) -> Result<(), JobError> {
+    let Some(project) = crate::store::projects::get(&ctx.pool, project_id).await? else { return Ok(()) };
+    let message_id = messages::put(&ctx.pool, project_id, project.owner_telegram_id, key, text, None).await?;
+    ctx.enqueue(&crate::catalog::send_message::SendMessage { message_id }).await
+}

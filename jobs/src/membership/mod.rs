@@ -7,10 +7,12 @@
 //!
 //! - [`removal`]: the kick (ban then unban, never for administrators or the whitelist),
 //!   revoking a link, revoking a user's open links in a chat.
-//! - [`links`]: a personal invite link for a grant and chat, issued once per action.
+//! - [`links`]: a personal invite link for a grant and chat, issued once per action;
+//!   `hand_out`, the one way a member is given a way in (never a link that may be
+//!   spent), and the record of a link possibly misused.
 //! - [`rights`]: what keeps the bot from managing a chat.
 //! - [`expiry`]: grants whose end has passed, expired with their kick enqueued.
-//! - [`messages`]: delivering a recorded message once.
+//! - [`messages`]: delivering a recorded message once; telling the owner once per key.
 
 pub mod expiry;
 pub mod links;

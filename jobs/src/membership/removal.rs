@@ -4,7 +4,11 @@
 use crate::runtime::JobContext;
 use crate::{
     queue::JobError,
-    store::{self, chats::Chat},
+    store::{
+        self,
+        chats::Chat,
+        events::{EventType, NewEvent},
+    },
     telegram::{BotApi, TgError},
 };
 use serde_json::json;
@@ -47,8 +51,9 @@ pub async fn remove(ctx: &JobContext, api: &BotApi, chat: &Chat, user: i64, reas
         if store::audit::banned_by_gatehouse(&ctx.pool, chat.id, user).await? {
             // Our own removal stopped after the ban: finish it.
             api.unban(chat.telegram_chat_id, user, true).await?;
-            ctx.audit(chat.project_id, Some(user), Some(chat.id), "removed", reason, json!({"completed": true}))
-                .await?;
+            let details = json!({"completed": true});
+            let event = removal_event(chat, user, reason);
+            ctx.audit_with_event(chat.project_id, Some(user), Some(chat.id), "removed", reason, details, event).await?;
         }
         store::memberships::observe(&ctx.pool, chat.id, user, "left", None, now).await?;
         return Ok(Removal::NotInside);
@@ -76,7 +81,8 @@ pub async fn remove(ctx: &JobContext, api: &BotApi, chat: &Chat, user: i64, reas
     }
     api.unban(chat.telegram_chat_id, user, true).await?;
     store::memberships::observe(&ctx.pool, chat.id, user, "left", None, now).await?;
-    ctx.audit(chat.project_id, Some(user), Some(chat.id), "removed", reason, json!({})).await?;
+    let event = removal_event(chat, user, reason);
+    ctx.audit_with_event(chat.project_id, Some(user), Some(chat.id), "removed", reason, json!({}), event).await?;
     Ok(Removal::Removed)
 }
 
@@ -114,14 +120,56 @@ pub async fn revoke(
             Err(e) => return Err(e.into()),
         }
     }
-    store::links::revoked(&ctx.pool, link.id).await?;
-    ctx.audit(
-        chat.project_id,
-        Some(link.owner_telegram_user_id),
-        Some(chat.id),
-        "link_revoked",
-        reason,
-        json!({"link_id": link.id}),
-    )
-    .await
+    let mut tx = ctx.pool.begin().await?;
+    store::links::revoked(&mut *tx, link.id).await?;
+    let owner = Some(link.owner_telegram_user_id);
+    let details = json!({"link_id": link.id});
+    ctx.audit_on(&mut tx, chat.project_id, owner, Some(chat.id), "link_revoked", reason, details).await?;
+    let data = json!({"link": store::events::link_snapshot(chat, link, "revoked"), "reason": reason});
+    ctx.event_on(&mut tx, NewEvent::new(chat.project_id, EventType::LinkRevoked, data)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The event of a removal, by why it was made: someone removed because of how they
+/// came in is an intruder (`misused_link`, `unauthorized`); a member whose access
+/// ended, or whom the sweep found without a right, is removed (`expired`, `sweep`,
+/// `ban`, `unauthorized`).
+pub fn removal_event(chat: &Chat, user: i64, reason: &str) -> NewEvent {
+    let (kind, word) = removal_kind(reason);
+    let data = store::events::member_data(chat, user, json!({"reason": word, "detail": reason}));
+    NewEvent::new(chat.project_id, kind, data)
+}
+
+/// The event type and reason word of a removal's reason (the texts the removing jobs pass).
+fn removal_kind(reason: &str) -> (EventType, &'static str) {
+    let reason = reason.to_ascii_lowercase();
+    if reason.contains("someone else's link") || reason.contains("misused") {
+        (EventType::MemberIntruderRemoved, "misused_link")
+    } else if reason.starts_with("joined") {
+        (EventType::MemberIntruderRemoved, "unauthorized")
+    } else if reason.contains("sweep") {
+        (EventType::MemberRemoved, "sweep")
+    } else if reason.contains("ban") {
+        (EventType::MemberRemoved, "ban")
+    } else if reason.starts_with("access ended") {
+        (EventType::MemberRemoved, "expired")
+    } else {
+        (EventType::MemberRemoved, "unauthorized")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_removing_job_s_reason_maps_to_its_event() {
+        assert_eq!(removal_kind("access ended (expired)"), (EventType::MemberRemoved, "expired"));
+        assert_eq!(removal_kind("access ended (banned)"), (EventType::MemberRemoved, "ban"));
+        assert_eq!(removal_kind("no entitlement (consistency sweep)"), (EventType::MemberRemoved, "sweep"));
+        assert_eq!(removal_kind("joined with someone else's link"), (EventType::MemberIntruderRemoved, "misused_link"));
+        assert_eq!(removal_kind("joined without an entitlement"), (EventType::MemberIntruderRemoved, "unauthorized"));
+        assert_eq!(removal_kind("removed by the integrator"), (EventType::MemberRemoved, "unauthorized"));
+    }
 }

@@ -101,6 +101,14 @@ pub async fn redeem(ctx: &JobContext, project_id: Uuid, user: &User, code: &str)
     let Outcome::Applied { grant_id, .. } = outcome else {
         return Err(JobError::Permanent(format!("access code {} could not grant: {outcome:?}", found.id)));
     };
+    let data = serde_json::json!({
+        "access_code": {"id": found.id, "plan_id": plan.id},
+        "telegram_user_id": user.id,
+        "subscription_id": grant_id,
+    });
+    let redeemed =
+        crate::store::events::NewEvent::new(project_id, crate::store::events::EventType::AccessCodeRedeemed, data);
+    ctx.event_on(&mut tx, redeemed).await?;
     tx.commit().await?;
     Ok(RedeemOutcome::Redeemed { grant_id, plan_id: plan.id })
 }

@@ -13,6 +13,7 @@
 //!   period, and the expiry scan removes them then unless a payment arrives first.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -21,8 +22,10 @@ use crate::{
     catalog::{grant_access::GrantAccess, issue_invite::IssueInvite, kick_expired::KickExpired},
     queue::{self, RunAt},
     store::{
+        self,
+        events::{EventType, NewEvent},
         grants::{self, Grant, NewGrant},
-        plans,
+        plans, subscribers,
     },
 };
 
@@ -221,5 +224,126 @@ async fn apply_to(
     {
         queue::enqueue(conn, &KickExpired { grant_id, ends_at: end }, RunAt::Now).await?;
     }
+    let telegram_user_id = subscribers::telegram_id_of(&mut *conn, target.subscriber_id).await?;
+    let snapshot = Snapshot { grant_id, target, telegram_user_id, from, to, ends_at };
+    for event in events_of(&snapshot, change.event) {
+        store::events::record(conn, event, now).await?;
+    }
     Ok(Outcome::Applied { grant_id, from, to, ends_at })
+}
+
+/// What an applied change's events say about the grant.
+struct Snapshot<'a> {
+    grant_id: Uuid,
+    target: Target<'a>,
+    telegram_user_id: Option<i64>,
+    from: Option<State>,
+    to: State,
+    ends_at: Option<DateTime<Utc>>,
+}
+
+impl Snapshot<'_> {
+    fn subscription(&self) -> serde_json::Value {
+        json!({
+            "id": self.grant_id,
+            "plan_id": self.target.plan_id,
+            "subscriber_id": self.target.subscriber_id,
+            "telegram_user_id": self.telegram_user_id,
+            "source": self.target.source,
+            "state": self.to.as_str(),
+            "previous_state": self.from.map(State::as_str),
+            "ends_at": self.ends_at,
+        })
+    }
+}
+
+/// The events an applied change reports (in this order), written in its transaction.
+fn events_of(s: &Snapshot<'_>, event: Event) -> Vec<NewEvent> {
+    use EventType as T;
+    let (from, to) = (s.from, s.to);
+    let mut kinds = Vec::new();
+    if from.is_none() && to != State::Expired {
+        kinds.push(T::SubscriptionCreated);
+    }
+    let paid = matches!(s.target.source, "stripe" | "stars");
+    match event {
+        Event::Pay if paid => kinds.push(T::PaymentSucceeded),
+        Event::PaymentFailed => kinds.push(T::PaymentFailed),
+        Event::Refund if from.is_some() => kinds.push(T::PaymentRefunded),
+        _ => {}
+    }
+    let moved = from != Some(to);
+    match to {
+        State::Trialing if moved => kinds.push(T::SubscriptionTrialStarted),
+        State::Active
+            if event == Event::Pay && matches!(from, Some(State::Active | State::PastDue | State::Canceled)) =>
+        {
+            kinds.push(T::SubscriptionRenewed)
+        }
+        State::Active if moved => kinds.push(T::SubscriptionActivated),
+        State::PastDue if moved => kinds.push(T::SubscriptionPastDue),
+        State::Canceled if moved => kinds.push(T::SubscriptionCancelScheduled),
+        State::Expired if moved && from.is_some() => kinds.push(match event {
+            Event::Refund => T::SubscriptionRefunded,
+            Event::Lapse => T::SubscriptionExpired,
+            _ => T::SubscriptionCanceled,
+        }),
+        State::Banned if moved => kinds.push(T::SubscriptionCanceled),
+        _ => {}
+    }
+    kinds
+        .into_iter()
+        .map(|kind| {
+            let mut data = json!({"subscription": s.subscription()});
+            if matches!(kind, T::PaymentSucceeded | T::PaymentFailed | T::PaymentRefunded) {
+                data["payment"] = json!({
+                    "provider": s.target.source,
+                    "reference": s.target.external_ref,
+                    "subscription_id": s.grant_id,
+                });
+            }
+            NewEvent::new(s.target.project_id, kind, data)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(source: &str, from: Option<State>, event: Event) -> Vec<&'static str> {
+        let to = super::super::subscription::transition(from, event).expect("allowed");
+        let target = Target {
+            project_id: Uuid::nil(),
+            subscriber_id: Uuid::nil(),
+            plan_id: Uuid::nil(),
+            source,
+            external_ref: "ref",
+        };
+        let s = Snapshot { grant_id: Uuid::nil(), target, telegram_user_id: Some(1), from, to, ends_at: None };
+        events_of(&s, event).into_iter().map(|e| e.kind.as_str()).collect()
+    }
+
+    #[test]
+    fn each_subscription_move_reports_its_events() {
+        use State::*;
+        assert_eq!(
+            kinds("stripe", None, Event::Pay),
+            ["subscription.created", "payment.succeeded", "subscription.activated"]
+        );
+        assert_eq!(kinds("trial", None, Event::Trial), ["subscription.created", "subscription.trial_started"]);
+        assert_eq!(kinds("access_code", None, Event::Pay), ["subscription.created", "subscription.activated"]);
+        assert_eq!(kinds("stripe", Some(Trialing), Event::Pay), ["payment.succeeded", "subscription.activated"]);
+        assert_eq!(kinds("stars", Some(Active), Event::Pay), ["payment.succeeded", "subscription.renewed"]);
+        assert_eq!(kinds("stripe", Some(PastDue), Event::Pay), ["payment.succeeded", "subscription.renewed"]);
+        assert_eq!(kinds("stripe", Some(Active), Event::PaymentFailed), ["payment.failed", "subscription.past_due"]);
+        assert_eq!(kinds("stripe", Some(Active), Event::CancelAtPeriodEnd), ["subscription.cancel_scheduled"]);
+        assert_eq!(kinds("stripe", Some(Canceled), Event::Resume), ["subscription.activated"]);
+        assert_eq!(kinds("stripe", Some(Active), Event::End), ["subscription.canceled"]);
+        assert_eq!(kinds("stripe", Some(Active), Event::Refund), ["payment.refunded", "subscription.refunded"]);
+        assert_eq!(kinds("stripe", Some(PastDue), Event::Lapse), ["subscription.expired"]);
+        assert_eq!(kinds("stripe", Some(Expired), Event::Pay), ["payment.succeeded", "subscription.activated"]);
+        assert!(kinds("stripe", None, Event::End).is_empty(), "an end remembered before anything else");
+        assert!(kinds("stripe", Some(Expired), Event::End).is_empty());
+    }
 }

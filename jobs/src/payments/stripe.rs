@@ -194,7 +194,7 @@ pub fn meaning(kind: &str, event: &Value) -> Option<Meaning> {
                 return None;
             }
             via_object = object["invoice"].as_str().map(str::to_string);
-            (Event::End, EndRule::Now)
+            (Event::Refund, EndRule::Now)
         }
         _ => return None,
     };
@@ -376,7 +376,7 @@ mod tests {
         let charge = |refunded: bool| json!({"data": {"object": {"refunded": refunded, "invoice": "in_9"}}});
         assert_eq!(meaning("charge.refunded", &charge(false)), None);
         let full = meaning("charge.refunded", &charge(true)).unwrap();
-        assert_eq!((full.event, full.ends, full.via_object.as_deref()), (Event::End, EndRule::Now, Some("in_9")));
+        assert_eq!((full.event, full.ends, full.via_object.as_deref()), (Event::Refund, EndRule::Now, Some("in_9")));
     }
 
     #[test]

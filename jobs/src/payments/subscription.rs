@@ -9,7 +9,7 @@
 //!     │ Pay           │  │ Resume      │  │                      │ (ends_at = paid through + grace)
 //!     └──────▶ active │  └── canceled ◀┘  │ Resume               │
 //!                     │     (CancelAtPeriodEnd: access until ends_at)
-//!   End (deleted, refunded) or Lapse (ends_at passed) from any entitled state ─▶ expired
+//!   End (deleted), Refund or Lapse (ends_at passed) from any entitled state ─▶ expired
 //!   expired ──Pay──▶ active (a renewal after removal: links again)
 //!   Ban from anything ─▶ banned (terminal here: nothing but the owner lifts it)
 //! ```
@@ -100,8 +100,11 @@ pub enum Event {
     CancelAtPeriodEnd,
     /// The provider reports the subscription running normally (a cancellation withdrawn).
     Resume,
-    /// Access ends now (subscription deleted, payment refunded).
+    /// Access ends now (subscription deleted at the provider).
     End,
+    /// Access ends now because its payment was refunded (the same move as `End`; told
+    /// apart for the events integrators receive).
+    Refund,
     /// The end passed (the expiry scan).
     Lapse,
     /// The owner bans the subscriber.
@@ -131,7 +134,7 @@ pub fn transition(current: Option<State>, event: Event) -> Result<State, Refused
             CancelAtPeriodEnd => Ok(Canceled),
             // An end that arrives before anything else is remembered, so that the
             // older events arriving after it cannot open access.
-            End => Ok(Expired),
+            End | Refund => Ok(Expired),
             Lapse | Ban => refused,
         };
     };
@@ -146,7 +149,7 @@ pub fn transition(current: Option<State>, event: Event) -> Result<State, Refused
         (Trialing | Active | PastDue | Canceled, CancelAtPeriodEnd) => Ok(Canceled),
         (Trialing, Resume) => Ok(Trialing),
         (Active | PastDue | Canceled, Resume) => Ok(Active),
-        (Trialing | Active | PastDue | Canceled | Expired, End) => Ok(Expired),
+        (Trialing | Active | PastDue | Canceled | Expired, End | Refund) => Ok(Expired),
         (Trialing | Active | PastDue | Canceled, Lapse) => Ok(Expired),
         (Expired, PaymentFailed | CancelAtPeriodEnd | Resume | Lapse) => refused,
     }
@@ -157,7 +160,7 @@ mod tests {
     use super::{Event::*, State::*, *};
 
     const ALL_STATES: [State; 7] = State::ALL;
-    const ALL_EVENTS: [Event; 8] = [Trial, Pay, PaymentFailed, CancelAtPeriodEnd, Resume, End, Lapse, Ban];
+    const ALL_EVENTS: [Event; 9] = [Trial, Pay, PaymentFailed, CancelAtPeriodEnd, Resume, End, Refund, Lapse, Ban];
 
     #[test]
     fn a_first_payment_or_trial_starts_a_subscription() {
@@ -186,6 +189,7 @@ mod tests {
     fn deletion_and_refund_end_access_from_every_entitled_state() {
         for state in [Trialing, Active, PastDue, Canceled, Expired] {
             assert_eq!(transition(Some(state), End), Ok(Expired), "{state}");
+            assert_eq!(transition(Some(state), Refund), Ok(Expired), "{state}");
         }
         assert!(!Expired.entitles());
     }

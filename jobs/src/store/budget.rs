@@ -151,7 +151,9 @@ pub async fn plan(pool: &PgPool, telegram_bot_id: i64, cost: f64) -> Result<Opti
 
 /// A bot's own limits; `None` fields take the process defaults. Also the JSON of
 /// `PUT /v1/projects/{id}/bot/limits` and of the `limits` in `GET …/bot`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct BotLimits {
     /// All methods together, per second.
     pub calls_per_second: Option<i32>,

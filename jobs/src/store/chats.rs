@@ -107,7 +107,8 @@ pub async fn all(db: impl PgExecutor<'_>) -> Result<Vec<Chat>, sqlx::Error> {
 
 /// Adds a managed chat, or asks for a managed chat to be verified again: either
 /// way it is `pending` with no reason. `join_strategy` `None` keeps the current
-/// strategy (or the default for a new chat). Returns the chat's id (`new_id` when added).
+/// strategy, or gives a new chat the column's default (`join_request` since
+/// migration 0060). Returns the chat's id (`new_id` when added).
 pub async fn upsert(
     db: impl PgExecutor<'_>,
     new_id: Uuid,
@@ -115,22 +116,27 @@ pub async fn upsert(
     telegram_chat_id: i64,
     join_strategy: Option<&str>,
 ) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO chats (id, project_id, telegram_chat_id, join_strategy)
-         VALUES ($1, $2, $3, COALESCE($4, 'single_use_link'))
-         ON CONFLICT (project_id, telegram_chat_id) DO UPDATE
-         SET join_strategy = COALESCE($4, chats.join_strategy),
-             status = 'pending',
-             status_reason = NULL,
-             updated_at = now()
-         RETURNING id",
-    )
-    .bind(new_id)
-    .bind(project_id)
-    .bind(telegram_chat_id)
-    .bind(join_strategy)
-    .fetch_one(db)
-    .await
+    const AGAIN: &str = "status = 'pending', status_reason = NULL, updated_at = now()";
+    let query = match join_strategy {
+        Some(strategy) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO chats (id, project_id, telegram_chat_id, join_strategy) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (project_id, telegram_chat_id) DO UPDATE SET join_strategy = $4, {AGAIN}
+             RETURNING id"
+        )))
+        .bind(new_id)
+        .bind(project_id)
+        .bind(telegram_chat_id)
+        .bind(strategy),
+        None => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO chats (id, project_id, telegram_chat_id) VALUES ($1, $2, $3)
+             ON CONFLICT (project_id, telegram_chat_id) DO UPDATE SET {AGAIN}
+             RETURNING id"
+        )))
+        .bind(new_id)
+        .bind(project_id)
+        .bind(telegram_chat_id),
+    };
+    query.fetch_one(db).await
 }
 
 /// What verify-chat found.
@@ -149,14 +155,20 @@ pub struct ChatCheck<'a> {
     pub problem: Option<&'a str>,
 }
 
-/// Records what verify-chat found.
-pub async fn checked(db: impl PgExecutor<'_>, chat_id: Uuid, check: &ChatCheck<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE chats SET kind = COALESCE($2, kind), title = COALESCE($3, title), bot_status = $4,
+/// Records what verify-chat found; returns the chat's status before (`None`: no such chat).
+pub async fn checked(
+    db: impl PgExecutor<'_>,
+    chat_id: Uuid,
+    check: &ChatCheck<'_>,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE chats c SET kind = COALESCE($2, c.kind), title = COALESCE($3, c.title), bot_status = $4,
                 can_invite_users = $5, can_restrict_members = $6,
                 status = CASE WHEN $7::text IS NULL THEN 'ready' ELSE 'not_ready' END,
                 status_reason = $7, updated_at = now()
-         WHERE id = $1",
+         FROM (SELECT id, status FROM chats WHERE id = $1 FOR UPDATE) before
+         WHERE c.id = before.id
+         RETURNING before.status",
     )
     .bind(chat_id)
     .bind(check.kind)
@@ -165,27 +177,29 @@ pub async fn checked(db: impl PgExecutor<'_>, chat_id: Uuid, check: &ChatCheck<'
     .bind(check.can_invite_users)
     .bind(check.can_restrict_members)
     .bind(check.problem)
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_optional(db)
+    .await
 }
 
-/// Marks a chat not ready (the bot lost its rights), keeping everyone where they are.
+/// Marks a chat not ready (the bot lost its rights), keeping everyone where they are;
+/// returns its status before (`None`: no such chat).
 pub async fn not_ready(
     db: impl PgExecutor<'_>,
     chat_id: Uuid,
     bot_status: &str,
     reason: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE chats SET status = 'not_ready', status_reason = $3, bot_status = $2, updated_at = now() WHERE id = $1",
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE chats c SET status = 'not_ready', status_reason = $3, bot_status = $2, updated_at = now()
+         FROM (SELECT id, status FROM chats WHERE id = $1 FOR UPDATE) before
+         WHERE c.id = before.id
+         RETURNING before.status",
     )
     .bind(chat_id)
     .bind(bot_status)
     .bind(reason)
-    .execute(db)
-    .await?;
-    Ok(())
+    .fetch_optional(db)
+    .await
 }
 
 /// Records how many members Telegram counts beyond those Gatehouse knows.
@@ -226,6 +240,8 @@ pub struct ChatStats {
     pub joins: i64,
     /// Removals since `since`.
     pub removals: i64,
+    /// People Telegram counted beyond those Gatehouse has seen, at the last sweep.
+    pub unseen: Option<i32>,
 }
 
 /// Per-chat figures of a project: its latest count, the people seen inside, and the
@@ -241,7 +257,8 @@ pub async fn stats(
                 (SELECT count(*) FROM memberships m WHERE m.chat_id = c.id
                    AND m.status IN ('creator', 'administrator', 'member', 'restricted')) AS known,
                 (SELECT count(*) FROM audit_log a WHERE a.chat_id = c.id AND a.action = 'joined' AND a.at >= $2) AS joins,
-                (SELECT count(*) FROM audit_log a WHERE a.chat_id = c.id AND a.action = 'removed' AND a.at >= $2) AS removals
+                (SELECT count(*) FROM audit_log a WHERE a.chat_id = c.id AND a.action = 'removed' AND a.at >= $2) AS removals,
+                c.unknown_members AS unseen
          FROM chats c WHERE c.project_id = $1 ORDER BY c.telegram_chat_id",
     )
     .bind(project_id)

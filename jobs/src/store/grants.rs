@@ -358,17 +358,34 @@ pub async fn due_expiries(
 }
 
 /// Marks a grant expired if it still has this end and an entitling state (call it in
-/// the transaction that enqueues its kick); whether it did.
-pub async fn expire(db: impl PgExecutor<'_>, grant_id: Uuid, ends_at: DateTime<Utc>) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE grants SET state = 'expired', updated_at = now()
-         WHERE id = $1 AND ends_at = $2 AND gatehouse_entitling_state(state)",
-    )
+/// the transaction that enqueues its kick); when it did, returns the
+/// `subscription.expired` event that reports it, to write in the same transaction.
+pub async fn expire(
+    db: impl PgExecutor<'_>,
+    grant_id: Uuid,
+    ends_at: DateTime<Utc>,
+) -> Result<Option<super::events::NewEvent>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Expired {
+        #[sqlx(flatten)]
+        grant: Grant,
+        previous_state: String,
+        telegram_user_id: i64,
+    }
+    let expired: Option<Expired> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE grants g SET state = 'expired', updated_at = now()
+         FROM (SELECT id, state FROM grants WHERE id = $1 FOR UPDATE) before, subscribers s
+         WHERE g.id = before.id AND s.id = g.subscriber_id AND g.ends_at = $2 AND gatehouse_entitling_state(g.state)
+         RETURNING {COLUMNS}, before.state AS previous_state, s.telegram_user_id"
+    )))
     .bind(grant_id)
     .bind(ends_at)
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(expired.map(|e| {
+        let data = super::events::grant_data(&e.grant, Some(e.telegram_user_id), &e.previous_state);
+        super::events::NewEvent::new(e.grant.project_id, super::events::EventType::SubscriptionExpired, data)
+    }))
 }
 
 /// Entitlements due a reminder at `now`: the most urgent offset of the project's

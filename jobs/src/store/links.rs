@@ -73,6 +73,15 @@ pub async fn open_of_grant(
     .await
 }
 
+/// Whether Gatehouse ever made (or began) a link for this grant and chat.
+pub async fn any_of_grant(db: impl PgExecutor<'_>, grant_id: Uuid, chat_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM invite_links WHERE grant_id = $1 AND chat_id = $2)")
+        .bind(grant_id)
+        .bind(chat_id)
+        .fetch_one(db)
+        .await
+}
+
 /// A user's links in the project that can still be used or are being made (`open`
 /// and `pending`), newest first.
 pub async fn open_links_of(

@@ -114,6 +114,62 @@ pub async fn known_inside(db: impl PgExecutor<'_>, chat_id: Uuid) -> Result<i64,
     .await
 }
 
+/// How many people Gatehouse knows to be inside a chat besides `listed` (the
+/// administrators Telegram listed, who are counted apart).
+pub async fn known_inside_besides(db: impl PgExecutor<'_>, chat_id: Uuid, listed: &[i64]) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM memberships
+         WHERE chat_id = $1 AND status IN {INSIDE} AND NOT (telegram_user_id = ANY($2))"
+    )))
+    .bind(chat_id)
+    .bind(listed)
+    .fetch_one(db)
+    .await
+}
+
+/// Up to `limit` users entitled to a chat at `now` who were handed a link to it but
+/// whom Gatehouse has not seen inside, longest unobserved first: their join may have
+/// gone unreported. The sweep asks Telegram about them before it counts the unseen.
+pub async fn entitled_unseen(
+    db: impl PgExecutor<'_>,
+    chat: &chats::Chat,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = format!(
+        "SELECT s.telegram_user_id FROM subscribers s
+         LEFT JOIN memberships m ON m.chat_id = $1 AND m.telegram_user_id = s.telegram_user_id
+         WHERE s.project_id = $2
+           AND EXISTS (SELECT 1 FROM invite_links l WHERE l.chat_id = $1 AND l.subscriber_id = s.id AND l.link IS NOT NULL)
+           AND (m.status IS NULL OR m.status NOT IN {INSIDE})
+           AND {}
+         ORDER BY m.observed_at NULLS FIRST, s.telegram_user_id
+         LIMIT $4",
+        grants::entitles_to_chat("$1", "s.telegram_user_id", "$3")
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(chat.id)
+        .bind(chat.project_id)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(db)
+        .await
+}
+
+/// Up to `limit` people Gatehouse believes inside a chat (not administrators), the
+/// longest unobserved first: a leave Telegram did not report would keep them counted.
+pub async fn stalest_inside(db: impl PgExecutor<'_>, chat_id: Uuid, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT telegram_user_id FROM memberships
+         WHERE chat_id = $1 AND status IN ('member', 'restricted')
+         ORDER BY observed_at, telegram_user_id LIMIT $2",
+    )
+    .bind(chat_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// What a `chat_member` update into a chat needs to know, read at once.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JoinFacts {

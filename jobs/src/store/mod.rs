@@ -21,6 +21,9 @@
 //!   [`checkouts`]: `checkout_requests`; [`access_codes`]: `access_codes`,
 //!   `access_code_redemptions` and `access_tokens`.
 //! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
+//! - [`events`]: `events` and `event_sequences`, the one catalog of event types and
+//!   the one way an event is written; [`webhooks`]: `webhook_endpoints`,
+//!   `webhook_deliveries` and `webhook_attempts`.
 //! - [`analytics`]: the integrator API's figures (subscribers, MRR, revenue, daily
 //!   member counts), read across grants, payments and `member_counts`.
 //! - [`queue`]: `apalis.jobs` and `apalis.workers` (writing a job, snoozes, rescue,
@@ -37,6 +40,7 @@ pub mod budget;
 pub mod chats;
 pub mod checkouts;
 pub mod diagnostics;
+pub mod events;
 pub mod grants;
 pub mod idempotent_requests;
 pub mod links;
@@ -50,3 +54,4 @@ pub mod request_keys;
 pub mod scheduler;
 pub mod stripe_settings;
 pub mod subscribers;
+pub mod webhooks;

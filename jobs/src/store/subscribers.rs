@@ -197,6 +197,14 @@ pub async fn record_start_payload(
     Ok(())
 }
 
+/// The Telegram user of a subscriber row.
+pub async fn telegram_id_of(db: impl PgExecutor<'_>, subscriber_id: Uuid) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT telegram_user_id FROM subscribers WHERE id = $1")
+        .bind(subscriber_id)
+        .fetch_optional(db)
+        .await
+}
+
 /// Which subscribers a list shows.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {

@@ -20,6 +20,10 @@ impl World {
         v["supports_inline_queries"] = json!(false);
         v["can_connect_to_business"] = json!(false);
         v["has_main_web_app"] = json!(false);
+        v["has_topics_enabled"] = json!(false);
+        v["allows_users_to_create_topics"] = json!(false);
+        v["can_manage_bots"] = json!(false);
+        v["supports_guest_queries"] = json!(false);
         Ok(v)
     }
 

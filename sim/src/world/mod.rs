@@ -60,6 +60,9 @@ pub(crate) struct Bot {
     pub(crate) failed_attempts: u64,
     pub(crate) last_error: Option<(i64, String)>,
     pub(crate) update_faults: UpdateFaults,
+    pub(crate) update_rates: UpdateRates,
+    /// Draws for `update_rates`, seeded by it.
+    pub(crate) update_draws: rand::rngs::StdRng,
     pub(crate) limits: RateLimits,
     pub(crate) rate: RateWindows,
     pub(crate) commands: BTreeMap<String, Value>,

@@ -46,6 +46,8 @@ impl World {
                 failed_attempts: 0,
                 last_error: None,
                 update_faults: UpdateFaults::default(),
+                update_rates: UpdateRates::default(),
+                update_draws: rand::SeedableRng::seed_from_u64(0),
                 limits: self.default_limits.clone(),
                 rate: RateWindows::default(),
                 commands: BTreeMap::new(),

@@ -32,19 +32,38 @@ impl World {
         bot.next_update_id += 1;
         let mut update = json!({ "update_id": update_id });
         update[kind] = payload;
-        let dropped = bot.update_faults.drop_next > 0;
-        if dropped {
-            bot.update_faults.drop_next -= 1;
+        let rates = bot.update_rates.kinds.get(kind).copied().unwrap_or_default();
+        // Both draws are taken for every update of a listed kind, so the sequence of
+        // outcomes depends on the seed and the order of updates alone.
+        let (lose, repeat) = if rates == KindRates::default() {
+            (false, false)
         } else {
+            use rand::Rng;
+            let (a, b): (f64, f64) = (bot.update_draws.random(), bot.update_draws.random());
+            (a < rates.lose, b < rates.repeat)
+        };
+        let mut repeated = false;
+        let dropped = if bot.update_faults.drop_next > 0 {
+            bot.update_faults.drop_next -= 1;
+            true
+        } else {
+            lose
+        };
+        if !dropped {
             bot.queue.push_back(update.clone());
             if bot.update_faults.duplicate_next > 0 {
                 bot.update_faults.duplicate_next -= 1;
+                repeated = true;
+            } else {
+                repeated = repeat;
+            }
+            if repeated {
                 bot.queue.push_back(update.clone());
             }
             bot.wake.notify_one();
             bot.changed.notify_waiters();
         }
-        self.updates.push_back(UpdateRecord { bot_id, update_id, kind: kind.to_string(), dropped, update });
+        self.updates.push_back(UpdateRecord { bot_id, update_id, kind: kind.to_string(), dropped, repeated, update });
         while self.updates.len() > self.call_log_capacity.max(1) {
             self.updates.pop_front();
         }

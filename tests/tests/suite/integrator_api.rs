@@ -81,6 +81,30 @@ fn routes(world: &World) -> Vec<(Method, String, Option<Value>, Ability)> {
         r(Method::GET, "/payments", None, Ability::PaymentsRead),
         r(Method::GET, "/audit", None, Ability::MembersRead),
         r(Method::GET, "/analytics", None, Ability::AnalyticsRead),
+        r(Method::GET, "/events", None, Ability::WebhooksManage),
+        r(
+            Method::POST,
+            "/webhook-endpoints",
+            Some(json!({"url": "https://example.com/hook"})),
+            Ability::WebhooksManage,
+        ),
+        r(Method::GET, "/webhook-endpoints", None, Ability::WebhooksManage),
+        r(Method::GET, &format!("/webhook-endpoints/{some}"), None, Ability::WebhooksManage),
+        r(
+            Method::PATCH,
+            &format!("/webhook-endpoints/{some}"),
+            Some(json!({"enabled": false})),
+            Ability::WebhooksManage,
+        ),
+        r(Method::DELETE, &format!("/webhook-endpoints/{some}"), None, Ability::WebhooksManage),
+        r(Method::POST, &format!("/webhook-endpoints/{some}/rotate-secret"), Some(json!({})), Ability::WebhooksManage),
+        r(Method::GET, &format!("/webhook-endpoints/{some}/deliveries"), None, Ability::WebhooksManage),
+        r(
+            Method::POST,
+            &format!("/webhook-endpoints/{some}/deliveries/{some}/redeliver"),
+            Some(json!({})),
+            Ability::WebhooksManage,
+        ),
     ]
 }
 

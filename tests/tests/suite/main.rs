@@ -2,16 +2,20 @@
 //! area saves most of the build on a small machine): each area is a module.
 
 mod bot;
+mod conformance;
+mod events;
 mod fuzz;
 mod integrator_api;
 mod lifecycle;
 mod lifecycle_resilience;
+pub mod lost_updates;
 mod mcp;
 mod payments_access_codes;
 mod payments_reminders;
 mod payments_signatures;
 mod payments_stars;
 mod payments_stripe;
+mod promise_properties;
 mod queue;
 mod rate_budgets;
 mod rate_limits;

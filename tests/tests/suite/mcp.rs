@@ -163,7 +163,10 @@ async fn tools_listed_are_those_the_keys_abilities_allow() {
     );
     let states = read("gatehouse://subscription-states").await;
     assert_eq!(states["subscription_states"].as_array().unwrap().len(), 7);
-    assert!(!read("gatehouse://event-types").await["event_types"].as_array().unwrap().is_empty());
+    let events = read("gatehouse://event-types").await;
+    let events: Vec<&str> = events["event_types"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    assert_eq!(events.len(), gatehouse_jobs::store::events::EventType::ALL.len());
+    assert!(events.contains(&"member.banned"), "{events:?}");
 
     // Without a key in force, /mcp answers 401 before any MCP.
     let http = reqwest::Client::new();

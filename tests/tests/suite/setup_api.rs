@@ -522,7 +522,7 @@ async fn adding_a_chat_enqueues_its_verification_and_lists_it_as_pending() {
         listed.body,
         json!({"next_cursor": null, "data": [{
             "id": id, "chat_id": CHAT, "title": null, "kind": null,
-            "join_strategy": "single_use_link", "status": "pending", "reason": null,
+            "join_strategy": "join_request", "status": "pending", "reason": null,
             "can_invite_users": false, "can_restrict_members": false
         }]})
     );

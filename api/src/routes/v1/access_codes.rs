@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// The body of `POST .../access-codes`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateAccessCode {
     #[serde(default)]
     code: Option<String>,
@@ -37,7 +37,7 @@ pub struct CreateAccessCode {
 }
 
 /// The created code.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedAccessCode {
     id: Uuid,
     code: String,
@@ -139,7 +139,7 @@ pub async fn create_codes(
 /// One access code in `GET …/access-codes` (`access-codes:read`): the code itself is
 /// masked (its first and last two characters), as a list may be shown to anyone
 /// looking over a shoulder.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AccessCodeView {
     id: Uuid,
     code: String,

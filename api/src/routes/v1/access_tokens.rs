@@ -15,7 +15,7 @@ use super::JsonBody;
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     plan_id: Uuid,
     #[serde(default)]
@@ -25,7 +25,7 @@ pub struct TokenRequest {
 }
 
 /// The answer (the token is shown once).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Token {
     /// The token (shown once).
     pub token: String,

@@ -17,13 +17,13 @@ use super::{JsonBody, parse_segment, telegram_user_id};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The body of `POST …/admins`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AdminRequest {
     telegram_user_id: i64,
 }
 
 /// The answer of both routes.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Admin {
     telegram_user_id: i64,
     admin: bool,

@@ -20,14 +20,15 @@ use super::{Data, Params};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The query.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AnalyticsQuery {
     /// `7d`, `30d` (default), `90d`, `ytd` or `all`.
     pub period: Option<String>,
 }
 
 /// The figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Analytics {
     /// The period asked for.
     pub period: String,
@@ -48,7 +49,7 @@ pub struct Analytics {
 }
 
 /// Subscriber counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Subscribers {
     /// Entitled now.
     pub active: i64,
@@ -61,7 +62,7 @@ pub struct Subscribers {
 }
 
 /// Trial conversion.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Conversion {
     /// Trials started in the period.
     pub trials: i64,
@@ -72,7 +73,7 @@ pub struct Conversion {
 }
 
 /// An amount.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Money {
     /// ISO 4217, or XTR.
     pub currency: String,
@@ -89,7 +90,7 @@ pub struct Money {
 }
 
 /// Revenue.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Revenue {
     /// Per currency.
     pub total: Vec<Money>,
@@ -100,7 +101,7 @@ pub struct Revenue {
 }
 
 /// One chat's daily counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChatCounts {
     /// Telegram's id of the chat.
     pub chat_id: i64,
@@ -109,7 +110,7 @@ pub struct ChatCounts {
 }
 
 /// One day.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DayCount {
     /// The day.
     pub date: NaiveDate,

@@ -11,7 +11,8 @@ use super::{Page, PageQuery, Params};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// One member.
     pub telegram_user_id: Option<i64>,
@@ -24,7 +25,7 @@ pub struct AuditQuery {
 }
 
 /// One entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditView {
     /// When.
     pub at: DateTime<Utc>,

@@ -24,20 +24,20 @@ use super::JsonBody;
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The body of `PUT .../bot`. No `Debug`: it holds the token.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConnectRequest {
     token: String,
 }
 
 /// The answer to `PUT .../bot`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Connecting {
     bot_id: Uuid,
     status: &'static str,
 }
 
 /// The answer to `GET .../bot`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BotView {
     bot_id: Uuid,
     telegram_bot_id: i64,

@@ -19,7 +19,7 @@ use crate::{AppState, auth::ProjectKey, error::ApiError};
 const JOIN_STRATEGIES: [&str; 2] = ["single_use_link", "join_request"];
 
 /// The body of `POST .../chats`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AddChat {
     chat_id: i64,
     #[serde(default)]
@@ -27,7 +27,7 @@ pub struct AddChat {
 }
 
 /// The answer to `POST .../chats`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Verifying {
     id: Uuid,
     chat_id: i64,
@@ -35,7 +35,7 @@ pub struct Verifying {
 }
 
 /// One chat in `GET .../chats`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChatView {
     id: Uuid,
     chat_id: i64,

@@ -22,7 +22,7 @@ use super::{JsonBody, parse_segment, telegram_user_id};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CheckoutBody {
     telegram_user_id: i64,
     plan_id: Uuid,
@@ -30,7 +30,7 @@ pub struct CheckoutBody {
 }
 
 /// The answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CheckoutAccepted {
     #[serde(skip_serializing_if = "Option::is_none")]
     checkout_id: Option<Uuid>,
@@ -105,7 +105,7 @@ pub async fn create(
 }
 
 /// A checkout request as the api shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CheckoutView {
     checkout_id: Uuid,
     provider: String,

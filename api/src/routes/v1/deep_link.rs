@@ -16,7 +16,8 @@ use super::{Data, Params};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// What the link should open.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeepLinkQuery {
     /// A plan of the project (UUID).
     pub plan_id: Option<String>,
@@ -27,7 +28,7 @@ pub struct DeepLinkQuery {
 }
 
 /// The link.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct DeepLink {
     /// The project.
     pub project_id: Uuid,

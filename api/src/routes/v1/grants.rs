@@ -31,7 +31,7 @@ use crate::{AppState, auth::ProjectKey, error::ApiError};
 const SCOPE: &str = "grants.create";
 
 /// The body of `POST .../grants`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateGrant {
     telegram_user_id: i64,
     plan_id: Uuid,
@@ -42,7 +42,7 @@ pub struct CreateGrant {
 }
 
 /// The answer to `DELETE .../grants/{grant_id}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Revoked {
     grant_id: Uuid,
     state: &'static str,

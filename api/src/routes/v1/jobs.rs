@@ -19,7 +19,7 @@ use super::{Data, Page, PageQuery, Params};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// A job as the project sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     job_id: String,
     kind: Option<String>,

@@ -28,7 +28,7 @@ const KEY_PREFIX_LEN: usize = 8;
 const MAX_KEY_LIFETIME_DAYS: i64 = 3660;
 
 /// The body of `POST …/keys`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKey {
     name: String,
     abilities: Vec<String>,
@@ -37,7 +37,7 @@ pub struct NewKey {
 }
 
 /// A key as listed (and as answered when made, with the secret beside it once).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct KeyView {
     key_id: Uuid,
     name: String,

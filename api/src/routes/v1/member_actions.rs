@@ -33,7 +33,7 @@ use super::{Data, JsonBody, job_id, parse_segment};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// What a member action was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Removed from every chat, free to rejoin.
@@ -47,7 +47,7 @@ pub enum Action {
 }
 
 /// The answer to every member action: the jobs to poll.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Enqueued {
     telegram_user_id: i64,
     action: Action,
@@ -56,7 +56,7 @@ pub struct Enqueued {
 }
 
 /// The body of `POST .../cancel-subscription`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct CancelRequest {
     /// One subscription (a grant of the member); none = every renewing one.
     #[serde(default)]

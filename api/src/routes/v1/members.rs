@@ -20,20 +20,20 @@ use crate::{AppState, auth::ProjectKey, error::ApiError};
 pub const AUDIT_LIMIT: i64 = 100;
 
 /// The body of `POST .../whitelist`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct WhitelistRequest {
     telegram_user_id: i64,
 }
 
 /// The answer of both whitelist routes.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Whitelisted {
     telegram_user_id: i64,
     whitelisted: bool,
 }
 
 /// A member's view.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MemberView {
     telegram_user_id: i64,
     status: String,
@@ -45,7 +45,7 @@ pub struct MemberView {
 }
 
 /// One grant of the member.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EntitlementView {
     grant_id: Uuid,
     plan_id: Uuid,
@@ -59,7 +59,7 @@ pub struct EntitlementView {
 }
 
 /// One observed membership.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MembershipView {
     chat_id: i64,
     status: String,
@@ -69,7 +69,7 @@ pub struct MembershipView {
 }
 
 /// One invite link that can still be used.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OpenLinkView {
     chat_id: i64,
     link: Option<String>,
@@ -78,7 +78,8 @@ pub struct OpenLinkView {
 }
 
 /// One audit entry.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = MemberAuditView)]
 pub struct AuditView {
     at: DateTime<Utc>,
     action: String,

@@ -35,6 +35,7 @@ pub mod bot;
 pub mod chats;
 pub mod checkout;
 pub mod deep_link;
+pub mod events;
 pub mod export;
 pub mod grants;
 pub mod jobs;
@@ -48,6 +49,7 @@ pub mod stars;
 pub mod stripe;
 pub mod subscribers;
 pub mod subscriptions;
+pub mod webhooks;
 
 /// A success: `{"data": T}`.
 #[derive(Debug, Clone)]
@@ -78,7 +80,8 @@ impl<T: Serialize> IntoResponse for Page<T> {
 /// the previous page's `next_cursor`. Lists are ordered by a unique key and a page
 /// starts strictly after its cursor, so rows added while a list is read never make
 /// another row appear twice or go missing.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// How many items (1 to 100).
     pub limit: Option<i64>,

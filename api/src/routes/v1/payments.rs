@@ -20,7 +20,8 @@ use super::{
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PaymentQuery {
     /// `stripe` or `stars`.
     pub provider: Option<String>,
@@ -31,7 +32,7 @@ pub struct PaymentQuery {
 }
 
 /// One payment event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PaymentView {
     /// Gatehouse's id of it.
     pub id: Uuid,

@@ -18,7 +18,7 @@ use crate::{AppState, auth::ProjectKey, error::ApiError};
 const STARS: &str = "XTR";
 
 /// The body of `POST .../plans`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreatePlan {
     name: String,
     price: i64,
@@ -35,13 +35,13 @@ pub struct CreatePlan {
 }
 
 /// The answer to `POST .../plans`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedPlan {
     plan_id: Uuid,
 }
 
 /// One plan in `GET .../plans`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PlanView {
     plan_id: Uuid,
     name: String,

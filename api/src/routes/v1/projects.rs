@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// The body of `POST /v1/projects`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewProject {
     handle: String,
     name: String,
@@ -23,7 +23,7 @@ pub struct NewProject {
 }
 
 /// The answer: the key is shown here once and never again.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedProject {
     project_id: Uuid,
     api_key: String,
@@ -72,7 +72,7 @@ pub async fn create(
 }
 
 /// The answer to `GET /v1/projects/{project_id}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectView {
     project_id: Uuid,
     handle: String,

@@ -16,14 +16,14 @@ use super::{JsonBody, telegram_user_id};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RefundBody {
     telegram_user_id: i64,
     telegram_payment_charge_id: String,
 }
 
 /// The answer.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RefundAccepted {
     telegram_payment_charge_id: String,
     state: &'static str,

@@ -20,7 +20,7 @@ use super::JsonBody;
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The body of `PUT .../stripe`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct PutStripe {
     secret_key: String,
     webhook_secret: String,
@@ -33,7 +33,7 @@ fn yes() -> bool {
 }
 
 /// What is set (no secret is ever shown).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StripeView {
     secret_key_hint: String,
     webhook_url: String,

@@ -21,7 +21,8 @@ use super::{
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubscriberQuery {
     /// `active`, `banned`, `entitled` or `lapsed`.
     pub status: Option<String>,
@@ -38,7 +39,7 @@ pub struct SubscriberQuery {
 }
 
 /// One subscriber.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubscriberView {
     /// Telegram user id.
     pub telegram_user_id: i64,

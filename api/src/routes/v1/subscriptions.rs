@@ -12,7 +12,8 @@ use super::{Page, PageQuery, Params};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The filters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SubscriptionQuery {
     /// One state of the subscription state machine.
     pub state: Option<String>,
@@ -25,7 +26,7 @@ pub struct SubscriptionQuery {
 }
 
 /// One subscription.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionView {
     /// The grant.
     pub grant_id: Uuid,

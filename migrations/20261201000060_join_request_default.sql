@@ -1,0 +1,14 @@
+-- New chats default to join requests.
+--
+-- Telegram does not report every join (chat_member updates get lost), and the Bot API
+-- can neither list a chat's members nor say who used an invite link. With personal
+-- single-use links, a stranger who opens a payer's link in a join that goes unreported
+-- stays inside unseen; with join requests, entry is bound to the person: a stranger's
+-- request is never approved, and a payer whose request went unreported is approved when
+-- they send /links or at the next sweep. Measured in tests/tests/suite/lost_updates.rs
+-- (20 % of join updates lost, 10 % repeated): both strategies kept no payer out; single-use
+-- links let 7 of 7 strangers in (one stayed, unseen, counted); join requests let none in.
+-- See the README, "The promise under lost updates".
+--
+-- Chats that exist keep their strategy; an owner can still choose single_use_link.
+ALTER TABLE chats ALTER COLUMN join_strategy SET DEFAULT 'join_request';
