@@ -72,53 +72,109 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
         h.update(&body);
         h.finalize().to_vec()
     };
-    let now = state.clock.now();
-    match store::idempotent_requests::claim(&state.pool, &owner, &key, &digest, now, now - KEPT, now - ABANDONED_AFTER)
-        .await
-    {
-        Err(e) => return ApiError::from(e).into_response(),
-        Ok(false) => return replay(&state, &owner, &key, &digest).await,
-        Ok(true) => {}
+    match claim_or_replay(&state, &owner, &key, &digest).await {
+        Err(e) => return e.into_response(),
+        Ok(Claimed::Recorded(recorded)) => return recorded.into_response(),
+        Ok(Claimed::First) => {}
     }
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if response.status().is_server_error() {
-        if let Err(e) = store::idempotent_requests::release(&state.pool, &owner, &key).await {
-            tracing::warn!(error = %e, "could not release an Idempotency-Key after a failed request");
-        }
+        release(&state, &owner, &key).await;
         return response;
     }
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_ANSWER).await else {
-        let _ = store::idempotent_requests::release(&state.pool, &owner, &key).await;
+        release(&state, &owner, &key).await;
         return ApiError::Internal(sqlx::Error::Protocol("an answer too large to record".into())).into_response();
     };
     let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let status = i16::try_from(parts.status.as_u16()).unwrap_or(500);
-    if let Err(e) =
-        store::idempotent_requests::answer(&state.pool, &owner, &key, status, &bytes, content_type.as_deref()).await
-    {
-        // The request was handled; only the record of its answer failed. A retry
-        // within a minute is told to wait, after that it runs again.
-        tracing::warn!(error = %e, "could not record the answer to an Idempotency-Key");
-    }
+    record(&state, &owner, &key, parts.status.as_u16(), &bytes, content_type.as_deref()).await;
     parts.headers.remove(REPLAYED);
     Response::from_parts(parts, Body::from(bytes))
 }
 
-async fn replay(state: &AppState, owner: &[u8], key: &str, digest: &[u8]) -> Response {
+/// What [`claim_or_replay`] found.
+pub(crate) enum Claimed {
+    /// The first use of the key: handle the request, then [`record`] (or [`release`]).
+    First,
+    /// A repeat of a request already answered: this answer.
+    Recorded(Answer),
+}
+
+/// An answer recorded for a key.
+pub(crate) struct Answer {
+    /// The HTTP status it had.
+    pub status: u16,
+    /// Its body.
+    pub body: Vec<u8>,
+    /// Its content type.
+    pub content_type: Option<String>,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let status =
+            axum::http::StatusCode::from_u16(self.status).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, self.body).into_response();
+        if let Some(ct) = self.content_type.and_then(|ct| HeaderValue::from_str(&ct).ok()) {
+            response.headers_mut().insert(CONTENT_TYPE, ct);
+        }
+        response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+        response
+    }
+}
+
+/// Claims `key` for `owner` (a credential's digest) and a request of `digest`: the
+/// first use is [`Claimed::First`]; a repeat of the same request gets its recorded
+/// answer (waiting a few seconds for the first to finish); the key used with another
+/// request is 409. The `/v1` middleware and the MCP write tools share it.
+pub(crate) async fn claim_or_replay(
+    state: &AppState,
+    owner: &[u8],
+    key: &str,
+    digest: &[u8],
+) -> Result<Claimed, ApiError> {
+    let now = state.clock.now();
+    if store::idempotent_requests::claim(&state.pool, owner, key, digest, now, now - KEPT, now - ABANDONED_AFTER)
+        .await?
+    {
+        return Ok(Claimed::First);
+    }
+    replay(state, owner, key, digest).await.map(Claimed::Recorded)
+}
+
+/// Records the answer to the first use of `key`. A failure to record is logged: the
+/// request was handled; a retry within a minute is told to wait, after that it runs again.
+pub(crate) async fn record(
+    state: &AppState,
+    owner: &[u8],
+    key: &str,
+    status: u16,
+    body: &[u8],
+    content_type: Option<&str>,
+) {
+    let status = i16::try_from(status).unwrap_or(500);
+    if let Err(e) = store::idempotent_requests::answer(&state.pool, owner, key, status, body, content_type).await {
+        tracing::warn!(error = %e, "could not record the answer to an Idempotency-Key");
+    }
+}
+
+/// Frees `key` after a failure of ours (a 5xx): a retry runs again.
+pub(crate) async fn release(state: &AppState, owner: &[u8], key: &str) {
+    if let Err(e) = store::idempotent_requests::release(&state.pool, owner, key).await {
+        tracing::warn!(error = %e, "could not release an Idempotency-Key after a failed request");
+    }
+}
+
+async fn replay(state: &AppState, owner: &[u8], key: &str, digest: &[u8]) -> Result<Answer, ApiError> {
     // A repeat that arrives while the first request is being handled waits for its
     // answer (a few seconds at most), then gets it like any later repeat.
     let mut waited = std::time::Duration::ZERO;
     let recorded = loop {
-        let recorded = match store::idempotent_requests::find(&state.pool, owner, key).await {
-            Ok(Some(recorded)) => recorded,
-            Ok(None) => {
-                return ApiError::Conflict(
-                    "Idempotency-Key: a request with this key was just handled, try again".into(),
-                )
-                .into_response();
-            }
-            Err(e) => return ApiError::from(e).into_response(),
+        let Some(recorded) = store::idempotent_requests::find(&state.pool, owner, key).await? else {
+            return Err(ApiError::Conflict(
+                "Idempotency-Key: a request with this key was just handled, try again".into(),
+            ));
         };
         if recorded.response_status.is_some() || waited >= WAIT_FOR_FIRST || recorded.request_digest != digest {
             break recorded;
@@ -127,20 +183,16 @@ async fn replay(state: &AppState, owner: &[u8], key: &str, digest: &[u8]) -> Res
         waited += POLL;
     };
     if !crypto::secrets_equal(&recorded.request_digest, digest) {
-        return ApiError::Conflict("Idempotency-Key: already used with a different request".into()).into_response();
+        return Err(ApiError::Conflict("Idempotency-Key: already used with a different request".into()));
     }
     let Some(status) = recorded.response_status else {
-        return ApiError::Conflict("Idempotency-Key: a request with this key is being handled, try again".into())
-            .into_response();
+        return Err(ApiError::Conflict("Idempotency-Key: a request with this key is being handled, try again".into()));
     };
-    let status = axum::http::StatusCode::from_u16(u16::try_from(status).unwrap_or(500))
-        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = (status, recorded.response_body.unwrap_or_default()).into_response();
-    if let Some(ct) = recorded.response_type.and_then(|ct| HeaderValue::from_str(&ct).ok()) {
-        response.headers_mut().insert(CONTENT_TYPE, ct);
-    }
-    response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
-    response
+    Ok(Answer {
+        status: u16::try_from(status).unwrap_or(500),
+        body: recorded.response_body.unwrap_or_default(),
+        content_type: recorded.response_type,
+    })
 }
 
 #[cfg(test)]

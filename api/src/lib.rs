@@ -13,16 +13,18 @@
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
 //!   (`POST /hooks/telegram/{bot_id}`), `v1/` (the integrator API: projects, bot,
 //!   chats, plans, grants, members, keys, deep links, lists, analytics, events and
-//!   webhook endpoints), `compat` (the TGmembership-compatible
+//!   webhook endpoints, member actions, jobs), `compat` (the TGmembership-compatible
 //!   `GET /bot{id}/{api_key}/{method}`) and `page/` (the membership page
 //!   `/p/{handle}`, one module per screen), `console/` (`/console`, the operator's
 //!   console).
+//! - [`mcp`]: the MCP server at `/mcp`, the integrator API as tools for agents.
 
 #![warn(missing_docs)]
 
 pub mod auth;
 pub mod error;
 pub mod idempotency;
+pub mod mcp;
 mod observe;
 pub mod openapi;
 mod routes;
@@ -90,6 +92,17 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/projects/{project_id}/keys", post(v1::keys::create).get(v1::keys::list))
         .route("/v1/projects/{project_id}/keys/{key_id}", delete(v1::keys::revoke))
         .route("/v1/projects/{project_id}/deep-link", get(v1::deep_link::show))
+        .route("/v1/projects/{project_id}", get(v1::projects::show))
+        .route("/v1/projects/{project_id}/members/{telegram_user_id}/kick", post(v1::member_actions::kick_route))
+        .route("/v1/projects/{project_id}/members/{telegram_user_id}/ban", post(v1::member_actions::ban_route))
+        .route("/v1/projects/{project_id}/members/{telegram_user_id}/unban", post(v1::member_actions::unban_route))
+        .route(
+            "/v1/projects/{project_id}/members/{telegram_user_id}/cancel-subscription",
+            post(v1::member_actions::cancel_route),
+        )
+        .route("/v1/projects/{project_id}/jobs/failed", get(v1::jobs::failed_route))
+        .route("/v1/projects/{project_id}/jobs/{job_id}", get(v1::jobs::show_route))
+        .route("/v1/projects/{project_id}/jobs/{job_id}/retry", post(v1::jobs::retry_route))
         .route("/v1/projects/{project_id}/events", get(v1::events::list))
         .route("/v1/projects/{project_id}/webhook-endpoints", post(v1::webhooks::create).get(v1::webhooks::list))
         .route(
@@ -115,6 +128,8 @@ pub fn app(state: AppState) -> Router {
         // The operator's console (`/console`): HTML with its own security headers and a
         // signed session cookie; see `routes/console/`.
         .merge(routes::console::routes())
+        // The MCP server (`mcp/`): the same tools over the Model Context Protocol.
+        .nest("/mcp", mcp::router(state.clone()))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -13,7 +13,8 @@ use uuid::Uuid;
 
 use crate::routes::v1::{
     PageQuery, access_codes, access_tokens, admins, analytics, audit, bot, chats, checkout, deep_link, events, grants,
-    keys, members, payments, plans, projects, stars, stripe, subscribers, subscriptions, webhooks,
+    jobs, keys, member_actions, members, payments, plans, projects, stars, stripe, subscribers, subscriptions,
+    webhooks,
 };
 use gatehouse_jobs::store::budget::BotLimits;
 
@@ -145,6 +146,10 @@ data!(RefundAcceptedData, stars::RefundAccepted);
 data!(KeyViewData, keys::KeyView);
 data!(DeepLinkData, deep_link::DeepLink);
 data!(AnalyticsData, analytics::Analytics);
+data!(ProjectViewData, projects::ProjectView);
+data!(MemberActionData, member_actions::Enqueued);
+data!(JobViewData, jobs::JobView);
+page!(JobPage, jobs::JobView);
 page!(ChatPage, chats::ChatView);
 page!(PlanPage, plans::PlanView);
 page!(AccessCodePage, access_codes::AccessCodeView);
@@ -549,6 +554,71 @@ op!(
         ("delivery_id" = Uuid, Path, description = "The delivery")
     )
 );
+op!(show_project, get, "/v1/projects/{project_id}", "project:read", "The project", ok = (200, ProjectViewData));
+op!(
+    kick_member,
+    post,
+    "/v1/projects/{project_id}/members/{telegram_user_id}/kick",
+    "members:write",
+    "Remove from every chat, free to rejoin (remove-member jobs)",
+    ok = (202, MemberActionData),
+    params = (("telegram_user_id" = i64, Path, description = "The member"))
+);
+op!(
+    ban_member,
+    post,
+    "/v1/projects/{project_id}/members/{telegram_user_id}/ban",
+    "members:write",
+    "Ban, as the owner's /ban (a ban-subscriber job)",
+    ok = (202, MemberActionData),
+    params = (("telegram_user_id" = i64, Path, description = "The member"))
+);
+op!(
+    unban_member,
+    post,
+    "/v1/projects/{project_id}/members/{telegram_user_id}/unban",
+    "members:write",
+    "Lift a ban, as the owner's /unban (409 unless banned)",
+    ok = (202, MemberActionData),
+    params = (("telegram_user_id" = i64, Path, description = "The member"))
+);
+op!(
+    cancel_member_subscription,
+    post,
+    "/v1/projects/{project_id}/members/{telegram_user_id}/cancel-subscription",
+    "members:write",
+    "Stop renewing paid subscriptions at their period's end (409 if none)",
+    body = member_actions::CancelRequest,
+    ok = (202, MemberActionData),
+    params = (("telegram_user_id" = i64, Path, description = "The member"))
+);
+op!(
+    list_failed_jobs,
+    get,
+    "/v1/projects/{project_id}/jobs/failed",
+    "jobs:read",
+    "The project's failed jobs, newest first",
+    ok = (200, JobPage),
+    params = (PageQuery)
+);
+op!(
+    show_job,
+    get,
+    "/v1/projects/{project_id}/jobs/{job_id}",
+    "jobs:read",
+    "One job of the project",
+    ok = (200, JobViewData),
+    params = (("job_id" = String, Path, description = "The job"))
+);
+op!(
+    retry_job,
+    post,
+    "/v1/projects/{project_id}/jobs/{job_id}/retry",
+    "jobs:write",
+    "Run a failed job again now (409 unless failed)",
+    ok = (202, JobViewData),
+    params = (("job_id" = String, Path, description = "The job"))
+);
 
 struct Security;
 
@@ -571,7 +641,8 @@ impl Modify for Security {
           list_access_codes, refund_stars, create_key, list_keys, revoke_key, deep_link, list_subscribers,
           list_subscriptions, list_payments, list_audit, show_analytics, list_events, create_endpoint,
           list_endpoints, show_endpoint, change_endpoint, delete_endpoint, rotate_endpoint_secret, list_deliveries,
-          redeliver),
+          redeliver, show_project, kick_member, ban_member, unban_member, cancel_member_subscription,
+          list_failed_jobs, show_job, retry_job),
     components(schemas(ErrorBody, ErrorObject, ErrorCode)),
     modifiers(&Security)
 )]

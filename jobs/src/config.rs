@@ -64,6 +64,9 @@ pub struct HttpSettings {
     /// `GATEHOUSE_API_RATE_LIMIT_PER_MINUTE`: requests one api key may make per minute,
     /// counted across every api process (default 300).
     pub key_rate_limit: u32,
+    /// `GATEHOUSE_MCP_CALLS_PER_MINUTE`: MCP requests one api key may make per minute,
+    /// counted apart from its `/v1` requests, across every api process (default 120).
+    pub mcp_rate_limit: u32,
     /// `GATEHOUSE_HTTP_MAX_CONNECTIONS`: connections served at once; more wait to be
     /// accepted (default 1024).
     pub max_connections: usize,
@@ -180,6 +183,12 @@ impl Config {
                     "GATEHOUSE_API_RATE_LIMIT_PER_MINUTE",
                     get("GATEHOUSE_API_RATE_LIMIT_PER_MINUTE"),
                     300,
+                    1..=1_000_000,
+                )?,
+                mcp_rate_limit: parse_num(
+                    "GATEHOUSE_MCP_CALLS_PER_MINUTE",
+                    get("GATEHOUSE_MCP_CALLS_PER_MINUTE"),
+                    120,
                     1..=1_000_000,
                 )?,
                 max_connections: parse_num(

@@ -214,8 +214,9 @@ pub async fn status(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     talk.reply(text, markup).await
 }
 
-/// Whether a subscription renews at a provider, so it can be canceled at its period's
-/// end (`/cancel`, and the membership page's account).
+/// Whether a grant is a renewing paid subscription that a cancellation can stop: the
+/// subscriber's `/cancel`, the membership page's account and the integrator API's
+/// cancel-subscription.
 pub fn cancellable(view: &GrantView) -> bool {
     view.recurring
         && matches!(view.grant.source.as_str(), "stripe" | "stars")

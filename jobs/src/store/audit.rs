@@ -40,6 +40,44 @@ pub async fn record(db: impl PgExecutor<'_>, entry: Entry<'_>) -> Result<(), sql
     Ok(())
 }
 
+/// One MCP tool call, for the audit trail (`action` `mcp_tool_call`): the key that
+/// called, the tool and how it ended. No chat; a member only when the call named one.
+#[derive(Debug, Clone)]
+pub struct ToolCall<'a> {
+    /// The key's project.
+    pub project_id: Uuid,
+    /// `api_keys.id`.
+    pub key_id: Uuid,
+    /// The tool's name.
+    pub tool: &'a str,
+    /// `ok`, or the error code answered.
+    pub outcome: &'a str,
+    /// The member the call named, if any.
+    pub telegram_user_id: Option<i64>,
+    /// Whether the answer was the replay of an earlier call with the same idempotency key.
+    pub replayed: Option<bool>,
+}
+
+/// Records an MCP tool call.
+pub async fn record_tool_call(db: impl PgExecutor<'_>, call: &ToolCall<'_>) -> Result<(), sqlx::Error> {
+    let details = serde_json::json!({
+        "tool": call.tool, "key_id": call.key_id, "outcome": call.outcome, "replayed": call.replayed,
+    });
+    record(
+        db,
+        Entry {
+            project_id: call.project_id,
+            telegram_user_id: call.telegram_user_id,
+            chat_id: None,
+            action: "mcp_tool_call",
+            reason: call.tool,
+            job_id: None,
+            details,
+        },
+    )
+    .await
+}
+
 /// Whether Gatehouse's own last action on this user in this chat may have left them
 /// banned (a removal between its ban and its unban, or the owner's /ban). A ban Gatehouse did
 /// not make is an administrator's, and Gatehouse never lifts it.

@@ -302,3 +302,131 @@ pub fn kind_of(bytes: &[u8]) -> Option<String> {
     }
     serde_json::from_slice::<Kind>(bytes).ok().map(|k| k.kind)
 }
+
+/// A job as a project sees it (`/v1/projects/{id}/jobs`): the project is the one
+/// `gatehouse_job_project` (migration 20261201000100) reads from the job's args.
+#[derive(Debug, Clone)]
+pub struct ProjectJob {
+    /// ULID.
+    pub id: String,
+    /// The queue.
+    pub queue: String,
+    /// The envelope kind, when the row is JSON.
+    pub kind: Option<String>,
+    /// `pending` (due or scheduled), `running`, `retrying` (failed, will run again),
+    /// `done`, `failed` (killed, or out of attempts).
+    pub state: String,
+    /// Runs so far.
+    pub attempts: i32,
+    /// Runs allowed.
+    pub max_attempts: i32,
+    /// The next (or last) run.
+    pub run_at: DateTime<Utc>,
+    /// When it finished.
+    pub done_at: Option<DateTime<Utc>>,
+    /// The last error, as recorded.
+    pub last_error: Option<String>,
+}
+
+/// A [`ProjectJob`] as read, its kind still in the row's bytes.
+#[derive(sqlx::FromRow)]
+struct ProjectJobRow {
+    id: String,
+    queue: String,
+    job: Vec<u8>,
+    state: String,
+    attempts: i32,
+    max_attempts: i32,
+    run_at: DateTime<Utc>,
+    done_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+}
+
+impl From<ProjectJobRow> for ProjectJob {
+    fn from(r: ProjectJobRow) -> Self {
+        ProjectJob {
+            kind: kind_of(&r.job),
+            id: r.id,
+            queue: r.queue,
+            state: r.state,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            run_at: r.run_at,
+            done_at: r.done_at,
+            last_error: r.last_error,
+        }
+    }
+}
+
+/// The columns of a [`ProjectJobRow`] of `apalis.jobs j`.
+const PROJECT_JOB: &str = "SELECT j.id, j.job_type AS queue, j.job,
+        CASE
+          WHEN j.status IN ('Queued', 'Running') THEN 'running'
+          WHEN j.status = 'Done' THEN 'done'
+          WHEN j.status = 'Killed' OR (j.status = 'Failed' AND j.attempts >= j.max_attempts) THEN 'failed'
+          WHEN j.status = 'Failed' THEN 'retrying'
+          ELSE 'pending'
+        END AS state,
+        j.attempts, j.max_attempts, j.run_at, j.done_at,
+        COALESCE(j.last_result ->> 'Err', CASE WHEN j.status IN ('Failed', 'Killed') THEN j.last_result::text END) AS last_error
+     FROM apalis.jobs j";
+
+/// The project's job `job_id`, if it is one of the project's.
+pub async fn of_project(
+    pool: &PgPool,
+    project_id: uuid::Uuid,
+    job_id: &str,
+) -> Result<Option<ProjectJob>, sqlx::Error> {
+    let row: Option<ProjectJobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROJECT_JOB} WHERE j.id = $1 AND gatehouse_job_project(j.job) = $2"
+    )))
+    .bind(job_id)
+    .bind(project_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(ProjectJob::from))
+}
+
+/// The project's failed jobs (killed, or out of attempts), newest first, strictly
+/// after the job id `after`, at most `limit`.
+pub async fn failed_of_project(
+    pool: &PgPool,
+    project_id: uuid::Uuid,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ProjectJob>, sqlx::Error> {
+    let rows: Vec<ProjectJobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{PROJECT_JOB}
+         WHERE (j.status = 'Killed' OR (j.status = 'Failed' AND j.attempts >= j.max_attempts))
+           AND ($2::text IS NULL OR j.id < $2)
+           AND gatehouse_job_project(j.job) = $1
+         ORDER BY j.id DESC
+         LIMIT $3"
+    )))
+    .bind(project_id)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(ProjectJob::from).collect())
+}
+
+/// Gives a failed job of the project (killed, or out of attempts) a new run now, with
+/// its attempts counted from zero (snoozes forgotten). Returns its id; `None` if it is
+/// not a failed job of the project (the caller tells which with [`of_project`]).
+pub async fn retry_failed(pool: &PgPool, project_id: uuid::Uuid, job_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE apalis.jobs j
+         SET status = 'Pending', attempts = 0, run_at = now(), done_at = NULL, lock_by = NULL, lock_at = NULL,
+             max_attempts = GREATEST(j.max_attempts - COALESCE((j.metadata -> 'snoozes')::int, 0), 1),
+             metadata = COALESCE(j.metadata, ''::hstore) - 'snoozes'::text
+         WHERE j.id = $1
+           AND (j.status = 'Killed' OR (j.status = 'Failed' AND j.attempts >= j.max_attempts))
+           AND gatehouse_job_project(j.job) = $2
+         RETURNING j.id",
+    )
+    .bind(job_id)
+    .bind(project_id)
+    .fetch_optional(pool)
+    .await
+}

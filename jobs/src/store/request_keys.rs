@@ -57,3 +57,22 @@ pub async fn find(
     .fetch_optional(db)
     .await
 }
+
+/// Replaces the answer recorded for `key` (in the transaction that claimed it, once
+/// the answer is complete: the job it enqueued, say).
+pub async fn set_response(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    scope: &str,
+    key: &str,
+    response: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE request_keys SET response = $4 WHERE project_id = $1 AND scope = $2 AND key = $3")
+        .bind(project_id)
+        .bind(scope)
+        .bind(key)
+        .bind(response)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -11,6 +11,7 @@ mod integrator_api;
 mod lifecycle;
 mod lifecycle_resilience;
 pub mod lost_updates;
+mod mcp;
 mod membership_page;
 mod operator;
 mod payments_access_codes;

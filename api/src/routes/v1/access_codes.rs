@@ -48,18 +48,41 @@ pub struct CreatedAccessCode {
     deep_link: Option<String>,
 }
 
-/// Creates the code.
+/// The most codes one call creates.
+pub const MAX_BATCH: u32 = 100;
+
+/// The route: one code.
 pub async fn create(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreateAccessCode>,
 ) -> Result<(StatusCode, Data<CreatedAccessCode>), ApiError> {
+    let mut created = create_codes(&state, &key, &body, 1).await?;
+    let one = created.pop().ok_or_else(|| ApiError::Internal(sqlx::Error::RowNotFound))?;
+    Ok((StatusCode::CREATED, Data(one)))
+}
+
+/// Creates `count` codes (1 to [`MAX_BATCH`]) with the same terms in one transaction
+/// (`access-codes:write`): all or none. A given `code` makes one code only. The route
+/// (one) and the `create_access_codes` MCP tool (one or many).
+pub async fn create_codes(
+    state: &AppState,
+    key: &ProjectKey,
+    body: &CreateAccessCode,
+    count: u32,
+) -> Result<Vec<CreatedAccessCode>, ApiError> {
     key.require(Ability::AccessCodesWrite)?;
-    let code = match body.code.as_deref().map(str::trim) {
-        Some(code) if access_codes::is_code_shaped(code) => code.to_string(),
+    if !(1..=MAX_BATCH).contains(&count) {
+        return Err(ApiError::Unprocessable(format!("count: expected 1 to {MAX_BATCH}")));
+    }
+    let given = match body.code.as_deref().map(str::trim) {
+        Some(code) if access_codes::is_code_shaped(code) => Some(code.to_string()),
         Some(_) => return Err(ApiError::Unprocessable("code: expected 4 to 64 characters of A-Z a-z 0-9 _ -".into())),
-        None => access_codes::generate_code(),
+        None => None,
     };
+    if given.is_some() && count > 1 {
+        return Err(ApiError::Unprocessable("count: a given code makes one code; leave code out to make many".into()));
+    }
     if body.max_uses.is_some_and(|n| n < 1) {
         return Err(ApiError::Unprocessable("max_uses: expected at least 1, or null for unlimited".into()));
     }
@@ -71,44 +94,46 @@ pub async fn create(
     if body.expires_at.is_some_and(|t| t <= state.clock.now()) {
         return Err(ApiError::Unprocessable("expires_at: is in the past".into()));
     }
-    let id = Uuid::now_v7();
     let mut tx = state.pool.begin().await?;
     if store::plans::get(&mut *tx, key.project_id, body.plan_id).await?.is_none() {
         return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
     }
-    let inserted = store::access_codes::insert(
-        &mut *tx,
-        &NewAccessCode {
-            id,
-            project_id: key.project_id,
-            plan_id: body.plan_id,
-            code: &code,
-            max_uses: body.max_uses,
-            expires_at: body.expires_at,
-            duration_days: body.duration_days,
-        },
-    )
-    .await;
-    if let Err(e) = &inserted
-        && constraint(e) == Some(store::access_codes::ACCESS_CODE_KEY)
-    {
-        return Err(ApiError::Conflict("code: this project already has this code".into()));
-    }
-    inserted?;
     let username = store::projects::get(&mut *tx, key.project_id).await?.and_then(|t| t.bot_username);
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Data(CreatedAccessCode {
+    let mut created = Vec::new();
+    for _ in 0..count {
+        let code = given.clone().unwrap_or_else(access_codes::generate_code);
+        let id = Uuid::now_v7();
+        let inserted = store::access_codes::insert(
+            &mut *tx,
+            &NewAccessCode {
+                id,
+                project_id: key.project_id,
+                plan_id: body.plan_id,
+                code: &code,
+                max_uses: body.max_uses,
+                expires_at: body.expires_at,
+                duration_days: body.duration_days,
+            },
+        )
+        .await;
+        if let Err(e) = &inserted
+            && constraint(e) == Some(store::access_codes::ACCESS_CODE_KEY)
+        {
+            return Err(ApiError::Conflict("code: this project already has this code".into()));
+        }
+        inserted?;
+        created.push(CreatedAccessCode {
             id,
-            deep_link: username.map(|u| format!("https://t.me/{u}?start={code}")),
+            deep_link: username.as_ref().map(|u| format!("https://t.me/{u}?start={code}")),
             code,
             plan_id: body.plan_id,
             max_uses: body.max_uses,
             expires_at: body.expires_at,
             duration_days: body.duration_days,
-        }),
-    ))
+        });
+    }
+    tx.commit().await?;
+    Ok(created)
 }
 
 /// One access code in `GET …/access-codes` (`access-codes:read`): the code itself is
@@ -136,11 +161,21 @@ pub fn mask(code: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 4))
 }
 
-/// The project's access codes, oldest first; paged.
+/// The route `GET .../access-codes`.
 pub async fn list(
     key: ProjectKey,
     State(state): State<AppState>,
     Params(page): Params<PageQuery>,
+) -> Result<Page<AccessCodeView>, ApiError> {
+    codes_page(&state, &key, &page).await
+}
+
+/// The project's access codes, oldest first, masked; paged (`access-codes:read`): the
+/// route and the `list_access_codes` MCP tool.
+pub async fn codes_page(
+    state: &AppState,
+    key: &ProjectKey,
+    page: &PageQuery,
 ) -> Result<Page<AccessCodeView>, ApiError> {
     key.require(Ability::AccessCodesRead)?;
     let rows = store::access_codes::page(&state.pool, key.project_id, page.after()?, page.limit()? + 1).await?;

@@ -132,8 +132,14 @@ pub async fn connect(
     Ok((StatusCode::ACCEPTED, Data(Connecting { bot_id, status: "connecting" })))
 }
 
-/// The project's bot and its connection status.
+/// The route `GET .../bot`.
 pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Data<BotView>, ApiError> {
+    status(&state, &key).await.map(Data)
+}
+
+/// The project's bot and its connection status (`project:read`): the route and the
+/// `get_bot_status` MCP tool.
+pub async fn status(state: &AppState, key: &ProjectKey) -> Result<BotView, ApiError> {
     key.require(Ability::ProjectRead)?;
     let bot = store::bots::of_project(&state.pool, key.project_id)
         .await?
@@ -142,14 +148,14 @@ pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Data
         Some(_) => store::budget::limits(&state.pool, bot.telegram_bot_id).await?.unwrap_or_default(),
         None => BotLimits::default(),
     };
-    Ok(Data(BotView {
+    Ok(BotView {
         bot_id: bot.id,
         telegram_bot_id: bot.telegram_bot_id,
         username: bot.username,
         status: bot.status,
         reason: bot.status_reason,
         limits,
-    }))
+    })
 }
 
 /// Sets the bot's own rate limits; answers them as stored.

@@ -46,8 +46,14 @@ pub async fn show(
     State(state): State<AppState>,
     Params(query): Params<DeepLinkQuery>,
 ) -> Result<Data<DeepLink>, ApiError> {
+    deep_link(&state, &key, &query).await.map(Data)
+}
+
+/// The deep link for `query` (`distribution:read`): the route and the `get_deep_link`
+/// MCP tool.
+pub async fn deep_link(state: &AppState, key: &ProjectKey, query: &DeepLinkQuery) -> Result<DeepLink, ApiError> {
     key.require(Ability::DistributionRead)?;
-    build(&state, key.project_id, &query).await.map(Data)
+    build(state, key.project_id, query).await
 }
 
 /// The deep link of `project_id` for `query` (the caller's key is already checked for

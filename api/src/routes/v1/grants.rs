@@ -48,7 +48,7 @@ pub struct Revoked {
     state: &'static str,
 }
 
-/// Creates an active manual grant from now to `expires_at` (or forever).
+/// The route `POST .../grants`.
 pub async fn create(
     key: ProjectKey,
     State(state): State<AppState>,
@@ -57,6 +57,19 @@ pub async fn create(
 ) -> Result<(StatusCode, Data<serde_json::Value>), ApiError> {
     key.require(Ability::MembersWrite)?;
     let idempotency_key = crate::idempotency::key_of(&headers)?;
+    grant(&state, &key, idempotency_key, body).await.map(|answer| (StatusCode::ACCEPTED, Data(answer)))
+}
+
+/// Creates an active manual grant from now to `expires_at` (or forever) and enqueues
+/// `grant-access` (`members:write`); answers `{"grant_id","job_id"}` (`job_id` null
+/// when a repeat found the job already enqueued). The route and the `grant_access` MCP tool.
+pub async fn grant(
+    state: &AppState,
+    key: &ProjectKey,
+    idempotency_key: Option<&str>,
+    body: CreateGrant,
+) -> Result<serde_json::Value, ApiError> {
+    key.require(Ability::MembersWrite)?;
     let telegram_user_id = telegram_user_id(body.telegram_user_id)?;
     let now = state.clock.now();
     if body.expires_at.is_some_and(|t| t <= now) {
@@ -70,7 +83,7 @@ pub async fn create(
     }
 
     let grant_id = Uuid::new_v4();
-    let answer = json!({ "grant_id": grant_id });
+    let mut answer = json!({ "grant_id": grant_id });
     let mut tx = state.pool.begin().await?;
     if let Some(idempotency_key) = idempotency_key {
         let digest = request_digest(&body);
@@ -85,14 +98,18 @@ pub async fn create(
             if stored.request_digest != digest {
                 return Err(ApiError::Conflict("Idempotency-Key: already used with a different request".into()));
             }
-            return Ok((StatusCode::ACCEPTED, Data(stored.response)));
+            return Ok(stored.response);
         }
     }
     let manual =
         Manual { grant_id, telegram_user_id, plan_id: body.plan_id, starts_at: now, ends_at: body.expires_at, note };
-    insert_manual(&mut tx, key.project_id, &manual).await?;
+    let job = insert_manual(&mut tx, key.project_id, &manual).await?;
+    answer["job_id"] = json!(super::job_id(&job));
+    if let Some(idempotency_key) = idempotency_key {
+        store::request_keys::set_response(&mut *tx, key.project_id, SCOPE, idempotency_key, &answer).await?;
+    }
     tx.commit().await?;
-    Ok((StatusCode::ACCEPTED, Data(answer)))
+    Ok(answer)
 }
 
 /// A manual grant to make.
@@ -114,7 +131,11 @@ pub struct Manual<'a> {
 /// Writes an active manual grant and its `grant-access` job in the caller's
 /// transaction: 409 for a banned user, 422 for a plan of another project. The one way
 /// a manual grant is made (this route, the TGmembership-compatible `extendMember`).
-pub async fn insert_manual(tx: &mut sqlx::PgConnection, project_id: Uuid, manual: &Manual<'_>) -> Result<(), ApiError> {
+pub async fn insert_manual(
+    tx: &mut sqlx::PgConnection,
+    project_id: Uuid,
+    manual: &Manual<'_>,
+) -> Result<queue::Enqueued, ApiError> {
     let subscriber =
         store::subscribers::upsert(&mut *tx, project_id, manual.telegram_user_id, Profile::default()).await?;
     if subscriber.status == "banned" {
@@ -133,8 +154,7 @@ pub async fn insert_manual(tx: &mut sqlx::PgConnection, project_id: Uuid, manual
         manual.note,
     );
     store::grants::insert(&mut *tx, &grant).await?;
-    queue::enqueue(&mut *tx, &GrantAccess { grant_id: manual.grant_id }, RunAt::Now).await?;
-    Ok(())
+    Ok(queue::enqueue(&mut *tx, &GrantAccess { grant_id: manual.grant_id }, RunAt::Now).await?)
 }
 
 /// Revokes the grant (it ends now, unless it ended earlier) and enqueues the kick.

@@ -115,7 +115,7 @@ pub async fn unwhitelist(
     Ok(Data(Whitelisted { telegram_user_id, whitelisted: subscriber.whitelisted }))
 }
 
-/// The member: standing, grants, observed memberships, open links, audit trail.
+/// The route `GET .../members/{telegram_user_id}`.
 pub async fn show(
     key: ProjectKey,
     State(state): State<AppState>,
@@ -123,6 +123,14 @@ pub async fn show(
 ) -> Result<Data<MemberView>, ApiError> {
     key.require(Ability::MembersRead)?;
     let telegram_user_id: i64 = parse_segment(&user, "member")?;
+    member(&state, &key, telegram_user_id).await.map(Data)
+}
+
+/// The member: standing, grants, observed memberships, open links, audit trail
+/// (`members:read`; 404 if the project does not know them): the route and the
+/// `get_member` MCP tool.
+pub async fn member(state: &AppState, key: &ProjectKey, telegram_user_id: i64) -> Result<MemberView, ApiError> {
+    key.require(Ability::MembersRead)?;
     let pool = &state.pool;
     let subscriber = store::subscribers::find(pool, key.project_id, telegram_user_id)
         .await?
@@ -179,7 +187,7 @@ pub async fn show(
             details: a.details,
         })
         .collect();
-    Ok(Data(MemberView {
+    Ok(MemberView {
         telegram_user_id,
         status: subscriber.status,
         whitelisted: subscriber.whitelisted,
@@ -187,5 +195,5 @@ pub async fn show(
         memberships,
         open_links,
         audit,
-    }))
+    })
 }

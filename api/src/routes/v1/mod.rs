@@ -38,7 +38,9 @@ pub mod deep_link;
 pub mod events;
 pub mod export;
 pub mod grants;
+pub mod jobs;
 pub mod keys;
+pub mod member_actions;
 pub mod members;
 pub mod payments;
 pub mod plans;
@@ -196,7 +198,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// The path (`name`, `chats[2]`, `a.b`) of the first string, or object key, that holds
 /// a NUL character: Postgres cannot store one in text or JSON. Walked without recursion.
-pub(crate) fn nul_path(value: &serde_json::Value) -> Option<String> {
+pub fn nul_path(value: &serde_json::Value) -> Option<String> {
     let mut stack: Vec<(&serde_json::Value, String)> = vec![(value, String::new())];
     let join = |path: &str, key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
     while let Some((v, path)) = stack.pop() {
@@ -233,6 +235,15 @@ fn reason(e: &axum::extract::rejection::JsonRejection) -> String {
 /// A path segment that must parse, or the thing it names does not exist (404).
 fn parse_segment<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, ApiError> {
     value.parse().map_err(|_| ApiError::NotFound(format!("no such {what}")))
+}
+
+/// The id of the job `enqueue` wrote, to poll (`GET .../jobs/{job_id}`); `None` when a
+/// job with the same idempotency key already existed.
+pub fn job_id(enqueued: &gatehouse_jobs::queue::Enqueued) -> Option<String> {
+    match enqueued {
+        gatehouse_jobs::queue::Enqueued::New(id) => Some(id.clone()),
+        gatehouse_jobs::queue::Enqueued::Duplicate => None,
+    }
 }
 
 /// A Telegram user id: a positive integer.

@@ -64,12 +64,18 @@ struct Terms {
     chat_ids: Vec<i64>,
 }
 
-/// Creates the plan and the list of chats it grants.
+/// The route `POST .../plans`.
 pub async fn create(
     key: ProjectKey,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<CreatePlan>,
 ) -> Result<(StatusCode, Data<CreatedPlan>), ApiError> {
+    create_plan(&state, &key, body).await.map(|plan| (StatusCode::CREATED, Data(plan)))
+}
+
+/// Creates the plan and the list of chats it grants (`plans:write`): the route and
+/// the `create_plan` MCP tool.
+pub async fn create_plan(state: &AppState, key: &ProjectKey, body: CreatePlan) -> Result<CreatedPlan, ApiError> {
     key.require(Ability::PlansWrite)?;
     let terms = check(&body)?;
     let plan_id = Uuid::new_v4();
@@ -107,16 +113,21 @@ pub async fn create(
     let chat_ids: Vec<Uuid> = found.iter().map(|c| c.id).collect();
     store::plans::add_chats(&mut *tx, plan_id, &chat_ids).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Data(CreatedPlan { plan_id })))
+    Ok(CreatedPlan { plan_id })
 }
 
-/// The project's plans with the Telegram ids of the chats each grants, in the order
-/// they were made.
+/// The route `GET .../plans`.
 pub async fn list(
     key: ProjectKey,
     State(state): State<AppState>,
     Params(page): Params<PageQuery>,
 ) -> Result<Page<PlanView>, ApiError> {
+    list_plans(&state, &key, &page).await
+}
+
+/// The project's plans with the Telegram ids of the chats each grants, in the order
+/// they were made (`plans:read`): the route and the `list_plans` MCP tool.
+pub async fn list_plans(state: &AppState, key: &ProjectKey, page: &PageQuery) -> Result<Page<PlanView>, ApiError> {
     key.require(Ability::PlansRead)?;
     let rows =
         store::plans::page_of_project(&state.pool, key.project_id, page.after()?, None, page.limit()? + 1).await?;

@@ -1,4 +1,5 @@
-//! `POST /v1/projects` (admin token): creates a project and its first api key.
+//! `POST /v1/projects` (admin token): creates a project and its first api key;
+//! `GET /v1/projects/{project_id}` (`project:read`): the project.
 
 use super::Data;
 use axum::{extract::State, http::StatusCode};
@@ -9,7 +10,7 @@ use uuid::Uuid;
 use super::JsonBody;
 use crate::{
     AppState,
-    auth::Admin,
+    auth::{Admin, ProjectKey},
     error::{ApiError, constraint},
 };
 
@@ -68,6 +69,40 @@ pub async fn create(
     tx.commit().await?;
     tracing::info!(%project_id, handle, "project created");
     Ok((StatusCode::CREATED, Data(CreatedProject { project_id, api_key: minted.secret.expose().clone() })))
+}
+
+/// The answer to `GET /v1/projects/{project_id}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProjectView {
+    project_id: Uuid,
+    handle: String,
+    name: String,
+    owner_telegram_id: i64,
+    bot_username: Option<String>,
+    grace_period_secs: i64,
+    reminder_days: Vec<i32>,
+}
+
+/// The route `GET /v1/projects/{project_id}`.
+pub async fn show(key: ProjectKey, State(state): State<AppState>) -> Result<Data<ProjectView>, ApiError> {
+    project(&state, &key).await.map(Data)
+}
+
+/// The key's project (`project:read`): the route and the `get_project` MCP tool.
+pub async fn project(state: &AppState, key: &ProjectKey) -> Result<ProjectView, ApiError> {
+    key.require(gatehouse_jobs::access::Ability::ProjectRead)?;
+    let p = store::projects::get(&state.pool, key.project_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such project".into()))?;
+    Ok(ProjectView {
+        project_id: p.id,
+        handle: p.handle,
+        name: p.name,
+        owner_telegram_id: p.owner_telegram_id,
+        bot_username: p.bot_username,
+        grace_period_secs: p.grace_secs,
+        reminder_days: p.reminder_days,
+    })
 }
 
 /// A handle as the database allows it: `^[a-z0-9][a-z0-9_-]{1,62}$`.
