@@ -152,7 +152,7 @@ async fn new_case(app: &TestApp, base: &World, schedule: &Schedule, n: usize) ->
         owner: base.owner.clone(),
         channel,
         chat_uuid,
-        plan_id: plan["plan_id"].as_str().unwrap().to_string(),
+        plan_id: plan["data"]["plan_id"].as_str().unwrap().to_string(),
     };
     let mut payers = Vec::new();
     for i in 0..PAYERS {
