@@ -73,8 +73,8 @@ pub async fn create_database_if_missing(url: &str) -> Result<bool, DbError> {
 /// Migrations whose file changed after some databases had applied it, with the
 /// checksum those databases recorded and what the file holds now. Each entry was
 /// checked to leave the same schema: 0021's first text was followed by 0022 (the function
-/// `CREATE OR REPLACE`d with the spacing); its second text creates that function at once
-/// and 0022 is gone ([`FOLDED`]).
+/// `CREATE OR REPLACE`d with the spacing); its second text creates that function at once,
+/// and 0022, still applied after it, replaces it with the same function.
 /// Never add to this list instead of writing a new migration: it exists to repair
 /// history that was rewritten, once.
 const REWRITTEN: &[(i64, &str, &str)] = &[(
@@ -83,18 +83,8 @@ const REWRITTEN: &[(i64, &str, &str)] = &[(
     "de768c9183a5985eecfe22a269e8d60effe9c6da346a0ec4eb93c93b9c37039f104ca34e75a610399f0e9de2d4be8077",
 )];
 
-/// A migration that was folded into an earlier one (its text is now part of it), with the
-/// checksum the databases that applied it recorded: 0022 replaced 0021's function with the
-/// one 0021's second text creates. Its history row is dropped, as sqlx refuses a database
-/// with an applied migration it does not carry. Never add to this list either.
-const FOLDED: &[(i64, &str)] = &[(
-    20261121000022,
-    "d738b1781bd7f3634bfb7fac8e957a6aac8522bf033dc8ac0043ac0e8f92d8fb33466e71ee90746735901dcb8638e601",
-)];
-
 /// Records the current checksum of the migrations in [`REWRITTEN`] where a database
-/// holds their first one, and drops the history rows of [`FOLDED`] migrations. Returns
-/// how many rows it repaired.
+/// holds their first one. Returns how many rows it repaired.
 async fn repair_rewritten_history(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let table: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text").fetch_one(pool).await?;
@@ -115,18 +105,6 @@ async fn repair_rewritten_history(pool: &PgPool) -> Result<u64, sqlx::Error> {
                 version,
                 "migration history repaired: this database applied an earlier text of the migration"
             );
-        }
-        repaired += done.rows_affected();
-    }
-    for (version, checksum) in FOLDED {
-        let Ok(checksum) = hex::decode(checksum) else { continue };
-        let done = sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1 AND checksum = $2")
-            .bind(version)
-            .bind(checksum)
-            .execute(pool)
-            .await?;
-        if done.rows_affected() > 0 {
-            tracing::warn!(version, "migration history repaired: a migration folded into an earlier one");
         }
         repaired += done.rows_affected();
     }
