@@ -10,9 +10,14 @@
 //!   [`queue::JobError`] (retry, snooze, permanent) and the retry backoff.
 //! - [`runtime`]: what every job runs in, below the catalog: the [`runtime::Job`] trait
 //!   and [`runtime::JobContext`] (database, clock, Bot API, audit trail).
-//! - [`catalog`]: one file per job kind (its args, defaults and a short `run`), and the
-//!   index over them: [`catalog::dispatch`], each kind's queue and timeout, the periodic
-//!   jobs ([`queue::Periodic`]) the scheduler runs.
+//! - [`kinds`]: what each job kind is, below every module that enqueues one: its args,
+//!   its kind string, queue, attempts and timeout ([`queue::JobSpec`]) and, for periodic
+//!   jobs, its schedule ([`queue::Periodic`]). Anything may enqueue a kind; only the
+//!   catalog runs one.
+//! - [`catalog`]: one file per job kind with its short `run` calling the domain modules,
+//!   and the index over them: [`catalog::dispatch`] and the periodic jobs the scheduler
+//!   runs. The layers, from the bottom: `store` and `telegram`, `queue` and `runtime`,
+//!   `kinds`, the domain (`membership`, `payments`, `conversation`), `catalog`.
 //! - [`membership`]: the operations several jobs share: removing a member (a kick),
 //!   revoking links, issuing a personal link, the rights a bot needs, expiring what is
 //!   due, delivering what a member is told.
@@ -41,6 +46,7 @@ pub mod config;
 pub mod conversation;
 pub mod crypto;
 pub mod db;
+pub mod kinds;
 pub mod membership;
 pub mod metrics;
 pub mod money;

@@ -1,34 +1,11 @@
 //! `answer-join-request`: approves a join request when the user is entitled to the
 //! chat (or whitelisted), declines it otherwise.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
+pub use crate::kinds::answer_join_request::AnswerJoinRequest;
 use crate::runtime::{Job, JobContext};
-use crate::{
-    queue::{JobError, JobSpec, Queue},
-    store,
-};
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AnswerJoinRequest {
-    /// `chats.id`.
-    pub chat_id: Uuid,
-    /// Who asks.
-    pub telegram_user_id: i64,
-    /// The update that carried the request (the idempotency key).
-    pub cause: String,
-}
-
-impl JobSpec for AnswerJoinRequest {
-    const KIND: &'static str = "answer-join-request";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.cause.clone())
-    }
-}
+use crate::{queue::JobError, store};
 
 impl Job for AnswerJoinRequest {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

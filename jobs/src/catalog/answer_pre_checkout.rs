@@ -3,45 +3,16 @@
 //! (Telegram gives the bot 10 s). Approves only if the invoice is one of ours, its
 //! plan is still on sale at that price, and the user is not banned.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub use crate::kinds::answer_pre_checkout::AnswerPreCheckout;
 use crate::runtime::{Job, JobContext};
 use crate::{
     payments::stars,
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store,
     texts::{self, Lang},
 };
-
-/// The args: the query as Telegram sent it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AnswerPreCheckout {
-    /// Telegram's id of the bot.
-    pub bot_id: i64,
-    /// `pre_checkout_query.id`.
-    pub query_id: String,
-    /// The payer.
-    pub telegram_user_id: i64,
-    /// The payer's language.
-    pub language_code: Option<String>,
-    /// `invoice_payload`.
-    pub payload: String,
-    /// `currency`.
-    pub currency: String,
-    /// `total_amount`.
-    pub total_amount: i64,
-}
-
-impl JobSpec for AnswerPreCheckout {
-    const KIND: &'static str = "answer-pre-checkout";
-    const QUEUE: Queue = Queue::Interactive;
-    // A late answer is useless: a few quick tries only.
-    const MAX_ATTEMPTS: i32 = 3;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.bot_id, self.query_id))
-    }
-}
 
 impl Job for AnswerPreCheckout {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

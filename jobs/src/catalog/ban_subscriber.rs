@@ -7,41 +7,19 @@
 //! again and lifts the bans Gatehouse made (`only_if_banned`), so they can rejoin
 //! when entitled.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::cancel_subscription::CancelSubscription;
+pub use crate::kinds::ban_subscriber::BanSubscriber;
 use crate::runtime::{Job, JobContext};
 use crate::{
     payments::subscription::{Event, State, transition},
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store::{
         self,
         events::{EventType, NewEvent},
     },
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BanSubscriber {
-    /// The project.
-    pub project_id: Uuid,
-    /// Who.
-    pub telegram_user_id: i64,
-    /// `true` to ban, `false` to unban.
-    pub ban: bool,
-    /// The owner's command that asked (idempotency key).
-    pub cause: String,
-}
-
-impl JobSpec for BanSubscriber {
-    const KIND: &'static str = "ban-subscriber";
-    const QUEUE: Queue = Queue::Lifecycle;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.cause.clone())
-    }
-}
 
 impl Job for BanSubscriber {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

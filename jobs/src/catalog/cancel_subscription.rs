@@ -4,36 +4,19 @@
 //! deleted; Stars: `editUserStarSubscription` with `is_canceled`. The grant's state
 //! moves through the subscription state machine.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
+pub use crate::kinds::cancel_subscription::CancelSubscription;
 use crate::runtime::{Job, JobContext};
 use crate::{
     payments::{
         entitlement::{self, Change, Ends},
         subscription::Event,
     },
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store,
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CancelSubscription {
-    /// `grants.id` of a Stripe or Stars grant.
-    pub grant_id: Uuid,
-    /// `true`: no renewal, access until the period ends; `false`: stop it now.
-    pub at_period_end: bool,
-}
-
-impl JobSpec for CancelSubscription {
-    const KIND: &'static str = "cancel-subscription";
-    const QUEUE: Queue = Queue::Lifecycle;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.grant_id, if self.at_period_end { "period-end" } else { "now" }))
-    }
-}
 
 impl Job for CancelSubscription {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -1,14 +1,12 @@
 //! `connect-bot`: checks the token with getMe, points the bot's webhook at
 //! Gatehouse with a fresh secret, and sets its commands.
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
+pub use crate::kinds::connect_bot::ConnectBot;
 use crate::runtime::{Job, JobContext};
 use crate::store::events::{EventType, NewEvent};
 use crate::{
     crypto,
-    queue::{JobError, JobSpec, Queue},
+    queue::{JobError, JobSpec},
     store::{self, bots::Bot},
     telegram::TgError,
     texts::{self, Lang},
@@ -17,24 +15,6 @@ use crate::{
 /// The updates Gatehouse asks Telegram for (`chat_member` must be listed explicitly).
 pub const ALLOWED_UPDATES: &[&str] =
     &["message", "callback_query", "chat_member", "my_chat_member", "chat_join_request", "pre_checkout_query"];
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConnectBot {
-    /// `bots.id`.
-    pub bot_id: Uuid,
-    /// One per request to connect (a new token is a new attempt).
-    pub attempt: Uuid,
-}
-
-impl JobSpec for ConnectBot {
-    const KIND: &'static str = "connect-bot";
-    const QUEUE: Queue = Queue::Interactive;
-    const MAX_ATTEMPTS: i32 = 8;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.bot_id, self.attempt))
-    }
-}
 
 impl Job for ConnectBot {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

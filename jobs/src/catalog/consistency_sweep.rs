@@ -13,39 +13,9 @@
 //!    the gap is reported (`gatehouse_chat_unknown_members`, `/stats`, the owner once
 //!    a day): those people joined unseen.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
+pub use crate::kinds::consistency_sweep::{Sweep, SweepChat};
 use crate::runtime::{Job, JobContext};
-use crate::{
-    metrics as m,
-    queue::{JobError, JobSpec, Queue},
-    store,
-};
-
-/// The scheduled tick.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Sweep {
-    /// The schedule tick.
-    pub tick: DateTime<Utc>,
-}
-
-impl crate::queue::Periodic for Sweep {
-    /// Every 15 minutes: reconcile desired and observed membership.
-    const SCHEDULE: &'static str = "30 */15 * * * *";
-    fn at_tick(tick: DateTime<Utc>) -> Self {
-        Self { tick }
-    }
-}
-
-impl JobSpec for Sweep {
-    const KIND: &'static str = "consistency-sweep";
-    const QUEUE: Queue = Queue::Bulk;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.tick.to_rfc3339())
-    }
-}
+use crate::{metrics as m, queue::JobError, store};
 
 impl Job for Sweep {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
@@ -59,25 +29,6 @@ impl Job for Sweep {
 
 /// How many users each of the sweep's re-checks asks Telegram about, per chat and sweep.
 pub const RECHECK: i64 = 200;
-
-/// One chat's sweep.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepChat {
-    /// `chats.id`.
-    pub chat_id: Uuid,
-    /// The sweep it belongs to.
-    pub tick: DateTime<Utc>,
-}
-
-impl JobSpec for SweepChat {
-    const KIND: &'static str = "sweep-chat";
-    const QUEUE: Queue = Queue::Bulk;
-    /// One getChatMember per known member, under the bot's budget: a large chat takes minutes.
-    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.chat_id, self.tick.to_rfc3339()))
-    }
-}
 
 impl Job for SweepChat {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

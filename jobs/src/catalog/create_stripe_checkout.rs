@@ -2,34 +2,18 @@
 //! (`STRIPE_API_URL`, the project's secret key, `gatehouse_ref` and the project,
 //! plan and Telegram user in metadata) and sends the user its URL, once.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::send_message::SendMessage;
+pub use crate::kinds::create_stripe_checkout::CreateStripeCheckout;
 use crate::runtime::{Job, JobContext};
 use crate::{
     crypto,
     payments::stripe::{self, SessionRequest},
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store::{self, checkouts::CheckoutRequest},
     texts::{self, Lang},
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CreateStripeCheckout {
-    /// `checkout_requests.id`.
-    pub request_id: Uuid,
-}
-
-impl JobSpec for CreateStripeCheckout {
-    const KIND: &'static str = "create-stripe-checkout";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.request_id.to_string())
-    }
-}
 
 impl Job for CreateStripeCheckout {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

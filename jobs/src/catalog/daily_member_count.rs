@@ -1,38 +1,9 @@
 //! `count-members` (daily tick) fans out to one `daily-member-count` per managed
 //! chat, which stores `getChatMemberCount` for the day.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
+pub use crate::kinds::daily_member_count::{CountMembers, DailyMemberCount};
 use crate::runtime::{Job, JobContext};
-use crate::{
-    queue::{JobError, JobSpec, Queue},
-    store,
-};
-
-/// The daily tick.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CountMembers {
-    /// The schedule tick.
-    pub tick: DateTime<Utc>,
-}
-
-impl crate::queue::Periodic for CountMembers {
-    /// Daily, shortly after midnight UTC.
-    const SCHEDULE: &'static str = "0 5 0 * * *";
-    fn at_tick(tick: DateTime<Utc>) -> Self {
-        Self { tick }
-    }
-}
-
-impl JobSpec for CountMembers {
-    const KIND: &'static str = "count-members";
-    const QUEUE: Queue = Queue::Bulk;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.tick.date_naive().to_string())
-    }
-}
+use crate::{queue::JobError, store};
 
 impl Job for CountMembers {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
@@ -41,23 +12,6 @@ impl Job for CountMembers {
             ctx.enqueue(&DailyMemberCount { chat_id: chat.id, day }).await?;
         }
         Ok(())
-    }
-}
-
-/// One chat's count for one day.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DailyMemberCount {
-    /// `chats.id`.
-    pub chat_id: Uuid,
-    /// The day counted (UTC).
-    pub day: NaiveDate,
-}
-
-impl JobSpec for DailyMemberCount {
-    const KIND: &'static str = "daily-member-count";
-    const QUEUE: Queue = Queue::Bulk;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.chat_id, self.day))
     }
 }
 

@@ -16,44 +16,18 @@
 //! the request: delivery is at least once, and `Gatehouse-Event-Id` is the dedupe key).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
+pub use crate::kinds::deliver_webhook::{DeliverWebhook, WebhookRetryScan};
 use crate::runtime::{Job, JobContext};
 use crate::{
-    queue::{self, JobError, JobSpec, Queue, RunAt},
+    queue::{self, JobError, RunAt},
     store::{
         self,
         events::{EventType, NewEvent},
     },
     webhooks,
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeliverWebhook {
-    /// The delivery (event × endpoint).
-    pub delivery_id: Uuid,
-    /// Its round: the microsecond timestamp of the round's start (`window_start`).
-    pub round: i64,
-    /// Which attempt of the delivery this is (from 1).
-    pub attempt: i32,
-}
-
-impl JobSpec for DeliverWebhook {
-    const KIND: &'static str = "deliver-webhook";
-    // Bulk: deliveries never spend Telegram budget, are at least once and minutes late
-    // at worst, and must not delay a paying user's reply or a removal.
-    const QUEUE: Queue = Queue::Bulk;
-    // Attempts of the job itself are for database trouble; failed HTTP attempts are
-    // the delivery's own, scheduled by the scan.
-    const MAX_ATTEMPTS: i32 = 5;
-    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}:{}", self.delivery_id, self.round, self.attempt))
-    }
-}
 
 impl Job for DeliverWebhook {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
@@ -184,30 +158,6 @@ fn past_window(since: DateTime<Utc>, at: DateTime<Utc>) -> bool {
 
 /// Deliveries handled per scan.
 const SCAN_BATCH: i64 = 5_000;
-
-/// The args: enqueues every delivery attempt that is due.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WebhookRetryScan {
-    /// The schedule tick.
-    pub tick: DateTime<Utc>,
-}
-
-impl crate::queue::Periodic for WebhookRetryScan {
-    /// Every 30 seconds (the shortest retry delay is a minute).
-    const SCHEDULE: &'static str = "0/30 * * * * *";
-    fn at_tick(tick: DateTime<Utc>) -> Self {
-        Self { tick }
-    }
-}
-
-impl JobSpec for WebhookRetryScan {
-    const KIND: &'static str = "webhook-retry-scan";
-    const QUEUE: Queue = Queue::Bulk;
-    const MAX_ATTEMPTS: i32 = 3;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.tick.to_rfc3339())
-    }
-}
 
 impl Job for WebhookRetryScan {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

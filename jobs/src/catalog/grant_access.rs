@@ -1,29 +1,9 @@
 //! `grant-access`: a new entitlement: one `unban-then-link` per chat of its plan.
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
 use super::unban_then_link::UnbanThenLink;
+pub use crate::kinds::grant_access::GrantAccess;
 use crate::runtime::{Job, JobContext};
-use crate::{
-    queue::{JobError, JobSpec, Queue},
-    store,
-};
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GrantAccess {
-    /// `grants.id`.
-    pub grant_id: Uuid,
-}
-
-impl JobSpec for GrantAccess {
-    const KIND: &'static str = "grant-access";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.grant_id.to_string())
-    }
-}
+use crate::{queue::JobError, store};
 
 impl Job for GrantAccess {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -4,31 +4,10 @@
 //! [`crate::membership::links::hand_out`]: nothing for someone inside, never a link
 //! that may be spent.
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
+pub use crate::kinds::issue_invite::IssueInvite;
 use crate::membership::links::{hand_out, load};
-use crate::queue::{JobError, JobSpec, Queue};
+use crate::queue::JobError;
 use crate::runtime::{Job, JobContext};
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct IssueInvite {
-    /// `grants.id`.
-    pub grant_id: Uuid,
-    /// `chats.id`.
-    pub chat_id: Uuid,
-    /// Why a new link is needed (part of the idempotency key: one link per reason).
-    pub reason: String,
-}
-
-impl JobSpec for IssueInvite {
-    const KIND: &'static str = "issue-invite";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}:{}", self.grant_id, self.chat_id, self.reason))
-    }
-}
 
 impl Job for IssueInvite {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -3,35 +3,16 @@
 //! after paying) unless still entitled, an administrator or whitelisted; revoke
 //! their open links; tell them how to renew (a `send-notice` in the bulk lane).
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::send_message::SendNotice;
+pub use crate::kinds::kick_expired::KickExpired;
 use crate::runtime::{Job, JobContext};
 use crate::{
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store,
     texts::{self, Lang},
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KickExpired {
-    /// `grants.id`.
-    pub grant_id: Uuid,
-    /// The end being acted on: one job per (entitlement, end).
-    pub ends_at: DateTime<Utc>,
-}
-
-impl JobSpec for KickExpired {
-    const KIND: &'static str = "kick-expired";
-    const QUEUE: Queue = Queue::Lifecycle;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.grant_id, self.ends_at.timestamp_micros()))
-    }
-}
 
 impl Job for KickExpired {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -1,39 +1,10 @@
 //! Maintenance jobs run on the scheduler's ticks.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::Utc;
 
+pub use crate::kinds::maintenance::PruneFinishedJobs;
 use crate::runtime::{Job, JobContext};
-use crate::{
-    queue::{JobError, JobSpec, Queue},
-    store,
-};
-
-/// Deletes finished jobs (done, killed, failed for good) older than the retention, and
-/// the failed runs recorded before it.
-/// apalis-postgres never deletes them, and its ack query slows down as they pile up.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PruneFinishedJobs {
-    /// The schedule tick this run belongs to (its idempotency key).
-    pub tick: DateTime<Utc>,
-}
-
-impl crate::queue::Periodic for PruneFinishedJobs {
-    /// Hourly, at a minute nothing else uses.
-    const SCHEDULE: &'static str = "0 17 * * * *";
-    fn at_tick(tick: DateTime<Utc>) -> Self {
-        Self { tick }
-    }
-}
-
-impl JobSpec for PruneFinishedJobs {
-    const KIND: &'static str = "prune-finished-jobs";
-    const QUEUE: Queue = Queue::Bulk;
-    const MAX_ATTEMPTS: i32 = 3;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.tick.to_rfc3339())
-    }
-}
+use crate::{queue::JobError, store};
 
 impl Job for PruneFinishedJobs {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -1,5 +1,6 @@
-//! The job catalog: one file per job kind (its args, its defaults and a short `run`
-//! calling the domain modules), and the index over them: [`dispatch`], which runs an
+//! The job catalog: one file per job kind with its short `run` calling the domain
+//! modules (the kind's args and defaults are the file of the same name in
+//! [`crate::kinds`], re-exported here), and the index over them: [`dispatch`], which runs an
 //! [`Envelope`] by its kind, the queue, timeout and schedule of each kind. The runtime
 //! every job runs in (`Job`, `JobContext`) is [`crate::runtime`], below the catalog.
 //! Kind strings are stable: never rename one once shipped.

@@ -5,36 +5,19 @@
 //! makes one for the plan's duration (or for life).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub use crate::kinds::process_stars_payment::ProcessStarsPayment;
 use crate::runtime::{Job, JobContext};
 use crate::{
     payments::{
         entitlement::{self, Change, Ends, Target},
-        stars::{self, Payment},
+        stars::{self},
         subscription::Event,
     },
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store,
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProcessStarsPayment {
-    /// Telegram's id of the bot paid.
-    pub bot_id: i64,
-    /// The payment.
-    pub payment: Payment,
-}
-
-impl JobSpec for ProcessStarsPayment {
-    const KIND: &'static str = "process-stars-payment";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.bot_id, self.payment.charge_id))
-    }
-}
 
 impl Job for ProcessStarsPayment {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -4,10 +4,10 @@
 //! [`entitlement::apply`] — an event older than the grant's newest is stale and
 //! changes nothing — and tells the subscriber once per failed invoice.
 
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::send_message::SendMessage;
+pub use crate::kinds::process_stripe_event::ProcessStripeEvent;
 use crate::runtime::{Job, JobContext};
 use crate::{
     clock,
@@ -16,25 +16,10 @@ use crate::{
         stripe::{self, EndRule},
         subscription::Event,
     },
-    queue::{self, JobError, JobSpec, Queue, RunAt},
+    queue::{self, JobError, RunAt},
     store::{self, checkouts, plans, projects},
     texts::{self, Lang},
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProcessStripeEvent {
-    /// `payment_events.id`.
-    pub event_id: Uuid,
-}
-
-impl JobSpec for ProcessStripeEvent {
-    const KIND: &'static str = "process-stripe-event";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.event_id.to_string())
-    }
-}
 
 impl Job for ProcessStripeEvent {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

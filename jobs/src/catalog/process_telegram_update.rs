@@ -5,7 +5,7 @@
 //! update is "already enqueued".
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -14,9 +14,10 @@ use super::{
     process_stars_payment::ProcessStarsPayment, remove_member::RemoveMember, revoke_link::RevokeLink,
     revoke_misused_link::RevokeMisusedLink, verify_chat::VerifyChat,
 };
+pub use crate::kinds::process_telegram_update::ProcessTelegramUpdate;
 use crate::runtime::{Job, JobContext};
 use crate::{
-    queue::{self, JobError, JobSpec, Queue, RunAt},
+    queue::{self, JobError, RunAt},
     store::{
         self,
         events::{self, EventType, NewEvent},
@@ -52,17 +53,6 @@ pub const UPDATE_TYPES: &[&str] = &[
     "removed_chat_boost",
 ];
 
-/// The args: which bot received it, and the update itself.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ProcessTelegramUpdate {
-    /// Telegram's id of the bot the update was sent to.
-    pub bot_id: i64,
-    /// `update_id`.
-    pub update_id: i64,
-    /// The whole update.
-    pub update: serde_json::Value,
-}
-
 impl ProcessTelegramUpdate {
     /// The update's type: the name of its one payload field (`message`, `chat_member`…).
     pub fn update_type(&self) -> &'static str {
@@ -74,14 +64,6 @@ impl ProcessTelegramUpdate {
 pub fn update_type(update: &serde_json::Value) -> Option<&'static str> {
     let object = update.as_object()?;
     UPDATE_TYPES.iter().copied().find(|t| object.contains_key(*t))
-}
-
-impl JobSpec for ProcessTelegramUpdate {
-    const KIND: &'static str = "process-telegram-update";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("tg:{}:{}", self.bot_id, self.update_id))
-    }
 }
 
 /// `chat_member` and `my_chat_member` payloads.

@@ -1,41 +1,16 @@
 //! `redeem-access-code`: a user sent `/start <code>` with a code of the project:
 //! [`access_codes::redeem`], then a short reply (the links follow from `grant-access`).
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
 use super::send_message::SendMessage;
+pub use crate::kinds::redeem_access_code::RedeemAccessCode;
 use crate::runtime::{Job, JobContext};
 use crate::{
     payments::access_codes::{self, RedeemOutcome},
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store,
     telegram::User,
     texts::{self, Lang},
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RedeemAccessCode {
-    /// Project.
-    pub project_id: Uuid,
-    /// The user who sent the code.
-    pub telegram_user_id: i64,
-    /// Their language.
-    pub language_code: Option<String>,
-    /// The code.
-    pub code: String,
-    /// The update that carried it (`tg:<bot>:<update>`): one redemption per update.
-    pub cause: String,
-}
-
-impl JobSpec for RedeemAccessCode {
-    const KIND: &'static str = "redeem-access-code";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.cause.clone())
-    }
-}
 
 impl Job for RedeemAccessCode {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -2,39 +2,19 @@
 //! for a subscription also `editUserStarSubscription(is_canceled)` so it does not
 //! renew, then the grant the charge paid for ends now (and `kick-expired` follows).
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
+pub use crate::kinds::refund_stars_payment::RefundStarsPayment;
 use crate::runtime::{Job, JobContext};
 use crate::{
     payments::{
         entitlement::{self, Change, Ends},
         subscription::Event,
     },
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store,
     telegram::TgError,
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RefundStarsPayment {
-    /// Project.
-    pub project_id: Uuid,
-    /// The payer.
-    pub telegram_user_id: i64,
-    /// `telegram_payment_charge_id`.
-    pub charge_id: String,
-}
-
-impl JobSpec for RefundStarsPayment {
-    const KIND: &'static str = "refund-stars-payment";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.project_id, self.charge_id))
-    }
-}
 
 impl Job for RefundStarsPayment {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -4,45 +4,18 @@
 //! link, once, from the bulk queue (it sends itself rather than through the
 //! interactive `send-message`).
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
 use super::send_message::SendMessage;
+pub use crate::kinds::remind_expiry::{RemindExpiry, ReminderScan};
 use crate::runtime::{Job, JobContext};
 use crate::{
     payments,
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store,
     texts::{self, Lang},
 };
 
 /// Reminders enqueued per scan at most (the next scan takes the rest).
 const BATCH: i64 = 5_000;
-
-/// The scan's args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ReminderScan {
-    /// The schedule tick.
-    pub tick: DateTime<Utc>,
-}
-
-impl crate::queue::Periodic for ReminderScan {
-    /// Every 10 minutes: reminders before access ends (once per grant, end and offset).
-    const SCHEDULE: &'static str = "0 3/10 * * * *";
-    fn at_tick(tick: DateTime<Utc>) -> Self {
-        Self { tick }
-    }
-}
-
-impl JobSpec for ReminderScan {
-    const KIND: &'static str = "reminder-scan";
-    const QUEUE: Queue = Queue::Bulk;
-    const MAX_ATTEMPTS: i32 = 3;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.tick.to_rfc3339())
-    }
-}
 
 impl Job for ReminderScan {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
@@ -51,25 +24,6 @@ impl Job for ReminderScan {
             ctx.enqueue(&RemindExpiry { grant_id, ends_at, days_before }).await?;
         }
         Ok(())
-    }
-}
-
-/// One reminder's args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RemindExpiry {
-    /// `grants.id`.
-    pub grant_id: Uuid,
-    /// The end it is about (a renewal moves the end, and earns new reminders).
-    pub ends_at: DateTime<Utc>,
-    /// The offset, in days.
-    pub days_before: i32,
-}
-
-impl JobSpec for RemindExpiry {
-    const KIND: &'static str = "remind-expiry";
-    const QUEUE: Queue = Queue::Bulk;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}:{}", self.grant_id, self.ends_at.timestamp_micros(), self.days_before))
     }
 }
 

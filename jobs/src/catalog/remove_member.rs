@@ -6,37 +6,15 @@
 //! Removal is a kick: `banChatMember` then `unbanChatMember(only_if_banned)`, so
 //! the person can come back after paying. Administrators are never touched.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
+pub use crate::kinds::remove_member::RemoveMember;
 use crate::membership::removal::remove;
 use crate::runtime::{Job, JobContext};
 use crate::{
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store::{self},
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RemoveMember {
-    /// `chats.id`.
-    pub chat_id: Uuid,
-    /// Who.
-    pub telegram_user_id: i64,
-    /// Why, for the audit trail.
-    pub reason: String,
-    /// What caused it (an update, a sweep tick): the idempotency key.
-    pub cause: String,
-}
-
-impl JobSpec for RemoveMember {
-    const KIND: &'static str = "remove-member";
-    const QUEUE: Queue = Queue::Lifecycle;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}:{}", self.chat_id, self.telegram_user_id, self.cause))
-    }
-}
 
 impl Job for RemoveMember {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -2,33 +2,12 @@
 //! revoked, the joiner removed (unless entitled on their own, whitelisted or an
 //! administrator), and the owner gets a fresh link.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::issue_invite::IssueInvite;
+pub use crate::kinds::revoke_misused_link::RevokeMisusedLink;
 use crate::runtime::{Job, JobContext};
-use crate::{
-    queue::{JobError, JobSpec, Queue},
-    store,
-};
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RevokeMisusedLink {
-    /// `invite_links.id`.
-    pub link_id: Uuid,
-    /// Who used it.
-    pub intruder: i64,
-}
-
-impl JobSpec for RevokeMisusedLink {
-    const KIND: &'static str = "revoke-misused-link";
-    const QUEUE: Queue = Queue::Lifecycle;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.link_id, self.intruder))
-    }
-}
+use crate::{queue::JobError, store};
 
 impl Job for RevokeMisusedLink {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -2,32 +2,15 @@
 //! (`createInvoiceLink`, currency `XTR`, `subscription_period` 2592000 for recurring
 //! plans, the payload naming the request) and sends the user the link, once.
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
 use super::create_stripe_checkout::send_pay_link;
+pub use crate::kinds::send_stars_invoice::SendStarsInvoice;
 use crate::runtime::{Job, JobContext};
 use crate::{
     payments::stars,
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store,
     texts::{self, Lang},
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SendStarsInvoice {
-    /// `checkout_requests.id`.
-    pub request_id: Uuid,
-}
-
-impl JobSpec for SendStarsInvoice {
-    const KIND: &'static str = "send-stars-invoice";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(self.request_id.to_string())
-    }
-}
 
 impl Job for SendStarsInvoice {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -3,34 +3,14 @@
 //! admins see them; everyone else sees the public list. Taking an admin away
 //! deletes their scoped list.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use uuid::Uuid;
 
+pub use crate::kinds::set_owner_commands::SetOwnerCommands;
 use crate::runtime::{Job, JobContext};
 use crate::{
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     texts::{self, Lang},
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SetOwnerCommands {
-    /// The project.
-    pub project_id: Uuid,
-    /// The owner or admin.
-    pub telegram_user_id: i64,
-    /// `true`: show the owner commands; `false`: back to the public list.
-    pub admin: bool,
-}
-
-impl JobSpec for SetOwnerCommands {
-    const KIND: &'static str = "set-owner-commands";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        None // the last request wins; setting a list twice is harmless
-    }
-}
 
 impl Job for SetOwnerCommands {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

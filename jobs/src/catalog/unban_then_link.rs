@@ -6,35 +6,9 @@
 //! A ban an administrator made by hand is never lifted: that user gets no link.
 //! The work is [`crate::membership::links::hand_out`].
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-use crate::queue::{JobError, JobSpec, Queue};
+pub use crate::kinds::unban_then_link::UnbanThenLink;
+use crate::queue::JobError;
 use crate::runtime::{Job, JobContext};
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UnbanThenLink {
-    /// `grants.id`.
-    pub grant_id: Uuid,
-    /// `chats.id`.
-    pub chat_id: Uuid,
-    /// Empty for the admission itself; else why the link is asked for again (e.g.
-    /// `links:<update>` for `/links`): a new key, and the link is sent again.
-    #[serde(default)]
-    pub reason: String,
-}
-
-impl JobSpec for UnbanThenLink {
-    const KIND: &'static str = "unban-then-link";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(match self.reason.as_str() {
-            "" => format!("{}:{}", self.grant_id, self.chat_id),
-            reason => format!("{}:{}:{reason}", self.grant_id, self.chat_id),
-        })
-    }
-}
 
 impl Job for UnbanThenLink {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

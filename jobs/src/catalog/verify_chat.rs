@@ -2,34 +2,15 @@
 //! rights Gatehouse needs, and records the chat's administrators (who are never
 //! removed).
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
+pub use crate::kinds::verify_chat::VerifyChat;
 use crate::membership::rights::rights_problem;
 use crate::runtime::{Job, JobContext};
 use crate::store::events::{EventType, NewEvent};
 use crate::{
-    queue::{JobError, JobSpec, Queue},
+    queue::JobError,
     store::{self, chats::ChatCheck},
     telegram::TgError,
 };
-
-/// The args.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VerifyChat {
-    /// `chats.id`.
-    pub chat_id: Uuid,
-    /// One per request to verify.
-    pub attempt: Uuid,
-}
-
-impl JobSpec for VerifyChat {
-    const KIND: &'static str = "verify-chat";
-    const QUEUE: Queue = Queue::Interactive;
-    fn idempotency_key(&self) -> Option<String> {
-        Some(format!("{}:{}", self.chat_id, self.attempt))
-    }
-}
 
 impl Job for VerifyChat {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {

@@ -17,7 +17,7 @@ use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup,
 use uuid::Uuid;
 
 use crate::{
-    catalog::send_message::SendMessage,
+    kinds::send_message::SendMessage,
     queue::JobError,
     runtime::JobContext,
     store::{self, bots::Bot, subscribers::Profile},

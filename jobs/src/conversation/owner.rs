@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Conversation, command::Command};
 use crate::{
-    catalog::{ban_subscriber::BanSubscriber, grant_access::GrantAccess},
+    kinds::{ban_subscriber::BanSubscriber, grant_access::GrantAccess},
     queue::{self, JobError, RunAt},
     store::{self, grants::NewGrant, subscribers::Profile},
     texts,

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{Conversation, command::Command, command::Payload, keyboard};
 use crate::{
-    catalog::{
+    kinds::{
         cancel_subscription::CancelSubscription, grant_access::GrantAccess, redeem_access_code::RedeemAccessCode,
         unban_then_link::UnbanThenLink,
     },

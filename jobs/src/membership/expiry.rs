@@ -1,7 +1,7 @@
 //! Expiring what is due: grants whose end has passed are marked expired, each in the
 //! transaction that enqueues its kick.
 
-use crate::catalog::kick_expired::KickExpired;
+use crate::kinds::kick_expired::KickExpired;
 use crate::runtime::JobContext;
 use crate::{
     queue::{self, Enqueued, JobError, RunAt},

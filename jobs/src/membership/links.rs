@@ -3,7 +3,7 @@
 //! [`hand_out`], the one way a link reaches a member: only to someone outside, never
 //! a link that may be spent.
 
-use crate::catalog::send_message::SendMessage;
+use crate::kinds::send_message::SendMessage;
 use crate::runtime::JobContext;
 use crate::{
     queue::JobError,

@@ -46,5 +46,5 @@ pub async fn deliver(ctx: &JobContext, message_id: Uuid) -> Result<(), JobError>
 pub async fn tell_owner(ctx: &JobContext, project_id: Uuid, key: &str, text: &str) -> Result<(), JobError> {
     let Some(project) = crate::store::projects::get(&ctx.pool, project_id).await? else { return Ok(()) };
     let message_id = messages::put(&ctx.pool, project_id, project.owner_telegram_id, key, text, None).await?;
-    ctx.enqueue(&crate::catalog::send_message::SendMessage { message_id }).await
+    ctx.enqueue(&crate::kinds::send_message::SendMessage { message_id }).await
 }

@@ -11,7 +11,7 @@ use super::{
     subscription::Event,
 };
 use crate::{
-    catalog::{create_stripe_checkout::CreateStripeCheckout, send_stars_invoice::SendStarsInvoice},
+    kinds::{create_stripe_checkout::CreateStripeCheckout, send_stars_invoice::SendStarsInvoice},
     queue::{self, RunAt},
     store::{checkouts, grants},
 };

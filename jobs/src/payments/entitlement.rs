@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::subscription::{Event, Refused, State, transition};
 use crate::{
-    catalog::{grant_access::GrantAccess, issue_invite::IssueInvite, kick_expired::KickExpired},
+    kinds::{grant_access::GrantAccess, issue_invite::IssueInvite, kick_expired::KickExpired},
     queue::{self, RunAt},
     store::{
         self,

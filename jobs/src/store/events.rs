@@ -306,7 +306,7 @@ pub async fn record(conn: &mut PgConnection, event: NewEvent, now: DateTime<Utc>
     .await?;
     let deliveries = super::webhooks::fan_out(&mut *conn, &stored, now).await?;
     for (delivery_id, round) in deliveries {
-        let job = crate::catalog::deliver_webhook::DeliverWebhook { delivery_id, round, attempt: 1 };
+        let job = crate::kinds::deliver_webhook::DeliverWebhook { delivery_id, round, attempt: 1 };
         crate::queue::enqueue(&mut *conn, &job, crate::queue::RunAt::Now).await?;
     }
     metrics::counter!(crate::metrics::EVENTS_RECORDED, "type" => event.kind.as_str()).increment(1);
