@@ -92,30 +92,6 @@ pub fn kind_of_head(head: &[u8]) -> Option<String> {
     (!kind.contains('\\')).then(|| kind.to_string())
 }
 
-/// The ids a job's args carry that tell its project (`gatehouse_job_project`): each only
-/// when it parses as what it names, so the SQL function never fails on a cast.
-pub fn project_refs(args: &serde_json::Value) -> serde_json::Value {
-    let mut refs = serde_json::Map::new();
-    let Some(map) = args.as_object() else {
-        return serde_json::Value::Object(refs);
-    };
-    for key in ["project_id", "grant_id", "chat_id", "link_id", "message_id", "event_id", "request_id"] {
-        if let Some(id) = map.get(key).and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok()) {
-            refs.insert(key.into(), id.to_string().into());
-        }
-    }
-    match map.get("bot_id") {
-        Some(serde_json::Value::Number(n)) if n.is_i64() => {
-            refs.insert("telegram_bot_id".into(), n.clone().into());
-        }
-        Some(serde_json::Value::String(s)) if Uuid::parse_str(s).is_ok() => {
-            refs.insert("bot_uuid".into(), s.clone().into());
-        }
-        _ => {}
-    }
-    serde_json::Value::Object(refs)
-}
-
 /// Jobs per queue and state, and the runs of the last hour.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stats {
@@ -517,14 +493,5 @@ mod tests {
         assert_eq!(kind_of_head(br#"{"kind":"probe","args":{"key":"k"#).as_deref(), Some("probe"));
         assert_eq!(kind_of_head(b"\xff\xfe not json"), None);
         assert_eq!(kind_of_head(br#"[[[[1]]]]"#), None);
-    }
-
-    #[test]
-    fn project_refs_keep_only_ids_that_parse() {
-        let id = Uuid::new_v4().to_string();
-        let refs = project_refs(&json!({"grant_id": id, "chat_id": "not-a-uuid", "bot_id": 99}));
-        assert_eq!(refs, json!({"grant_id": id, "telegram_bot_id": 99}));
-        let refs = project_refs(&json!({"bot_id": id}));
-        assert_eq!(refs, json!({"bot_uuid": id}));
     }
 }

@@ -54,14 +54,14 @@ pub async fn job_of_project(pool: &PgPool, project: Uuid, user: i64, left: Left,
         .await
         .unwrap();
     if status != "Pending" {
-        let refs = gatehouse_jobs::operator::project_refs(&serde_json::to_value(&job).unwrap());
+        let args = serde_json::to_value(&job).unwrap();
         for attempt in 1..=attempts {
             let run = store::operator::FailedRun {
                 job_id: &id,
                 attempt,
                 kind: "set-owner-commands",
                 queue: "interactive",
-                refs: refs.clone(),
+                args: args.clone(),
                 error,
             };
             store::operator::record_failed_run(pool, &run).await.unwrap();

@@ -329,7 +329,7 @@ async fn handle(job: StoredJob, id: TaskId, attempt: Attempt, state: Data<Handle
                 attempt: attempt as i32,
                 kind: "undecodable",
                 queue,
-                refs: serde_json::json!({}),
+                args: serde_json::Value::Null,
                 error: &reason,
             };
             record_failed_run(&state.pool, &run).await;
@@ -363,8 +363,8 @@ async fn run_job(
         queue: state.queue,
         budgets: state.budgets.clone(),
     };
-    // The ids that tell the job's project, kept for when a run fails (`job_errors`).
-    let refs = gatehouse_jobs::operator::project_refs(&envelope.args);
+    // The args tell the job's project, kept for when a run fails (`job_errors`).
+    let args = envelope.args.clone();
     metrics::counter!(m::JOBS_STARTED, &labels).increment(1);
     let started = Instant::now();
     let timeout = catalog::timeout_of(&kind).unwrap_or(JOB_TIMEOUT);
@@ -386,7 +386,7 @@ async fn run_job(
             attempt: attempt as i32,
             kind: &kind,
             queue,
-            refs,
+            args,
             error: &error,
         };
         record_failed_run(&ctx.pool, &run).await;

@@ -107,17 +107,13 @@ pub async fn revenue(
     from: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Amount>, sqlx::Error> {
-    // GROUPING SETS gives the three splits in one scan; a Stars refund's amount is its
-    // charge's.
-    sqlx::query_as(
+    // GROUPING SETS gives the three splits in one scan.
+    sqlx::query_as(concat!(
         "WITH moved AS (
              SELECT e.provider, g.plan_id, gatehouse_payment_currency(e.provider, e.payload) AS currency,
-                    COALESCE(gatehouse_payment_amount(e.provider, e.kind, e.payload),
-                             CASE WHEN e.provider = 'stars' AND e.kind = 'refund' THEN
-                                 -(SELECT gatehouse_payment_amount(o.provider, o.kind, o.payload) FROM payment_events o
-                                   WHERE o.project_id = e.project_id AND o.provider = 'stars'
-                                     AND o.external_id = e.payload->>'telegram_payment_charge_id')
-                             END) AS amount
+                    ",
+        super::payments::amount_of_event!(),
+        " AS amount
              FROM payment_events e LEFT JOIN grants g ON g.id = e.grant_id
              WHERE e.project_id = $1 AND e.outcome IS DISTINCT FROM 'ignored'
                AND ($3::timestamptz IS NULL OR e.received_at >= $3) AND e.received_at <= $2
@@ -125,8 +121,8 @@ pub async fn revenue(
          SELECT currency, provider, plan_id, sum(amount)::bigint AS amount_minor
          FROM moved WHERE amount IS NOT NULL AND currency IS NOT NULL
          GROUP BY GROUPING SETS ((currency), (provider, currency), (plan_id, currency))
-         ORDER BY provider NULLS FIRST, plan_id NULLS FIRST, currency",
-    )
+         ORDER BY provider NULLS FIRST, plan_id NULLS FIRST, currency"
+    ))
     .bind(project_id)
     .bind(now)
     .bind(from)

@@ -331,8 +331,9 @@ pub struct FailedRun<'a> {
     pub kind: &'a str,
     /// Its queue.
     pub queue: &'a str,
-    /// The ids its args carry, for `gatehouse_job_project` (see the migration).
-    pub refs: serde_json::Value,
+    /// Its args, from which `gatehouse_job_project` (migration 20261201000101) tells
+    /// the project it acts for.
+    pub args: serde_json::Value,
     /// Why it failed.
     pub error: &'a str,
 }
@@ -347,7 +348,7 @@ pub async fn record_failed_run(db: impl PgExecutor<'_>, run: &FailedRun<'_>) -> 
     .bind(run.attempt)
     .bind(run.kind)
     .bind(run.queue)
-    .bind(&run.refs)
+    .bind(&run.args)
     .bind(run.error)
     .execute(db)
     .await?;

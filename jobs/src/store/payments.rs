@@ -186,15 +186,27 @@ pub struct Listed {
     pub received_at: DateTime<Utc>,
 }
 
-/// Every payment event with its amount. A Stars refund carries no amount: it is the
-/// charge's it names.
-const LISTED: &str = "SELECT e.id, e.provider, e.external_id, e.kind,
-        COALESCE(gatehouse_payment_amount(e.provider, e.kind, e.payload),
+/// The money a payment event `e` moved, in minor units (negative: a refund), the one
+/// place that says it: the event's own amount (`gatehouse_payment_amount`, migration
+/// 0051), or for a Stars refund, which carries none, minus the charge's it names. A
+/// macro so that queries can `concat!` it.
+macro_rules! amount_of_event {
+    () => {
+        "COALESCE(gatehouse_payment_amount(e.provider, e.kind, e.payload),
                  CASE WHEN e.provider = 'stars' AND e.kind = 'refund' THEN
                      -(SELECT gatehouse_payment_amount(o.provider, o.kind, o.payload) FROM payment_events o
                        WHERE o.project_id = e.project_id AND o.provider = 'stars'
                          AND o.external_id = e.payload->>'telegram_payment_charge_id')
-                 END) AS amount_minor,
+                 END)"
+    };
+}
+pub(crate) use amount_of_event;
+
+/// Every payment event with its amount.
+const LISTED: &str = concat!(
+    "SELECT e.id, e.provider, e.external_id, e.kind, ",
+    amount_of_event!(),
+    " AS amount_minor,
         gatehouse_payment_currency(e.provider, e.payload) AS currency,
         e.grant_id, g.plan_id, s.telegram_user_id, e.outcome, e.occurred_at, e.received_at
  FROM payment_events e
@@ -203,7 +215,8 @@ const LISTED: &str = "SELECT e.id, e.provider, e.external_id, e.kind,
  WHERE e.project_id = $1
    AND ($2::text IS NULL OR e.provider = $2)
    AND ($3::timestamptz IS NULL OR (e.received_at, e.id) < ($3, $4))
- ORDER BY e.received_at DESC, e.id DESC";
+ ORDER BY e.received_at DESC, e.id DESC"
+);
 
 /// One page of the project's payment events, newest first, before `(received_at, id)`.
 pub async fn page(

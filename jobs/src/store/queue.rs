@@ -304,7 +304,7 @@ pub fn kind_of(bytes: &[u8]) -> Option<String> {
 }
 
 /// A job as a project sees it (`/v1/projects/{id}/jobs`): the project is the one
-/// `gatehouse_job_project` (migration 20261201000100) reads from the job's args.
+/// `gatehouse_job_project` (migration 20261201000101) reads from the job's args.
 #[derive(Debug, Clone)]
 pub struct ProjectJob {
     /// ULID.

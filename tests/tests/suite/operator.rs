@@ -57,7 +57,7 @@ async fn a_failed_run_is_filed_under_the_project_its_ids_lead_to() {
             attempt: 1,
             kind: "remove-member",
             queue: "lifecycle",
-            refs: gatehouse_jobs::operator::project_refs(args),
+            args: args.clone(),
             error: "Forbidden",
         };
         store::operator::record_failed_run(&db.pool, &run).await.unwrap();
@@ -68,11 +68,30 @@ async fn a_failed_run_is_filed_under_the_project_its_ids_lead_to() {
         attempt: 1,
         kind: "remove-member",
         queue: "lifecycle",
-        refs: gatehouse_jobs::operator::project_refs(&serde_json::json!({"chat_id": Uuid::new_v4().to_string()})),
+        args: serde_json::json!({"chat_id": Uuid::new_v4().to_string()}),
         error: "x",
     };
     store::operator::record_failed_run(&db.pool, &stray).await.unwrap();
     assert_eq!(store::operator::project_of(&db.pool, "stray").await.unwrap(), None);
+
+    // A claim on a bot id that getMe never verified (a squatter's) gets none of its failed
+    // runs: the same rule as the project's job list.
+    let squatter = insert_connected_bot(&db.pool, 6002, "other").await;
+    sqlx::query("UPDATE bots SET verified_at = NULL WHERE project_id = $1")
+        .bind(squatter)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let unverified = FailedRun {
+        job_id: "unverified",
+        attempt: 1,
+        kind: "process-telegram-update",
+        queue: "interactive",
+        args: serde_json::json!({"bot_id": 6002, "update_id": 1}),
+        error: "x",
+    };
+    store::operator::record_failed_run(&db.pool, &unverified).await.unwrap();
+    assert_eq!(store::operator::project_of(&db.pool, "unverified").await.unwrap(), None);
 }
 
 #[tokio::test]
