@@ -7,7 +7,13 @@ use crate::kinds::send_message::SendMessage;
 use crate::runtime::JobContext;
 use crate::{
     queue::JobError,
-    store::{self, chats::Chat, grants::GrantView, links::Link},
+    store::{
+        self,
+        chats::Chat,
+        events::{EventType, NewEvent},
+        grants::GrantView,
+        links::Link,
+    },
     telegram::BotApi,
     texts::{self, Lang},
 };
@@ -146,11 +152,13 @@ pub async fn approve_pending_request(
 /// A single-use link was handed out and never revoked, yet its owner is outside:
 /// someone else may have used it, in a join Telegram did not report. Records it (the
 /// owner's audit trail, [`crate::metrics::LINKS_POSSIBLY_MISUSED`]) and tells the
-/// project's owner, at most once per chat per day, suggesting join-request mode. The
-/// integrator event `link.possibly_misused` belongs here too.
+/// project's owner, at most once per chat per day, suggesting join-request mode, and
+/// the integrator (`link.possibly_misused`, in the same transaction as the audit line).
 pub async fn record_link_possibly_misused(ctx: &JobContext, chat: &Chat, link: &Link) -> Result<(), JobError> {
     metrics::counter!(crate::metrics::LINKS_POSSIBLY_MISUSED, "chat" => chat.telegram_chat_id.to_string()).increment(1);
-    ctx.audit(
+    let mut tx = ctx.pool.begin().await?;
+    ctx.audit_on(
+        &mut tx,
         chat.project_id,
         Some(link.owner_telegram_user_id),
         Some(chat.id),
@@ -159,6 +167,9 @@ pub async fn record_link_possibly_misused(ctx: &JobContext, chat: &Chat, link: &
         json!({"link_id": link.id, "grant_id": link.grant_id}),
     )
     .await?;
+    let data = json!({"link": store::events::link_snapshot(chat, link, &link.state)});
+    ctx.event_on(&mut tx, NewEvent::new(chat.project_id, EventType::LinkPossiblyMisused, data)).await?;
+    tx.commit().await?;
     let day = ctx.now().date_naive();
     let text = texts::link_possibly_misused(&chat.display_name());
     crate::membership::messages::tell_owner(ctx, chat.project_id, &format!("misuse:{}:{day}", chat.id), &text).await

@@ -74,6 +74,9 @@ pub enum EventType {
     LinkIssued,
     /// A personal invite link was revoked.
     LinkRevoked,
+    /// A single-use link was handed out and never revoked, yet its owner is outside:
+    /// someone else may have used it, in a join Telegram did not report.
+    LinkPossiblyMisused,
     /// The bot has a problem (rights lost in a chat, its webhook failing, its token revoked).
     BotProblem,
     /// A managed chat cannot be managed (the bot lacks rights): nobody is removed there.
@@ -86,7 +89,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type, in the catalog's order.
-    pub const ALL: [EventType; 25] = [
+    pub const ALL: [EventType; 26] = [
         EventType::MemberJoined,
         EventType::MemberLeft,
         EventType::MemberRemoved,
@@ -108,6 +111,7 @@ impl EventType {
         EventType::AccessCodeRedeemed,
         EventType::LinkIssued,
         EventType::LinkRevoked,
+        EventType::LinkPossiblyMisused,
         EventType::BotProblem,
         EventType::ChatNotReady,
         EventType::ChatReady,
@@ -138,6 +142,7 @@ impl EventType {
             EventType::AccessCodeRedeemed => "access_code.redeemed",
             EventType::LinkIssued => "link.issued",
             EventType::LinkRevoked => "link.revoked",
+            EventType::LinkPossiblyMisused => "link.possibly_misused",
             EventType::BotProblem => "bot.problem",
             EventType::ChatNotReady => "chat.not_ready",
             EventType::ChatReady => "chat.ready",

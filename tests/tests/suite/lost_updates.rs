@@ -282,6 +282,14 @@ async fn a_payer_whose_link_a_stranger_spent_unseen_gets_a_fresh_link_and_the_ow
     let mut expected = vec![alice.id, bob.id];
     expected.sort();
     assert_eq!(flagged, expected, "each spent link recorded once, on its owner's trail");
+    let events: Vec<i64> = sqlx::query_scalar(
+        "SELECT (data #>> '{link,owner_telegram_user_id}')::bigint FROM events
+         WHERE type = 'link.possibly_misused' ORDER BY 1",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(events, expected, "and an integrator event for each");
     let metrics = reqwest::get(format!("{}/metrics", app.api.url())).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("gatehouse_links_possibly_misused_total"), "the metric is exported");
     let told = app.texts_to(&world, world.owner.id).await;
