@@ -500,12 +500,16 @@ pub fn broadcast_segment(lang: Lang, segment: &str, within_days: Option<i32>) ->
         (Lang::En, "active") => "active subscribers".into(),
         (Lang::En, "trialing") => "subscribers in a trial".into(),
         (Lang::En, "past_due") => "subscribers whose payment is due".into(),
-        (Lang::En, "expired") => format!("subscribers whose access ended within {days} {}", if days == 1 { "day" } else { "days" }),
+        (Lang::En, "expired") => {
+            format!("subscribers whose access ended within {days} {}", if days == 1 { "day" } else { "days" })
+        }
         (Lang::En, _) => "every subscriber".into(),
         (Lang::Ru, "active") => "активные подписчики".into(),
         (Lang::Ru, "trialing") => "подписчики на пробном периоде".into(),
         (Lang::Ru, "past_due") => "подписчики, ожидающие оплаты".into(),
-        (Lang::Ru, "expired") => format!("подписчики, чей доступ закончился за {days} {}", ru_plural(days, "день", "дня", "дней")),
+        (Lang::Ru, "expired") => {
+            format!("подписчики, чей доступ закончился за {days} {}", ru_plural(days, "день", "дня", "дней"))
+        }
         (Lang::Ru, _) => "все подписчики".into(),
     }
 }
@@ -523,10 +527,14 @@ pub fn broadcast_invalid(lang: Lang, problem: &str) -> String {
     let problem = match (lang, problem) {
         (Lang::En, "empty") => "the message is empty: write it on the lines after the command",
         (Lang::En, "too_long") => "the message is longer than Telegram's 4,096 characters",
-        (Lang::En, "button") => "the button line must be \"button: <label> | <url>\", a label of at most 64 characters and an https:// or http:// address",
+        (Lang::En, "button") => {
+            "the button line must be \"button: <label> | <url>\", a label of at most 64 characters and an https:// or http:// address"
+        }
         (Lang::Ru, "empty") => "сообщение пустое: напишите его на строках после команды",
         (Lang::Ru, "too_long") => "сообщение длиннее 4096 символов, которые допускает Telegram",
-        (Lang::Ru, "button") => "строка кнопки должна быть \"button: <надпись> | <адрес>\", надпись не длиннее 64 символов, адрес https:// или http://",
+        (Lang::Ru, "button") => {
+            "строка кнопки должна быть \"button: <надпись> | <адрес>\", надпись не длиннее 64 символов, адрес https:// или http://"
+        }
         (_, other) => other,
     };
     match lang {
@@ -649,7 +657,9 @@ pub fn support_header(lang: Lang, name: &str, username: Option<&str>, user_id: i
     };
     match lang {
         Lang::En => format!("Message from {who}:\n{standing}\nReply to this message or the next one to answer."),
-        Lang::Ru => format!("Сообщение от {who}:\n{standing}\nЧтобы ответить, ответьте на это или следующее сообщение."),
+        Lang::Ru => {
+            format!("Сообщение от {who}:\n{standing}\nЧтобы ответить, ответьте на это или следующее сообщение.")
+        }
     }
 }
 

@@ -61,9 +61,12 @@ impl Audience {
 
     /// The simulator's world: the bot, the owner and every user, all started with the bot.
     pub fn seed(&self) -> Seed {
-        let everyone: Vec<i64> = std::iter::once(OWNER).chain(self.recipients.iter().chain(&self.others).copied()).collect();
-        let users: Vec<_> =
-            everyone.iter().map(|u| json!({"id": u, "first_name": format!("User{u}"), "language_code": "en"})).collect();
+        let everyone: Vec<i64> =
+            std::iter::once(OWNER).chain(self.recipients.iter().chain(&self.others).copied()).collect();
+        let users: Vec<_> = everyone
+            .iter()
+            .map(|u| json!({"id": u, "first_name": format!("User{u}"), "language_code": "en"}))
+            .collect();
         let started: Vec<_> = everyone.iter().map(|u| json!({"user_id": u, "bot_id": self.bot})).collect();
         let seed = json!({
             "bots": [{"id": self.bot, "token": self.token, "username": "audience_bot"}],
@@ -85,12 +88,14 @@ impl Audience {
     pub async fn seed_db(&self, pool: &PgPool, config: &gatehouse_jobs::Config) {
         let sealed = gatehouse_jobs::crypto::seal(config.encryption_key().expect("key"), &self.token);
         let project = self.project_id;
-        sqlx::query("INSERT INTO projects (id, handle, name, owner_telegram_id) VALUES ($1, 'audience', 'Audience', $2)")
-            .bind(project)
-            .bind(OWNER)
-            .execute(pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO projects (id, handle, name, owner_telegram_id) VALUES ($1, 'audience', 'Audience', $2)",
+        )
+        .bind(project)
+        .bind(OWNER)
+        .execute(pool)
+        .await
+        .unwrap();
         sqlx::query(
             "INSERT INTO bots (id, project_id, telegram_bot_id, username, token_ciphertext, status, verified_at)
              VALUES ($1, $2, $3, 'audience_bot', $4, 'connected', now())",
@@ -102,7 +107,8 @@ impl Audience {
         .execute(pool)
         .await
         .unwrap();
-        let everyone: Vec<i64> = std::iter::once(OWNER).chain(self.recipients.iter().chain(&self.others).copied()).collect();
+        let everyone: Vec<i64> =
+            std::iter::once(OWNER).chain(self.recipients.iter().chain(&self.others).copied()).collect();
         sqlx::query(
             "INSERT INTO subscribers (id, project_id, telegram_user_id, first_name, language_code)
              SELECT gen_random_uuid(), $1, u, 'User', 'en' FROM unnest($2::bigint[]) u",

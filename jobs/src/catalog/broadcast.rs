@@ -2,8 +2,8 @@
 //! `broadcast-progress` edits the owner's progress message. Both are in
 //! [`crate::conversation::broadcast`].
 
-pub use crate::kinds::broadcast::{BroadcastBatch, BroadcastProgress};
 use crate::conversation::broadcast;
+pub use crate::kinds::broadcast::{BroadcastBatch, BroadcastProgress};
 use crate::queue::JobError;
 use crate::runtime::{Job, JobContext};
 

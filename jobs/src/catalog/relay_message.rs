@@ -2,8 +2,8 @@
 //! member under its header, or a staff member's reply back), in
 //! [`crate::conversation::support`].
 
-pub use crate::kinds::relay_message::RelayMessage;
 use crate::conversation::support;
+pub use crate::kinds::relay_message::RelayMessage;
 use crate::queue::JobError;
 use crate::runtime::{Job, JobContext};
 

@@ -282,9 +282,7 @@ pub async fn send_batch(ctx: &JobContext, id: Uuid, batch: i32) -> Result<(), Jo
     if broadcast.state != "sending" {
         return Ok(());
     }
-    let from = batch
-        .checked_mul(BATCH)
-        .ok_or_else(|| JobError::Permanent(format!("batch {batch} is out of range")))?;
+    let from = batch.checked_mul(BATCH).ok_or_else(|| JobError::Permanent(format!("batch {batch} is out of range")))?;
     let to = from.saturating_add(BATCH);
     let recipients = store::broadcasts::unsent(&ctx.pool, id, from, to).await?;
     let api = ctx.bot_api(broadcast.project_id).await?;
@@ -379,10 +377,13 @@ mod tests {
         let c = compose(text, &entities).unwrap();
         assert_eq!(c.text, "Привет мир 👋");
         assert_eq!(c.button, Some(("Open".into(), "https://example.com/x".into())));
-        assert_eq!(c.entities, vec![
-            json!({"type": "bold", "offset": 7, "length": 3}),
-            json!({"type": "italic", "offset": 11, "length": 2}),
-        ]);
+        assert_eq!(
+            c.entities,
+            vec![
+                json!({"type": "bold", "offset": 7, "length": 3}),
+                json!({"type": "italic", "offset": 11, "length": 2}),
+            ]
+        );
     }
 
     #[test]

@@ -14,12 +14,7 @@ pub async fn enabled(db: impl PgExecutor<'_>, project_id: Uuid) -> Result<bool, 
 }
 
 /// Turns the relay on or off.
-pub async fn set_enabled(
-    db: impl PgExecutor<'_>,
-    project_id: Uuid,
-    enabled: bool,
-    by: i64,
-) -> Result<(), sqlx::Error> {
+pub async fn set_enabled(db: impl PgExecutor<'_>, project_id: Uuid, enabled: bool, by: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO support_settings (project_id, enabled, changed_by) VALUES ($1, $2, $3)
          ON CONFLICT (project_id) DO UPDATE SET enabled = $2, changed_by = $3, changed_at = now()",

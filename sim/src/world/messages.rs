@@ -158,8 +158,18 @@ impl World {
     /// MessageId. Service messages cannot be copied.
     pub(super) fn copy_message(&mut self, bot_id: i64, p: &Params, now: i64) -> Result<Value, ApiError> {
         const CONTENT: &[&str] = &[
-            "text", "entities", "photo", "document", "video", "audio", "voice", "animation", "sticker",
-            "video_note", "caption", "caption_entities",
+            "text",
+            "entities",
+            "photo",
+            "document",
+            "video",
+            "audio",
+            "voice",
+            "animation",
+            "sticker",
+            "video_note",
+            "caption",
+            "caption_entities",
         ];
         let chat_id = self.chat_id_param(p)?;
         let from_chat = self.resolve_chat(&p.req_str("from_chat_id")?)?;

@@ -447,7 +447,11 @@ async fn the_support_relay_speaks_russian_to_russian_speakers() {
     let sent = b
         .send(
             admin.id,
-            UserMessage { text: Some("Чем помочь?".into()), reply_to_message_id: Some(got[0].message_id), ..UserMessage::default() },
+            UserMessage {
+                text: Some("Чем помочь?".into()),
+                reply_to_message_id: Some(got[0].message_id),
+                ..UserMessage::default()
+            },
         )
         .await;
     assert_eq!(text_of(only(&sent)), "Отправлено: Борис.");
