@@ -5,8 +5,9 @@
 //!
 //! 1. **broadcast**: BENCH_RECIPIENTS (5 000) active subscribers, BENCH_BLOCKED (200) of
 //!    whom blocked the bot, sent by BENCH_WORKERS (2) processes: time from Send to the last
-//!    recipient next to the floor (the bot's calls ÷ its limit), 429s, recipients reached
-//!    exactly once; meanwhile BENCH_INTERACTIVE (100) other users send `/help`: latency from
+//!    recipient next to the floor (the bot's calls ÷ its limit), the broadcast's calls per
+//!    second next to what the budget allows the bulk lane while interactive work runs (the
+//!    limit less the interactive reserve), 429s, recipients reached exactly once; meanwhile BENCH_INTERACTIVE (100) other users send `/help`: latency from
 //!    the update to the reply, p50 and p99, next to the same replies with the queues idle,
 //!    measured first in the same run.
 //! 2. **a worker killed**: the same, one worker SIGKILLed when 40 % are sent: every
@@ -139,7 +140,8 @@ async fn run(rate: u32, workers: usize, kill: bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // The baseline: replies with the queues idle.
+    // The baseline: replies with the queues idle (after the workers' first polls).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let mut update_id = 1;
     let mut idle_asked = Vec::new();
     for user in &audience.others[interactive..] {
@@ -190,9 +192,15 @@ async fn run(rate: u32, workers: usize, kill: bool) {
         assert!(started.elapsed() < Duration::from_secs_f64(expected * 3.0 + 300.0), "the broadcast did not finish");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // Every reply in (the last /help may come after the last recipient).
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let calls = tg.calls(&CallFilter { bot: Some(BOT), ..CallFilter::default() }).await.unwrap();
+    // Every reply in (the last /help may come after the last recipient), 15 s at most.
+    let replies_deadline = Instant::now() + Duration::from_secs(15);
+    let calls = loop {
+        let calls = tg.calls(&CallFilter { bot: Some(BOT), ..CallFilter::default() }).await.unwrap();
+        if reply_latencies(&calls, &asked).len() >= asked.len() || Instant::now() > replies_deadline {
+            break calls;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let counters = tg.counters().await.unwrap();
     let tally = gatehouse_jobs::store::broadcasts::tally(&db.pool, id).await.unwrap();
     drop(procs);
@@ -223,11 +231,16 @@ async fn run(rate: u32, workers: usize, kill: bool) {
         "  floor (the bot's calls ÷ limit)      {floor:>8.1} s   ({window} calls: {} sends, {refused} refused 403, the rest replies and progress edits)",
         broadcast_calls.len() - refused
     );
-    println!("  utilisation (floor ÷ time)           {:>8.3}   (target ≥ 0.9)", floor / elapsed);
+    let reserve = (rate / 10).min(rate - 1);
+    let bulk_allowed = f64::from(rate - reserve);
+    let send_rate = broadcast_calls.len() as f64 / elapsed;
     println!(
-        "  broadcast sends per second           {:>8.1}   (limit {rate}, {} of it left to interactive work while it runs)",
-        broadcast_calls.len() as f64 / elapsed,
-        rate / 10
+        "  broadcast calls per second           {send_rate:>8.1}   (the bulk lane's allowance while interactive work runs: {bulk_allowed:.0}/s = limit {rate} − reserve {reserve})"
+    );
+    println!("  ratio to that allowance              {:>8.3}   (target ≥ 0.9)", send_rate / bulk_allowed);
+    println!(
+        "  the bot's calls ÷ its limit (all lanes) {:>5.3}   (the budget keeps 5 % headroom, and the reserve while /help arrives)",
+        floor / elapsed
     );
     println!("  429s returned by the simulator       {:>8}   (target 0)", counters.too_many_requests);
     println!(
@@ -244,8 +257,9 @@ async fn run(rate: u32, workers: usize, kill: bool) {
         None => println!("  reached more than once               {twice:>8}   (target 0)"),
     }
     println!(
-        "  /help replies meanwhile ({} asked, {during} during the broadcast): p50 {:.2} s, p99 {:.2} s, max {:.2} s   (target p99 < 1 s)",
+        "  /help replies meanwhile ({} of {} answered, {during} asked during the broadcast): p50 {:.2} s, p99 {:.2} s, max {:.2} s   (target p99 < 1 s)",
         busy.len(),
+        asked.len(),
         percentile(&busy, 50.0),
         percentile(&busy, 99.0),
         busy.last().copied().unwrap_or(f64::NAN)

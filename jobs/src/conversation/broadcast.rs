@@ -5,8 +5,9 @@
 //!    a last line `button: <label> | <url>`, records a draft (once per update) and
 //!    answers how many will receive it, with Send / Cancel buttons.
 //! 2. Send resolves the segment into recipient rows (the one entitlement rule, at that
-//!    moment), starts the owner's progress message and enqueues `broadcast-batch` jobs
-//!    of [`BATCH`] recipients, all in one transaction.
+//!    moment), starts the owner's progress message and enqueues the first [`LANES`]
+//!    `broadcast-batch` jobs of [`BATCH`] recipients, all in one transaction; each batch,
+//!    once done, enqueues the one [`LANES`] further.
 //! 3. Each batch sends in the bulk lane (under the bot's and the chats' budgets, after
 //!    interactive work), recording each recipient before and after its call; 403s are
 //!    counted unreachable and the subscriber marked so. A batch whose worker died is
@@ -24,7 +25,7 @@ use uuid::Uuid;
 use super::Conversation;
 use crate::{
     kinds::{
-        broadcast::{BATCH, BroadcastBatch, BroadcastProgress, PROGRESS_EVERY_SECS},
+        broadcast::{BATCH, BroadcastBatch, BroadcastProgress, LANES, PROGRESS_EVERY_SECS},
         send_message::SendMessage,
     },
     queue::{self, JobError, RunAt},
@@ -190,7 +191,7 @@ async fn confirm(talk: &mut Conversation<'_>, id: Uuid) -> Result<(), JobError> 
 
 /// Starts a draft (locked in the caller's transaction): its segment resolved at `now`
 /// into recipient rows, the owner's progress message recorded (returned: the caller
-/// sends it), and one `broadcast-batch` job per [`BATCH`] recipients enqueued.
+/// sends it), and the first [`LANES`] `broadcast-batch` jobs enqueued.
 pub async fn launch(
     tx: &mut sqlx::PgConnection,
     broadcast: &Broadcast,
@@ -212,7 +213,7 @@ pub async fn launch(
     store::broadcasts::set_progress_message(&mut *tx, broadcast.id, message_id).await?;
     store::broadcasts::progress_shown(&mut *tx, broadcast.id, &text).await?;
     let batches = (total + BATCH - 1) / BATCH;
-    for batch in 0..batches {
+    for batch in 0..batches.min(LANES) {
         queue::enqueue(&mut *tx, &BroadcastBatch { broadcast_id: broadcast.id, batch }, RunAt::Now).await?;
     }
     if total == 0 {
@@ -319,6 +320,11 @@ pub async fn send_batch(ctx: &JobContext, id: Uuid, batch: i32) -> Result<(), Jo
                 return Err(e.into());
             }
         }
+    }
+    // This lane's next batch.
+    let batches = (broadcast.total.unwrap_or(0) + BATCH - 1) / BATCH;
+    if let Some(next) = batch.checked_add(LANES).filter(|next| *next < batches) {
+        ctx.enqueue(&BroadcastBatch { broadcast_id: id, batch: next }).await?;
     }
     if store::broadcasts::finish_if_complete(&ctx.pool, id).await? {
         ctx.enqueue(&BroadcastProgress { broadcast_id: id, slot: None }).await

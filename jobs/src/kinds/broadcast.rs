@@ -9,6 +9,12 @@ use crate::queue::{JobSpec, Queue};
 /// Recipients per `broadcast-batch` job: batch k sends to seq in `[k·BATCH, (k+1)·BATCH)`.
 pub const BATCH: i32 = 50;
 
+/// Batches of one broadcast in flight at once: batches 0…LANES-1 are enqueued when it
+/// starts, and each batch k, once done, enqueues batch k + LANES. Four keep a bot's
+/// budget busy (each waits for its slots between calls) without a backlog of batch jobs
+/// that would only be snoozed by the budget, planned ahead and claimed again.
+pub const LANES: i32 = 4;
+
 /// Sends one batch of a broadcast, in the bulk lane, one recipient after another, each
 /// send recorded before and after its call (a re-run sends only what is not recorded sent).
 #[derive(Debug, Clone, Serialize, Deserialize)]
