@@ -11,10 +11,22 @@ use std::time::{Duration, Instant};
 use gatehouse_sim::{RateLimits, Sim, SimConfig};
 use gatehouse_tests::{TestDb, audience::Audience, test_config, wait_until};
 
-use crate::harness::Proc;
+use crate::harness::{Proc, is_of};
 
 const BOT: i64 = 7_300_000_001;
 const TEXT: &str = "News: the club opens a second channel on Monday";
+
+/// The broadcast batches running now: (job id, the worker holding it).
+async fn running_batches(db: &TestDb) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT id::text, lock_by FROM apalis.jobs
+         WHERE status = 'Running' AND lock_by IS NOT NULL
+           AND convert_from(job, 'UTF8')::jsonb ->> 'kind' = 'broadcast-batch'",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_resumes_after_a_worker_is_killed_and_sends_each_message_once_but_those_in_flight() {
@@ -38,8 +50,7 @@ async fn a_broadcast_resumes_after_a_worker_is_killed_and_sends_each_message_onc
         ("GATEHOUSE_WORKER_CONCURRENCY", "4".to_string()),
         ("GATEHOUSE_TELEGRAM_TIMEOUT_MS", "2000".to_string()),
     ];
-    let mut doomed = Proc::start("worker", &db.url, &env);
-    let _survivor = Proc::start("worker", &db.url, &env);
+    let mut workers = [Proc::start("worker", &db.url, &env), Proc::start("worker", &db.url, &env)];
     wait_until(Duration::from_secs(60), "the workers to register", || async {
         db.count("SELECT count(*) FROM apalis.workers").await >= 6
     })
@@ -47,12 +58,24 @@ async fn a_broadcast_resumes_after_a_worker_is_killed_and_sends_each_message_onc
 
     let id = audience.launch(&db.pool, TEXT).await;
     let started = Instant::now();
-    wait_until(Duration::from_secs(120), "a third of the recipients", || async {
-        db.count("SELECT count(*) FROM broadcast_recipients WHERE state = 'sent'").await >= 100
-    })
-    .await;
-    doomed.signal("KILL");
-    doomed.wait(Duration::from_secs(10)).await;
+    // Once a third is sent, the worker running a batch is killed.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let running = loop {
+        let running = running_batches(&db).await;
+        let sent = db.count("SELECT count(*) FROM broadcast_recipients WHERE state = 'sent'").await;
+        if !running.is_empty() && sent >= 100 {
+            break running;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for a third of the recipients, and a batch running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let victim = if is_of(&running[0].1, workers[0].pid()) { 0 } else { 1 };
+    let pid = workers[victim].pid();
+    workers[victim].signal("KILL");
+    workers[victim].wait(Duration::from_secs(10)).await;
+    let held: Vec<String> =
+        running_batches(&db).await.into_iter().filter(|(_, w)| is_of(w, pid)).map(|(j, _)| j).collect();
+    assert!(!held.is_empty(), "the killed worker held a batch");
     let in_flight = db.count("SELECT count(*) FROM broadcast_recipients WHERE state = 'sending'").await;
     let sent_at_kill = db.count("SELECT count(*) FROM broadcast_recipients WHERE state = 'sent'").await;
 
@@ -84,6 +107,15 @@ async fn a_broadcast_resumes_after_a_worker_is_killed_and_sends_each_message_onc
     assert_eq!(tally.unreachable as usize, audience.blocked.len());
     assert!(twice.len() as i64 <= in_flight, "sent twice: {twice:?}, in flight at the kill: {in_flight}");
     assert!(total_sends as i64 <= audience.reachable() as i64 + in_flight, "resumed, not restarted");
+    // The killed worker's batches were rescued and finished by the other.
+    let rescued: Vec<(String, i32)> =
+        sqlx::query_as("SELECT status, attempts FROM apalis.jobs WHERE id::text = ANY($1)")
+            .bind(&held)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(rescued.len(), held.len());
+    assert!(rescued.iter().all(|(status, attempts)| status == "Done" && *attempts >= 2), "{rescued:?}");
     // The owner's progress message ends with the final tally.
     wait_until(Duration::from_secs(30), "the final progress", || async {
         tg.messages_to(gatehouse_tests::audience::OWNER, BOT).await.unwrap().iter().any(|m| {
