@@ -449,4 +449,56 @@ impl BotApi {
         }
         self.call("sendMessage", params).await
     }
+    // ---------------------------------------------------------------- broadcasts and the support relay
+
+    /// `sendMessage` with the sender's formatting (`entities`, as Telegram gave them) and
+    /// reply markup, link previews as Telegram makes them.
+    pub async fn send_formatted(
+        &self,
+        chat_id: i64,
+        text: &str,
+        entities: Option<&Value>,
+        reply_markup: Option<&Value>,
+    ) -> Result<Message, TgError> {
+        let mut params = json!({ "chat_id": chat_id, "text": text });
+        if let Some(entities) = entities {
+            params["entities"] = entities.clone();
+        }
+        if let Some(markup) = reply_markup {
+            params["reply_markup"] = markup.clone();
+        }
+        self.call("sendMessage", params).await
+    }
+
+    /// `editMessageText` of a bot's message; `reply_markup` `None` removes its keyboard.
+    pub async fn edit_message_text(
+        &self,
+        chat_id: i64,
+        message_id: i64,
+        text: &str,
+        reply_markup: Option<&Value>,
+    ) -> Result<Value, TgError> {
+        let mut params = json!({ "chat_id": chat_id, "message_id": message_id, "text": text,
+                                 "link_preview_options": {"is_disabled": true} });
+        if let Some(markup) = reply_markup {
+            params["reply_markup"] = markup.clone();
+        }
+        self.call("editMessageText", params).await
+    }
+
+    /// `copyMessage`: the message (text, photo, document…) as its sender sent it, without
+    /// a link to the original; optionally as a reply to `reply_to` in the target chat.
+    pub async fn copy_message(
+        &self,
+        chat_id: i64,
+        from_chat_id: i64,
+        message_id: i64,
+        reply_to: Option<i64>,
+    ) -> Result<Message, TgError> {
+        let mut params = json!({ "chat_id": chat_id, "from_chat_id": from_chat_id, "message_id": message_id });
+        if let Some(reply_to) = reply_to {
+            params["reply_parameters"] = json!({ "message_id": reply_to, "allow_sending_without_reply": true });
+        }
+        self.call("copyMessage", params).await
+    }
 }

@@ -472,3 +472,209 @@ pub fn unseen_members(chat_title: &str, unseen: i64) -> String {
          and cannot list a chat's members, so they cannot be removed by name. Join-request mode lets nobody in unseen."
     )
 }
+
+// ----------------------------------------------------------------------------------------
+// Broadcasts and the support relay (the owner's side and the subscriber's).
+
+/// A count as a person reads it: "1,250" / "1 250" (a no-break space).
+pub fn count(lang: Lang, n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let sep = match lang {
+        Lang::En => ",",
+        Lang::Ru => "\u{a0}",
+    };
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push_str(sep);
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// A broadcast segment in words.
+pub fn broadcast_segment(lang: Lang, segment: &str, within_days: Option<i32>) -> String {
+    let days = i64::from(within_days.unwrap_or(0));
+    match (lang, segment) {
+        (Lang::En, "active") => "active subscribers".into(),
+        (Lang::En, "trialing") => "subscribers in a trial".into(),
+        (Lang::En, "past_due") => "subscribers whose payment is due".into(),
+        (Lang::En, "expired") => {
+            format!("subscribers whose access ended within {days} {}", if days == 1 { "day" } else { "days" })
+        }
+        (Lang::En, _) => "every subscriber".into(),
+        (Lang::Ru, "active") => "активные подписчики".into(),
+        (Lang::Ru, "trialing") => "подписчики на пробном периоде".into(),
+        (Lang::Ru, "past_due") => "подписчики, ожидающие оплаты".into(),
+        (Lang::Ru, "expired") => {
+            format!("подписчики, чей доступ закончился за {days} {}", ru_plural(days, "день", "дня", "дней"))
+        }
+        (Lang::Ru, _) => "все подписчики".into(),
+    }
+}
+
+/// `/broadcast` with wrong arguments: how to write one.
+pub fn broadcast_usage(lang: Lang) -> String {
+    match lang {
+        Lang::En => "Usage: /broadcast <active|trialing|past_due|expired <days>|all>, then the message on the next lines (formatting is kept), and optionally a last line \"button: <label> | <https://url>\". /broadcast stop cancels the broadcasts being sent.".into(),
+        Lang::Ru => "Формат: /broadcast <active|trialing|past_due|expired <дни>|all>, затем текст сообщения со следующей строки (оформление сохраняется) и, если нужно, последняя строка \"button: <надпись> | <https://адрес>\". /broadcast stop отменяет идущие рассылки.".into(),
+    }
+}
+
+/// The button line or the text of a broadcast is not acceptable: what is wrong.
+pub fn broadcast_invalid(lang: Lang, problem: &str) -> String {
+    let problem = match (lang, problem) {
+        (Lang::En, "empty") => "the message is empty: write it on the lines after the command",
+        (Lang::En, "too_long") => "the message is longer than Telegram's 4,096 characters",
+        (Lang::En, "button") => {
+            "the button line must be \"button: <label> | <url>\", a label of at most 64 characters and an https:// or http:// address"
+        }
+        (Lang::Ru, "empty") => "сообщение пустое: напишите его на строках после команды",
+        (Lang::Ru, "too_long") => "сообщение длиннее 4096 символов, которые допускает Telegram",
+        (Lang::Ru, "button") => {
+            "строка кнопки должна быть \"button: <надпись> | <адрес>\", надпись не длиннее 64 символов, адрес https:// или http://"
+        }
+        (_, other) => other,
+    };
+    match lang {
+        Lang::En => format!("Not sent: {problem}."),
+        Lang::Ru => format!("Не отправлено: {problem}."),
+    }
+}
+
+/// A broadcast composed: who gets it, and the question.
+pub fn broadcast_confirm(lang: Lang, segment: &str, recipients: i64) -> String {
+    let n = count(lang, recipients);
+    match lang {
+        Lang::En => format!(
+            "Broadcast to {segment}: {n} {} will receive it. Send it?",
+            if recipients == 1 { "subscriber" } else { "subscribers" }
+        ),
+        Lang::Ru => format!(
+            "Рассылка ({segment}): её получат {n} {}. Отправить?",
+            ru_plural(recipients, "подписчик", "подписчика", "подписчиков")
+        ),
+    }
+}
+
+/// The confirmation's buttons: (send, cancel), and the progress message's cancel button.
+pub fn broadcast_buttons(lang: Lang, recipients: i64) -> (String, String, String) {
+    let n = count(lang, recipients);
+    match lang {
+        Lang::En => (format!("Send to {n}"), "Cancel".into(), "Cancel broadcast".into()),
+        Lang::Ru => (format!("Отправить ({n})"), "Отмена".into(), "Отменить рассылку".into()),
+    }
+}
+
+/// The progress message: "sent 1,203 of 1,250 · 47 unreachable".
+pub fn broadcast_progress(
+    lang: Lang,
+    segment: &str,
+    state: &str,
+    total: i64,
+    sent: i64,
+    unreachable: i64,
+    failed: i64,
+) -> String {
+    let (sent, total, unreachable_n) = (count(lang, sent), count(lang, total), count(lang, unreachable));
+    let (head, counts) = match lang {
+        Lang::En => (
+            match state {
+                "done" => format!("Broadcast to {segment} done"),
+                "cancelled" => format!("Broadcast to {segment} cancelled"),
+                _ => format!("Broadcast to {segment}"),
+            },
+            format!("sent {sent} of {total} · {unreachable_n} unreachable"),
+        ),
+        Lang::Ru => (
+            match state {
+                "done" => format!("Рассылка ({segment}) завершена"),
+                "cancelled" => format!("Рассылка ({segment}) отменена"),
+                _ => format!("Рассылка ({segment})"),
+            },
+            format!("отправлено {sent} из {total} · недоступны: {unreachable_n}"),
+        ),
+    };
+    let failed = match (lang, failed) {
+        (_, 0) => String::new(),
+        (Lang::En, n) => format!(" · {} failed", count(lang, n)),
+        (Lang::Ru, n) => format!(" · ошибки: {}", count(lang, n)),
+    };
+    format!("{head}: {counts}{failed}")
+}
+
+/// A draft broadcast the owner cancelled before sending.
+pub fn broadcast_not_sent(lang: Lang) -> String {
+    match lang {
+        Lang::En => "Broadcast cancelled: nothing was sent.".into(),
+        Lang::Ru => "Рассылка отменена: ничего не отправлено.".into(),
+    }
+}
+
+/// `/broadcast stop`: how many broadcasts were stopped.
+pub fn broadcast_stopped(lang: Lang, n: usize) -> String {
+    match (lang, n) {
+        (Lang::En, 0) => "No broadcast is being sent.".into(),
+        (Lang::En, n) => format!("Stopped {n} {}.", if n == 1 { "broadcast" } else { "broadcasts" }),
+        (Lang::Ru, 0) => "Сейчас нет идущих рассылок.".into(),
+        (Lang::Ru, n) => format!("Остановлено рассылок: {n}."),
+    }
+}
+
+/// `/support on|off`: the relay's new state.
+pub fn support_switched(lang: Lang, on: bool) -> String {
+    match (lang, on) {
+        (Lang::En, true) => "Support is on: subscribers' messages (other than commands) come to you and your admins. Reply to one to answer.".into(),
+        (Lang::En, false) => "Support is off: subscribers' messages are no longer passed on.".into(),
+        (Lang::Ru, true) => "Поддержка включена: сообщения подписчиков (кроме команд) приходят вам и вашим администраторам. Чтобы ответить, ответьте на сообщение.".into(),
+        (Lang::Ru, false) => "Поддержка выключена: сообщения подписчиков больше не пересылаются.".into(),
+    }
+}
+
+/// `/support` without on or off.
+pub fn support_usage(lang: Lang) -> String {
+    match lang {
+        Lang::En => "Usage: /support on|off".into(),
+        Lang::Ru => "Формат: /support on|off".into(),
+    }
+}
+
+/// Above a subscriber's relayed message, in a staff member's chat: who wrote and
+/// where they stand (`standing`: the lines of /status, or none).
+pub fn support_header(lang: Lang, name: &str, username: Option<&str>, user_id: i64, standing: &[String]) -> String {
+    let who = match username {
+        Some(u) => format!("{name} (@{u}, id {user_id})"),
+        None => format!("{name} (id {user_id})"),
+    };
+    let standing = if standing.is_empty() {
+        match lang {
+            Lang::En => "No active subscription.".to_string(),
+            Lang::Ru => "Нет активной подписки.".to_string(),
+        }
+    } else {
+        standing.join("\n")
+    };
+    match lang {
+        Lang::En => format!("Message from {who}:\n{standing}\nReply to this message or the next one to answer."),
+        Lang::Ru => {
+            format!("Сообщение от {who}:\n{standing}\nЧтобы ответить, ответьте на это или следующее сообщение.")
+        }
+    }
+}
+
+/// To the subscriber, after their message was passed on.
+pub fn support_passed_on(lang: Lang, project: &str) -> String {
+    match lang {
+        Lang::En => format!("Your message was passed on to {project}. The answer will come here."),
+        Lang::Ru => format!("Ваше сообщение передано {project}. Ответ придёт сюда."),
+    }
+}
+
+/// To the staff member, after their reply went to the subscriber.
+pub fn support_answer_sent(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::En => format!("Sent to {name}."),
+        Lang::Ru => format!("Отправлено: {name}."),
+    }
+}

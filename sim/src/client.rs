@@ -203,6 +203,18 @@ impl SimClient {
         self.post(&format!("/users/{user_id}/send"), json!({ "bot_id": bot_id, "text": text })).await
     }
 
+    /// The user sends a bot a text with entities, a photo or a document, maybe as a reply.
+    pub async fn send_message(
+        &self,
+        user_id: i64,
+        bot_id: i64,
+        message: &UserMessage,
+    ) -> Result<MessageRecord, SimError> {
+        let mut body = serde_json::to_value(message).unwrap_or_else(|_| json!({}));
+        body["bot_id"] = json!(bot_id);
+        self.post(&format!("/users/{user_id}/send"), body).await
+    }
+
     /// The user presses an inline button; returns the callback query id.
     pub async fn press_button(
         &self,

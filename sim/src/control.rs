@@ -186,12 +186,13 @@ async fn link(State(s): S, Query(q): Query<LinkQuery>) -> R<LinkView> {
 #[derive(Deserialize)]
 struct SendBody {
     bot_id: i64,
-    text: String,
+    #[serde(flatten)]
+    message: UserMessage,
 }
 
 async fn user_send(State(s): S, Path(id): Path<i64>, Json(b): Json<SendBody>) -> R<MessageRecord> {
     let now = now(&s);
-    Ok(Json(s.world.lock().expect("world lock").user_sends(id, b.bot_id, &b.text, now)?))
+    Ok(Json(s.world.lock().expect("world lock").user_sends_message(id, b.bot_id, &b.message, now)?))
 }
 
 #[derive(Deserialize)]

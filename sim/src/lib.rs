@@ -28,7 +28,7 @@
 //!   * `world/access.rs` — resolving `chat_id`; the calling bot's presence and rights in a chat.
 //!   * `world/bot.rs` — getMe, logOut, close, set/get/deleteMyCommands.
 //!   * `world/updates.rs` — emitting updates; setWebhook, deleteWebhook, getWebhookInfo, getUpdates.
-//!   * `world/messages.rs` — sendMessage, editMessageText, deleteMessage, answerCallbackQuery;
+//!   * `world/messages.rs` — sendMessage, editMessageText, copyMessage, deleteMessage, answerCallbackQuery;
 //!     users writing to bots, pressing buttons, blocking them.
 //!   * `world/chats.rs` — getChat; the control API's view of a chat.
 //!   * `world/members.rs` — status changes and their updates; getChatMember, getChatMemberCount,

@@ -350,6 +350,31 @@ pub struct MessageRecord {
     pub message: Value,
 }
 
+/// What a user sends to a bot through the control API: a text (with entities, as a
+/// client that formats would send them), a photo or a document with a caption, and
+/// optionally as a reply to a message of the conversation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UserMessage {
+    /// The text (a message with a photo or document has a caption instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The text's (or caption's) entities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Value>,
+    /// Send a photo.
+    #[serde(default)]
+    pub photo: bool,
+    /// Send a document with this file name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    /// The photo's or document's caption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// The message of the conversation this one replies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to_message_id: Option<i64>,
+}
+
 /// One Bot API call in the call log.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CallRecord {

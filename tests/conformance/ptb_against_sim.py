@@ -90,6 +90,14 @@ async def main():
     await check("banChatMember an administrator", bot.ban_chat_member(group, owner), expect_error="owner")
     await check("getChat unknown", bot.get_chat(-100999), expect_error="chat not found")
     await check("sendMessage", bot.send_message(owner, "hello", parse_mode=None))
+    sent = await check(
+        "sendMessage with entities",
+        bot.send_message(owner, "hello bold", entities=[telegram.MessageEntity("bold", 6, 4)]),
+    )
+    if sent is not None:
+        await check("editMessageText", bot.edit_message_text("hello again", chat_id=owner, message_id=sent.message_id))
+        await check("copyMessage", bot.copy_message(owner, owner, sent.message_id))
+        await check("copyMessage unknown", bot.copy_message(owner, owner, 999999), expect_error="not found")
     await check(
         "sendMessage to a user who never wrote", bot.send_message(stranger, "hi"), expect_error="initiate"
     )

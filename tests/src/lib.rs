@@ -12,6 +12,7 @@
 //! - [`receiver::Receiver`]: an HTTP server on 127.0.0.1 that receives outbound webhooks.
 
 pub mod app;
+pub mod audience;
 pub mod browser;
 pub mod operator;
 pub mod receiver;

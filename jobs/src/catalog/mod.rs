@@ -16,6 +16,7 @@ use crate::{
 pub mod answer_join_request;
 pub mod answer_pre_checkout;
 pub mod ban_subscriber;
+pub mod broadcast;
 pub mod cancel_subscription;
 pub mod connect_bot;
 pub mod consistency_sweep;
@@ -33,6 +34,7 @@ pub mod process_stripe_event;
 pub mod process_telegram_update;
 pub mod redeem_access_code;
 pub mod refund_stars_payment;
+pub mod relay_message;
 pub mod remind_expiry;
 pub mod remove_member;
 pub mod revoke_link;
@@ -82,6 +84,9 @@ macro_rules! all_jobs {
             remind_expiry::RemindExpiry,
             deliver_webhook::DeliverWebhook,
             deliver_webhook::WebhookRetryScan,
+            broadcast::BroadcastBatch,
+            broadcast::BroadcastProgress,
+            relay_message::RelayMessage,
         )
     };
 }
@@ -225,6 +230,9 @@ mod tests {
         "remind-expiry",
         "deliver-webhook",
         "webhook-retry-scan",
+        "broadcast-batch",
+        "broadcast-progress",
+        "relay-message",
     ];
 
     #[test]

@@ -54,6 +54,13 @@ pub enum Command {
     Unknown,
     /// Plain text.
     Text,
+    // -- broadcasts and the support relay
+    /// Owner: `/broadcast <segment>` (the message follows on the next lines).
+    Broadcast(crate::store::broadcasts::Segment),
+    /// Owner: `/broadcast stop`.
+    BroadcastStop,
+    /// Owner: `/support on|off`.
+    Support(bool),
 }
 
 impl Command {
@@ -67,6 +74,9 @@ impl Command {
                 | Command::Grant { .. }
                 | Command::Stats
                 | Command::Usage(_)
+                | Command::Broadcast(_)
+                | Command::BroadcastStop
+                | Command::Support(_)
         )
     }
 }
@@ -110,7 +120,38 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Command {
             }
         }
         "stats" => Command::Stats,
+        // -- broadcasts and the support relay
+        "broadcast" => broadcast(text),
+        "support" => match args.as_slice() {
+            [on] if on.eq_ignore_ascii_case("on") => Command::Support(true),
+            [off] if off.eq_ignore_ascii_case("off") => Command::Support(false),
+            _ => Command::Usage(SUPPORT_USAGE),
+        },
         _ => Command::Unknown,
+    }
+}
+
+/// The usage of `/broadcast` (the owner is shown it in their language).
+pub const BROADCAST_USAGE: &str = "/broadcast <segment>";
+/// The usage of `/support`.
+pub const SUPPORT_USAGE: &str = "/support on|off";
+
+/// `/broadcast …`: only its first line holds arguments (the message follows).
+fn broadcast(text: &str) -> Command {
+    use crate::store::broadcasts::Segment;
+    let first = text.lines().next().unwrap_or_default();
+    let args: Vec<&str> = first.split_whitespace().skip(1).collect();
+    match args.as_slice() {
+        [s] if s.eq_ignore_ascii_case("stop") => Command::BroadcastStop,
+        [s] if s.eq_ignore_ascii_case("active") => Command::Broadcast(Segment::Active),
+        [s] if s.eq_ignore_ascii_case("trialing") => Command::Broadcast(Segment::Trialing),
+        [s] if s.eq_ignore_ascii_case("past_due") => Command::Broadcast(Segment::PastDue),
+        [s] if s.eq_ignore_ascii_case("all") => Command::Broadcast(Segment::All),
+        [s, days] if s.eq_ignore_ascii_case("expired") => match days.parse::<i32>() {
+            Ok(days) if (1..=3660).contains(&days) => Command::Broadcast(Segment::Expired(days)),
+            _ => Command::Usage(BROADCAST_USAGE),
+        },
+        _ => Command::Usage(BROADCAST_USAGE),
     }
 }
 
@@ -167,5 +208,19 @@ mod tests {
         assert_eq!(parse("hello", None), Command::Text);
         assert!(parse("/stats", None).is_owner_only());
         assert!(!parse("/status", None).is_owner_only());
+    }
+
+    #[test]
+    fn broadcast_and_support_take_their_arguments_from_the_first_line() {
+        use crate::store::broadcasts::Segment;
+        assert_eq!(parse("/broadcast active\nHello all", None), Command::Broadcast(Segment::Active));
+        assert_eq!(parse("/broadcast expired 7\nCome back", None), Command::Broadcast(Segment::Expired(7)));
+        assert_eq!(parse("/broadcast expired 0\nx", None), Command::Usage(BROADCAST_USAGE));
+        assert_eq!(parse("/broadcast expired 99999999999\nx", None), Command::Usage(BROADCAST_USAGE));
+        assert_eq!(parse("/broadcast\nactive", None), Command::Usage(BROADCAST_USAGE));
+        assert_eq!(parse("/broadcast stop", None), Command::BroadcastStop);
+        assert_eq!(parse("/support ON", None), Command::Support(true));
+        assert_eq!(parse("/support maybe", None), Command::Usage(SUPPORT_USAGE));
+        assert!(parse("/broadcast all\nx", None).is_owner_only() && parse("/support off", None).is_owner_only());
     }
 }

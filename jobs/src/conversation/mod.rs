@@ -7,10 +7,14 @@
 //! - [`command`]: parsing commands and `/start` payloads (no I/O).
 //! - [`subscriber`]: home, plans, `/status`, `/links`, `/cancel`, `/help`, deep links.
 //! - [`owner`]: `/check`, `/ban`, `/unban`, `/grant`, `/stats` for the owner and their admins.
+//! - [`broadcast`]: `/broadcast` (the owner's message to a segment); [`support`]: the
+//!   support relay between subscribers and staff, `/support on|off`.
 
+pub mod broadcast;
 pub mod command;
 pub mod owner;
 pub mod subscriber;
+pub mod support;
 
 use serde_json::Value;
 use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message};
@@ -129,14 +133,23 @@ pub async fn on_message(ctx: &JobContext, bot: &Bot, cause: &str, message: &Mess
     if !message.chat.is_private() {
         return Ok(());
     }
-    let (Some(from), Some(text)) = (message.from.as_ref(), message.text()) else { return Ok(()) };
-    if from.is_bot {
+    let Some(from) = message.from.as_ref() else { return Ok(()) };
+    if from.is_bot || (message.text().is_none() && !support::carries(message)) {
         return Ok(());
     }
     let mut talk = Conversation::open(ctx, bot, cause, from).await?;
+    // The support relay takes what is not a command (media included).
+    if support::take(&mut talk, message).await? {
+        return Ok(());
+    }
+    let Some(text) = message.text() else { return Ok(()) };
     let command = command::parse(text, None);
     if command.is_owner_only() {
         if talk.is_staff().await? {
+            // `/broadcast` needs the whole message (its text and formatting).
+            if let command::Command::Broadcast(segment) = command {
+                return broadcast::start_draft(&mut talk, segment, message).await;
+            }
             return owner::run(&mut talk, command).await;
         }
         // The same answer as any unknown command: owner commands are not advertised.
@@ -174,6 +187,7 @@ pub async fn on_callback(ctx: &JobContext, bot: &Bot, cause: &str, query: &Callb
         ["cancel", "ask"] => subscriber::cancel(&mut talk).await,
         ["cancel", "yes"] => subscriber::cancel_confirmed(&mut talk).await,
         ["cancel", "no"] => subscriber::status(&mut talk).await,
+        ["bc", action, id] => broadcast::on_button(&mut talk, action, id).await,
         _ => Ok(()),
     }
 }

@@ -40,6 +40,19 @@ pub async fn run(talk: &mut Conversation<'_>, command: Command) -> Result<(), Jo
         }
         Command::Grant { user, plan, days } => grant(talk, user, &plan, days).await,
         Command::Stats => stats(talk).await,
+        // -- broadcasts and the support relay (`/broadcast <segment>` itself is composed
+        // from the whole message: `broadcast::compose`, called by `on_message`)
+        Command::Usage(super::command::BROADCAST_USAGE) => {
+            let text = texts::broadcast_usage(talk.lang);
+            talk.reply(text, None).await
+        }
+        Command::Usage(super::command::SUPPORT_USAGE) => {
+            let text = texts::support_usage(talk.lang);
+            talk.reply(text, None).await
+        }
+        Command::BroadcastStop => super::broadcast::stop(talk).await,
+        Command::Support(on) => super::support::switch(talk, on).await,
+        // --
         Command::Usage(usage) => talk.reply(format!("Usage: {usage}"), None).await,
         _ => Ok(()),
     }

@@ -8,6 +8,7 @@
 pub mod answer_join_request;
 pub mod answer_pre_checkout;
 pub mod ban_subscriber;
+pub mod broadcast;
 pub mod cancel_subscription;
 pub mod connect_bot;
 pub mod consistency_sweep;
@@ -25,6 +26,7 @@ pub mod process_stripe_event;
 pub mod process_telegram_update;
 pub mod redeem_access_code;
 pub mod refund_stars_payment;
+pub mod relay_message;
 pub mod remind_expiry;
 pub mod remove_member;
 pub mod revoke_link;

@@ -81,3 +81,12 @@ pub async fn undeliverable(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Re
         .await?;
     Ok(())
 }
+
+/// The Telegram id of a message once it was sent.
+pub async fn telegram_id_of(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT telegram_message_id FROM outbound_messages WHERE id = $1 AND state = 'sent'")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map(Option::flatten)
+}

@@ -21,6 +21,9 @@
 //!   [`checkouts`]: `checkout_requests`; [`access_codes`]: `access_codes`,
 //!   `access_code_redemptions` and `access_tokens`.
 //! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
+//! - [`broadcasts`]: `broadcasts` and `broadcast_recipients` (the owner's broadcasts,
+//!   each recipient's send); [`support`]: `support_settings`, `support_relays`,
+//!   `support_copies` (the support relay).
 //! - [`events`]: `events` and `event_sequences`, the one catalog of event types and
 //!   the one way an event is written; [`webhooks`]: `webhook_endpoints`,
 //!   `webhook_deliveries` and `webhook_attempts`.
@@ -37,6 +40,7 @@ pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod bots;
+pub mod broadcasts;
 pub mod budget;
 pub mod chats;
 pub mod checkouts;
@@ -56,4 +60,5 @@ pub mod request_keys;
 pub mod scheduler;
 pub mod stripe_settings;
 pub mod subscribers;
+pub mod support;
 pub mod webhooks;

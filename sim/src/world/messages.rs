@@ -1,4 +1,4 @@
-//! Messages: sendMessage, editMessageText, deleteMessage, answerCallbackQuery, the helpers
+//! Messages: sendMessage, editMessageText, copyMessage, deleteMessage, answerCallbackQuery, the helpers
 //! every sending method shares, and users writing to bots, pressing buttons and blocking them.
 
 use serde_json::{Value, json};
@@ -108,6 +108,7 @@ impl World {
         }
         let chat = self.message_target(bot_id, chat_id, now)?;
         let markup = Self::parse_markup(p)?;
+        let entities = Self::parse_entities(p, "entities", &text)?;
         let message_id = self.next_message_id(bot_id, chat_id);
         let mut m = json!({
             "message_id": message_id,
@@ -116,11 +117,118 @@ impl World {
             "date": now,
             "text": text,
         });
+        if let Some(entities) = entities {
+            m["entities"] = entities;
+        }
         if let Some(markup) = markup {
             m["reply_markup"] = markup;
         }
         self.record_message(bot_id, chat_id, true, &m);
         Ok(m)
+    }
+
+    /// `entities` (or `caption_entities`) of a text: an array of MessageEntity whose
+    /// offsets and lengths, in UTF-16 units, fall inside the text, as Telegram checks.
+    /// An empty array is as none.
+    pub(super) fn parse_entities(p: &Params, field: &str, text: &str) -> Result<Option<Value>, ApiError> {
+        let Some(entities) = p.json(field)? else { return Ok(None) };
+        let Some(list) = entities.as_array() else {
+            return Err(ApiError::bad_request(format!("field \"{field}\" must be an Array")));
+        };
+        let units = text.encode_utf16().count() as u64;
+        for (i, e) in list.iter().enumerate() {
+            let kind = e["type"].as_str().unwrap_or_default();
+            let (Some(offset), Some(length)) = (e["offset"].as_u64(), e["length"].as_u64()) else {
+                return Err(ApiError::bad_request(format!("can't parse entities: entity {i} has no offset or length")));
+            };
+            if kind.is_empty() || length == 0 || offset.saturating_add(length) > units {
+                return Err(ApiError::bad_request(format!(
+                    "can't parse entities: entity {i} ({kind}) does not fit the text"
+                )));
+            }
+            if kind == "text_link" && e["url"].as_str().is_none_or(str::is_empty) {
+                return Err(ApiError::bad_request("can't parse entities: a text_link needs a url"));
+            }
+        }
+        Ok((!list.is_empty()).then(|| entities.clone()))
+    }
+
+    /// `copyMessage`: a copy of a message of a conversation the bot is in (text, media,
+    /// captions and their entities), without a link to the original; answers a
+    /// MessageId. Service messages cannot be copied.
+    pub(super) fn copy_message(&mut self, bot_id: i64, p: &Params, now: i64) -> Result<Value, ApiError> {
+        const CONTENT: &[&str] = &[
+            "text",
+            "entities",
+            "photo",
+            "document",
+            "video",
+            "audio",
+            "voice",
+            "animation",
+            "sticker",
+            "video_note",
+            "caption",
+            "caption_entities",
+        ];
+        let chat_id = self.chat_id_param(p)?;
+        let from_chat = self.resolve_chat(&p.req_str("from_chat_id")?)?;
+        let message_id = p.req_i64("message_id")?;
+        let source = self
+            .conversations
+            .get(&(bot_id, from_chat))
+            .and_then(|c| c.messages.iter().find(|m| m.message_id == message_id))
+            .map(|m| m.message.clone())
+            .ok_or_else(|| ApiError::bad_request("message to copy not found"))?;
+        if !CONTENT.iter().any(|k| source.get(*k).is_some()) {
+            return Err(ApiError::bad_request("message can't be copied"));
+        }
+        let target = self.message_target(bot_id, chat_id, now)?;
+        let markup = Self::parse_markup(p)?;
+        let reply_to = match p.json("reply_parameters")? {
+            Some(r) => {
+                let id = r["message_id"].as_i64().ok_or_else(|| ApiError::bad_request("invalid reply parameters"))?;
+                let found = self
+                    .conversations
+                    .get(&(bot_id, chat_id))
+                    .and_then(|c| c.messages.iter().find(|m| m.message_id == id))
+                    .map(|m| m.message.clone());
+                if found.is_none() && !r["allow_sending_without_reply"].as_bool().unwrap_or(false) {
+                    return Err(ApiError::bad_request("message to be replied not found"));
+                }
+                found
+            }
+            None => None,
+        };
+        let new_id = self.next_message_id(bot_id, chat_id);
+        let mut m = json!({
+            "message_id": new_id,
+            "from": self.bots[&bot_id].user_json(),
+            "chat": target,
+            "date": now,
+        });
+        for key in CONTENT {
+            if let Some(v) = source.get(*key) {
+                m[*key] = v.clone();
+            }
+        }
+        if p.has("caption") && m.get("text").is_none() {
+            m["caption"] = json!(p.str("caption").unwrap_or_default());
+            if let Some(o) = m.as_object_mut() {
+                o.remove("caption_entities");
+            }
+        }
+        if let Some(mut replied) = reply_to {
+            if let Some(o) = replied.as_object_mut() {
+                o.remove("reply_to_message");
+            }
+            m["reply_to_message"] = replied;
+        }
+        if let Some(markup) = markup {
+            m["reply_markup"] = markup;
+        }
+        self.record_message(bot_id, chat_id, true, &m);
+        Ok(json!({ "message_id": new_id }))
     }
 
     /// `editMessageText` (messages in chats, not inline messages).
@@ -203,18 +311,41 @@ impl World {
         self.emit(bot_id, "my_chat_member", v);
     }
 
-    pub(crate) fn user_sends(
+    /// A user sends a bot a text, a photo or a document, maybe as a reply.
+    pub(crate) fn user_sends_message(
         &mut self,
         user_id: i64,
         bot_id: i64,
-        text: &str,
+        sent: &UserMessage,
         now: i64,
     ) -> Result<MessageRecord, ControlError> {
         self.bot_checked(bot_id)?;
         self.user_checked(user_id)?;
-        if text.is_empty() {
+        let text = sent.text.clone().unwrap_or_default();
+        let media = sent.photo || sent.document.is_some();
+        if text.is_empty() && !media {
             return Err(ControlError::invalid("text is empty"));
         }
+        if media && !text.is_empty() {
+            return Err(ControlError::invalid("a photo or document has a caption, not a text"));
+        }
+        let reply_to = match sent.reply_to_message_id {
+            Some(id) => {
+                let found = self
+                    .conversations
+                    .get(&(bot_id, user_id))
+                    .and_then(|c| c.messages.iter().find(|m| m.message_id == id))
+                    .map(|m| m.message.clone());
+                let Some(mut found) = found else {
+                    return Err(ControlError::not_found(format!("message {id} of user {user_id} and bot {bot_id}")));
+                };
+                if let Some(o) = found.as_object_mut() {
+                    o.remove("reply_to_message");
+                }
+                Some(found)
+            }
+            None => None,
+        };
         let user = self.users.get_mut(&user_id).expect("checked");
         user.started.insert(bot_id);
         if user.blocked.remove(&bot_id) {
@@ -233,12 +364,37 @@ impl World {
             "from": user_json(&info),
             "chat": private_chat_json(&info),
             "date": now,
-            "text": text,
         });
+        if !text.is_empty() {
+            m["text"] = json!(text);
+        }
+        let mut entities: Vec<Value> = Vec::new();
         if text.starts_with('/') {
             let len = text.find(char::is_whitespace).unwrap_or(text.len());
-            m["entities"] =
-                json!([{ "type": "bot_command", "offset": 0, "length": text[..len].encode_utf16().count() }]);
+            entities.push(json!({ "type": "bot_command", "offset": 0, "length": text[..len].encode_utf16().count() }));
+        }
+        entities.extend(sent.entities.as_ref().and_then(Value::as_array).cloned().unwrap_or_default());
+        let file = |kind: &str| format!("{kind}-{}-{message_id}-{}", user_id, random_digits());
+        if sent.photo {
+            m["photo"] = json!([
+                {"file_id": file("photo-s"), "file_unique_id": file("u"), "width": 90, "height": 90, "file_size": 1_200},
+                {"file_id": file("photo-m"), "file_unique_id": file("u"), "width": 800, "height": 800, "file_size": 64_000},
+            ]);
+        }
+        if let Some(name) = &sent.document {
+            m["document"] = json!({"file_id": file("doc"), "file_unique_id": file("u"), "file_name": name,
+                                   "mime_type": "application/octet-stream", "file_size": 10_000});
+        }
+        if media && let Some(caption) = &sent.caption {
+            m["caption"] = json!(caption);
+            if !entities.is_empty() {
+                m["caption_entities"] = json!(entities);
+            }
+        } else if !entities.is_empty() {
+            m["entities"] = json!(entities);
+        }
+        if let Some(replied) = reply_to {
+            m["reply_to_message"] = replied;
         }
         self.record_message(bot_id, user_id, false, &m);
         self.emit(bot_id, "message", m.clone());

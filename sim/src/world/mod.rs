@@ -10,7 +10,7 @@
 //! * `access` — resolving `chat_id`; what the calling bot may see and do in a chat.
 //! * `bot` — getMe, logOut, close, and the bot's command lists.
 //! * `updates` — emitting updates; setWebhook, deleteWebhook, getWebhookInfo, getUpdates.
-//! * `messages` — sendMessage, editMessageText, deleteMessage, answerCallbackQuery; users
+//! * `messages` — sendMessage, editMessageText, copyMessage, deleteMessage, answerCallbackQuery; users
 //!   writing to bots, pressing buttons and blocking them.
 //! * `chats` — getChat, and the control API's view of a chat.
 //! * `members` — status changes and their updates; getChatMember, getChatMemberCount,
@@ -228,6 +228,7 @@ pub(crate) const METHODS: &[&str] = &[
     "getUpdates",
     "sendMessage",
     "editMessageText",
+    "copyMessage",
     "deleteMessage",
     "answerCallbackQuery",
     "setMyCommands",
@@ -307,6 +308,7 @@ impl World {
             "getUpdates" => self.get_updates(bot_id, p),
             "sendMessage" => self.send_message(bot_id, p, now),
             "editMessageText" => self.edit_message_text(bot_id, p, now),
+            "copyMessage" => self.copy_message(bot_id, p, now),
             "deleteMessage" => self.delete_message(bot_id, p),
             "answerCallbackQuery" => self.answer_callback_query(bot_id, p),
             "setMyCommands" => self.set_my_commands(bot_id, p, now),

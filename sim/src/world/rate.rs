@@ -26,7 +26,7 @@ fn window_check(w: &mut VecDeque<i64>, limit: u32, window_ms: i64, now_ms: i64) 
 }
 
 /// Methods that send a message and count against the per-chat and per-group limits.
-const MESSAGE_METHODS: &[&str] = &["sendMessage", "sendInvoice"];
+const MESSAGE_METHODS: &[&str] = &["sendMessage", "sendInvoice", "copyMessage"];
 
 impl World {
     /// Applies the rate limits of `bot_id` to one call. `Err(retry_after)` when over a limit.

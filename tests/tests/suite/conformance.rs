@@ -31,6 +31,9 @@ async fn python_telegram_bot_parses_every_call_error_and_update_of_the_simulator
     let requester = tg.create_user_named("Requester").await.unwrap();
     let stranger = tg.create_user_named("Stranger").await.unwrap();
     tg.send_text(owner.id, bot.id, "/start").await.unwrap();
+    // A photo with a caption, as the support relay receives them.
+    let photo = gatehouse_sim::UserMessage { photo: true, caption: Some("a photo".into()), ..Default::default() };
+    tg.send_message(owner.id, bot.id, &photo).await.unwrap();
     let mut chats = Vec::new();
     for (kind, title) in [(ChatKind::Supergroup, "Group"), (ChatKind::Channel, "Channel")] {
         let chat = tg

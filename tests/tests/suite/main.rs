@@ -2,6 +2,7 @@
 //! area saves most of the build on a small machine): each area is a module.
 
 mod bot;
+mod broadcast;
 mod conformance;
 mod console;
 mod console_browser;
