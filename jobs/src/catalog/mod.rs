@@ -18,9 +18,11 @@ pub mod answer_pre_checkout;
 pub mod ban_subscriber;
 pub mod cancel_subscription;
 pub mod connect_bot;
+pub mod connect_manager_bot;
 pub mod consistency_sweep;
 pub mod create_stripe_checkout;
 pub mod daily_member_count;
+pub mod delete_message;
 pub mod deliver_webhook;
 pub mod diagnostics;
 pub mod expiry_scan;
@@ -37,6 +39,7 @@ pub mod remind_expiry;
 pub mod remove_member;
 pub mod revoke_link;
 pub mod revoke_misused_link;
+pub mod send_manager_message;
 pub mod send_message;
 pub mod send_stars_invoice;
 pub mod set_owner_commands;
@@ -82,6 +85,9 @@ macro_rules! all_jobs {
             remind_expiry::RemindExpiry,
             deliver_webhook::DeliverWebhook,
             deliver_webhook::WebhookRetryScan,
+            connect_manager_bot::ConnectManagerBot,
+            send_manager_message::SendManagerMessage,
+            delete_message::DeleteMessage,
         )
     };
 }
@@ -225,6 +231,9 @@ mod tests {
         "remind-expiry",
         "deliver-webhook",
         "webhook-retry-scan",
+        "connect-manager-bot",
+        "send-manager-message",
+        "delete-message",
     ];
 
     #[test]

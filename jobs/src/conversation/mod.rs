@@ -6,9 +6,13 @@
 //!
 //! - [`command`]: parsing commands and `/start` payloads (no I/O).
 //! - [`subscriber`]: home, plans, `/status`, `/links`, `/cancel`, `/help`, deep links.
-//! - [`owner`]: `/check`, `/ban`, `/unban`, `/grant`, `/stats` for the owner and their admins.
+//! - [`owner`]: `/check`, `/ban`, `/unban`, `/grant`, `/stats` for the owner and their
+//!   admins, and the setup commands (`/addplan`, `/plans`, `/addchat`, `/chats`,
+//!   `/apikey`, `/apikeys`, `/codes`).
+//! - [`manager`]: the platform bot where creators sign up and connect their bots.
 
 pub mod command;
+pub mod manager;
 pub mod owner;
 pub mod subscriber;
 
@@ -161,7 +165,11 @@ pub async fn on_callback(ctx: &JobContext, bot: &Bot, cause: &str, query: &Callb
         return talk.reply(text, None).await;
     }
     let data = query.data.as_deref().unwrap_or_default();
-    match data.split(':').collect::<Vec<_>>().as_slice() {
+    let parts: Vec<&str> = data.split(':').collect();
+    if matches!(parts.first(), Some(&("plansale" | "keyrevoke"))) {
+        return owner::on_setup_callback(&mut talk, &parts).await;
+    }
+    match parts.as_slice() {
         ["plan", id] => match Uuid::parse_str(id) {
             Ok(plan) => subscriber::plan_details(&mut talk, plan).await,
             Err(_) => Ok(()),

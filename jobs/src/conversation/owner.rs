@@ -4,13 +4,19 @@
 use chrono::Duration;
 use uuid::Uuid;
 
-use super::{Conversation, command::Command};
+use super::{
+    Conversation,
+    command::{CodesRequest, Command, OneLinePlan},
+    keyboard,
+};
 use crate::{
-    kinds::{ban_subscriber::BanSubscriber, grant_access::GrantAccess},
+    kinds::{ban_subscriber::BanSubscriber, grant_access::GrantAccess, verify_chat::VerifyChat},
     queue::{self, JobError, RunAt},
+    setup::{self, SetupError, codes::CodeTerms, plans::PlanTerms},
     store::{self, grants::NewGrant, subscribers::Profile},
     texts,
 };
+use teloxide::types::InlineKeyboardButton;
 
 /// Runs an owner command.
 pub async fn run(talk: &mut Conversation<'_>, command: Command) -> Result<(), JobError> {
@@ -40,7 +46,17 @@ pub async fn run(talk: &mut Conversation<'_>, command: Command) -> Result<(), Jo
         }
         Command::Grant { user, plan, days } => grant(talk, user, &plan, days).await,
         Command::Stats => stats(talk).await,
-        Command::Usage(usage) => talk.reply(format!("Usage: {usage}"), None).await,
+        Command::Usage(usage) => {
+            let text = texts::usage(talk.lang, usage);
+            talk.reply(text, None).await
+        }
+        Command::AddPlan(plan) => add_plan(talk, plan).await,
+        Command::Plans => plans(talk).await,
+        Command::AddChat(chat) => add_chat(talk, chat).await,
+        Command::Chats => chats(talk).await,
+        Command::ApiKey(name) => api_key(talk, name).await,
+        Command::ApiKeys => api_keys(talk).await,
+        Command::Codes(request) => codes(talk, request).await,
         _ => Ok(()),
     }
 }
@@ -147,5 +163,270 @@ async fn stats(talk: &mut Conversation<'_>) -> Result<(), JobError> {
             chat.title, chat.joins, chat.removals
         ));
     }
+    lines.push(analytics_line(talk).await?);
     talk.reply(lines.join("\n"), None).await
+}
+
+// ------------------------------------------------------------ owner setup
+
+/// How far back `/stats`' analytics look (the integrator API's default period).
+const STATS_DAYS: i64 = 30;
+/// How many code links one message carries (Telegram's text limit is 4,096 characters).
+const LINKS_PER_MESSAGE: usize = 40;
+/// The flow an owner is in after `/addchat`: the chat they add the bot to next is added.
+pub const ADDCHAT_FLOW: &str = "addchat";
+
+/// The integrator API's analytics for `/stats`: active, new, churned, MRR.
+async fn analytics_line(talk: &Conversation<'_>) -> Result<String, JobError> {
+    let ctx = talk.ctx();
+    let now = ctx.now();
+    let from = now.checked_sub_signed(Duration::days(STATS_DAYS));
+    let counts = store::analytics::counts(&ctx.pool, talk.project.id, from, now).await?;
+    let mrr = store::analytics::mrr(&ctx.pool, talk.project.id, now).await?;
+    let mrr = if mrr.is_empty() {
+        "0".to_string()
+    } else {
+        mrr.iter().map(|a| texts::price(a.amount_minor, &a.currency)).collect::<Vec<_>>().join(", ")
+    };
+    Ok(texts::stats_analytics(talk.lang, counts.active, counts.new, counts.churned, &mrr))
+}
+
+/// What a refused setup action tells the owner (a database failure is the job's).
+fn refused(lang: texts::Lang, e: SetupError) -> Result<String, JobError> {
+    match e {
+        SetupError::Db(e) => Err(e.into()),
+        other => Ok(texts::setup_refused(lang, &other.to_string())),
+    }
+}
+
+/// `/addplan <name> <price> <currency> <days|lifetime>`: a plan granting every ready
+/// chat of the project, through the same rule as `POST …/plans`.
+async fn add_plan(talk: &mut Conversation<'_>, plan: OneLinePlan) -> Result<(), JobError> {
+    let ctx = talk.ctx();
+    let lang = talk.lang;
+    let chats: Vec<_> =
+        store::chats::of_project(&ctx.pool, talk.project.id).await?.into_iter().filter(|c| c.status == "ready").collect();
+    if chats.is_empty() {
+        return talk.reply(texts::plan_needs_chat(lang), None).await;
+    }
+    let terms = PlanTerms {
+        name: plan.name.clone(),
+        price: plan.price_minor,
+        currency: plan.currency.clone(),
+        duration_days: plan.days,
+        chat_ids: chats.iter().map(|c| c.telegram_chat_id).collect(),
+        ..PlanTerms::default()
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let text = match setup::plans::create(&mut tx, talk.project.id, &terms).await {
+        Ok(_) => {
+            tx.commit().await?;
+            let names: Vec<String> = chats.iter().map(store::chats::Chat::display_name).collect();
+            let duration = texts::duration(lang, plan.days.and_then(|d| i32::try_from(d).ok()));
+            texts::plan_created(lang, plan.name.trim(), &texts::price(plan.price_minor, &plan.currency), &duration, &names.join(", "))
+        }
+        Err(e) => refused(lang, e)?,
+    };
+    talk.reply(text, None).await
+}
+
+/// `/plans`: every plan with its state, and a button to take it off sale or put it back.
+async fn plans(talk: &mut Conversation<'_>) -> Result<(), JobError> {
+    let lang = talk.lang;
+    let plans = store::plans::of_project(&talk.ctx().pool, talk.project.id).await?;
+    let mut lines = Vec::new();
+    let mut buttons = Vec::new();
+    for p in plans.iter().map(|p| &p.plan) {
+        let price = texts::price(p.price_minor, &p.currency);
+        lines.push(texts::plan_line(lang, &p.name, &price, &texts::duration(lang, p.duration_days), p.on_sale));
+        let (label, to) = if p.on_sale { ("off_sale", "off") } else { ("on_sale", "on") };
+        let label = format!("{} · {}", texts::setup_button(lang, label), p.name);
+        buttons.push(InlineKeyboardButton::callback(label, format!("plansale:{}:{to}", p.id)));
+    }
+    let markup = (!buttons.is_empty()).then(|| keyboard(buttons));
+    talk.reply(texts::plans_list(lang, &lines), markup).await
+}
+
+/// `/addchat`: the deep links that add the bot as an administrator with the rights
+/// Gatehouse needs (the chat it is added to next is taken), or `/addchat <chat_id>`.
+async fn add_chat(talk: &mut Conversation<'_>, chat: Option<i64>) -> Result<(), JobError> {
+    let ctx = talk.ctx();
+    let lang = talk.lang;
+    let Some(bot) = store::bots::of_project(&ctx.pool, talk.project.id).await? else { return Ok(()) };
+    let Some(chat_id) = chat else {
+        let username = bot.username.clone().unwrap_or_default();
+        // The rights `membership::rights` checks: invite users, ban (restrict) members.
+        let rights = "restrict_members+invite_users+manage_chat";
+        let channel = format!("https://t.me/{username}?startchannel&admin={rights}");
+        let group = format!("https://t.me/{username}?startgroup&admin={rights}");
+        let data = serde_json::json!({"project_id": talk.project.id});
+        store::dialogs::set(&ctx.pool, bot.telegram_bot_id, talk.user, ADDCHAT_FLOW, "waiting", &data, talk.cause())
+            .await?;
+        return talk.reply(texts::addchat_howto(lang, &channel, &group), None).await;
+    };
+    let attempt = Uuid::new_v5(&Uuid::NAMESPACE_OID, talk.cause().as_bytes());
+    let mut tx = ctx.pool.begin().await?;
+    let id = store::chats::upsert(&mut *tx, Uuid::new_v4(), talk.project.id, chat_id, None).await?;
+    queue::enqueue(&mut tx, &VerifyChat { chat_id: id, attempt, report_to: Some(talk.user) }, RunAt::Now).await?;
+    tx.commit().await?;
+    talk.reply(texts::chat_checking(lang, &chat_id.to_string()), None).await
+}
+
+/// The bot was made an administrator of a chat the project does not manage yet, by
+/// `by`: when `by` is staff and asked with `/addchat`, the chat is added and checked
+/// (`verify-chat` tells them what it found). Returns whether it was added.
+pub async fn adopt_chat(
+    ctx: &crate::runtime::JobContext,
+    project_id: Uuid,
+    telegram_bot_id: i64,
+    by: i64,
+    telegram_chat_id: i64,
+    cause: &str,
+) -> Result<bool, JobError> {
+    if !store::admins::staff(&ctx.pool, project_id).await?.contains(&by) {
+        return Ok(false);
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let asked = store::dialogs::lock(&mut tx, telegram_bot_id, by).await?.is_some_and(|d| d.flow == ADDCHAT_FLOW);
+    if !asked {
+        return Ok(false);
+    }
+    let id = store::chats::upsert(&mut *tx, Uuid::new_v4(), project_id, telegram_chat_id, None).await?;
+    let attempt = Uuid::new_v5(&Uuid::NAMESPACE_OID, cause.as_bytes());
+    queue::enqueue(&mut tx, &VerifyChat { chat_id: id, attempt, report_to: Some(by) }, RunAt::Now).await?;
+    store::dialogs::clear(&mut *tx, telegram_bot_id, by).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// `/chats`: the managed chats and their state.
+async fn chats(talk: &mut Conversation<'_>) -> Result<(), JobError> {
+    let lang = talk.lang;
+    let chats = store::chats::of_project(&talk.ctx().pool, talk.project.id).await?;
+    let lines: Vec<String> = chats
+        .iter()
+        .map(|c| texts::chat_line(lang, &c.display_name(), c.telegram_chat_id, &c.status, c.status_reason.as_deref()))
+        .collect();
+    talk.reply(texts::chats_list(lang, &lines), None).await
+}
+
+/// `/apikey [name]`: a key with every ability, through the same function as `POST
+/// …/keys`, and its TGmembership-compatible URL. The key is sent from here and never
+/// recorded in clear: if Telegram does not take the message, the key is revoked at
+/// once and the job's retry makes another.
+async fn api_key(talk: &mut Conversation<'_>, name: Option<String>) -> Result<(), JobError> {
+    let ctx = talk.ctx();
+    let lang = talk.lang;
+    let Some(bot) = store::bots::of_project(&ctx.pool, talk.project.id).await? else { return Ok(()) };
+    let name = name.unwrap_or_else(|| "telegram".into());
+    let now = ctx.now();
+    let all = [crate::access::ALL.to_string()];
+    let created = match setup::keys::create(&ctx.pool, talk.project.id, &name, &all, None, now).await {
+        Ok(created) => created,
+        Err(e) => {
+            let text = refused(lang, e)?;
+            return talk.reply(text, None).await;
+        }
+    };
+    let key = created.minted.secret.expose();
+    let compat = format!("{}/bot{}/{key}/", ctx.config.public_url, bot.telegram_bot_id);
+    let text = texts::apikey_created(lang, &created.name, key, &compat);
+    let api = ctx.open_bot(&bot)?;
+    if let Err(e) = api.send_message(talk.user, &text, None).await {
+        store::api_keys::revoke(&ctx.pool, talk.project.id, created.id, now).await?;
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+/// `/apikeys`: the keys in force by name, each with a revoke button.
+async fn api_keys(talk: &mut Conversation<'_>) -> Result<(), JobError> {
+    let lang = talk.lang;
+    let keys = store::api_keys::of_project(&talk.ctx().pool, talk.project.id).await?;
+    let lines: Vec<String> = keys.iter().map(|k| format!("• {} ({}…)", k.name, k.key_prefix)).collect();
+    let buttons: Vec<_> = keys
+        .iter()
+        .map(|k| {
+            let label = format!("{} · {}", texts::setup_button(lang, "revoke"), k.name);
+            InlineKeyboardButton::callback(label, format!("keyrevoke:{}", k.id))
+        })
+        .collect();
+    let markup = (!buttons.is_empty()).then(|| keyboard(buttons));
+    talk.reply(texts::apikeys_list(lang, &lines), markup).await
+}
+
+/// `/codes <n> [plan] [days] [uses]`: access codes through the same function as `POST
+/// …/access-codes` (single-use unless `uses` says otherwise), as deep links.
+async fn codes(talk: &mut Conversation<'_>, request: CodesRequest) -> Result<(), JobError> {
+    let ctx = talk.ctx();
+    let lang = talk.lang;
+    let plan = match &request.plan {
+        Some(name) => store::plans::by_name_or_id(&ctx.pool, talk.project.id, name).await?,
+        None => {
+            let plans = store::plans::of_project(&ctx.pool, talk.project.id).await?;
+            match plans.as_slice() {
+                [one] => Some(one.plan.clone()),
+                _ => {
+                    let names: Vec<String> = plans.iter().map(|p| p.plan.name.clone()).collect();
+                    return talk.reply(texts::codes_which_plan(lang, &names), None).await;
+                }
+            }
+        }
+    };
+    let Some(plan) = plan else {
+        let names: Vec<String> =
+            store::plans::of_project(&ctx.pool, talk.project.id).await?.into_iter().map(|p| p.plan.name).collect();
+        return talk.reply(texts::codes_which_plan(lang, &names), None).await;
+    };
+    let terms = CodeTerms {
+        plan_id: plan.id,
+        max_uses: Some(request.uses.unwrap_or(1)),
+        duration_days: request.days,
+        ..CodeTerms::default()
+    };
+    let mut tx = ctx.pool.begin().await?;
+    let created = match setup::codes::create(&mut tx, talk.project.id, &terms, request.count, ctx.now()).await {
+        Ok(created) => created,
+        Err(e) => {
+            drop(tx);
+            let text = refused(lang, e)?;
+            return talk.reply(text, None).await;
+        }
+    };
+    tx.commit().await?;
+    let links: Vec<String> = created.into_iter().map(|c| c.deep_link.unwrap_or(c.code)).collect();
+    for chunk in links.chunks(LINKS_PER_MESSAGE) {
+        talk.reply(texts::codes_created(lang, &plan.name, chunk), None).await?;
+    }
+    Ok(())
+}
+
+/// A setup button pressed by the owner (or an admin): a plan off sale or back, a key
+/// revoked. Anyone else's press does nothing.
+pub async fn on_setup_callback(talk: &mut Conversation<'_>, data: &[&str]) -> Result<(), JobError> {
+    if !talk.is_staff().await? {
+        return Ok(());
+    }
+    let ctx = talk.ctx();
+    let lang = talk.lang;
+    match data {
+        ["plansale", id, to @ ("on" | "off")] => {
+            let Ok(plan_id) = Uuid::parse_str(id) else { return Ok(()) };
+            let on_sale = *to == "on";
+            let Some(plan) = store::plans::get(&ctx.pool, talk.project.id, plan_id).await? else { return Ok(()) };
+            store::plans::set_on_sale(&ctx.pool, talk.project.id, plan_id, on_sale).await?;
+            talk.reply(texts::plan_sale_changed(lang, &plan.name, on_sale), None).await
+        }
+        ["keyrevoke", id] => {
+            let Ok(key_id) = Uuid::parse_str(id) else { return Ok(()) };
+            let name = store::api_keys::of_project(&ctx.pool, talk.project.id)
+                .await?
+                .into_iter()
+                .find(|k| k.id == key_id)
+                .map(|k| k.name);
+            let done = store::api_keys::revoke(&ctx.pool, talk.project.id, key_id, ctx.now()).await?;
+            talk.reply(texts::apikey_revoked(lang, name.as_deref().unwrap_or_default(), done), None).await
+        }
+        _ => Ok(()),
+    }
 }

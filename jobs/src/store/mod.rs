@@ -20,7 +20,9 @@
 //! - [`payments`]: `payment_events` (Stripe events, Stars charges and refunds);
 //!   [`checkouts`]: `checkout_requests`; [`access_codes`]: `access_codes`,
 //!   `access_code_redemptions` and `access_tokens`.
-//! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
+//! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`;
+//!   [`manager_messages`]: `manager_messages` (what the platform bot says to creators);
+//!   [`dialogs`]: `dialogs` (guided flows in progress, per bot and user).
 //! - [`events`]: `events` and `event_sequences`, the one catalog of event types and
 //!   the one way an event is written; [`webhooks`]: `webhook_endpoints`,
 //!   `webhook_deliveries` and `webhook_attempts`.
@@ -41,10 +43,12 @@ pub mod budget;
 pub mod chats;
 pub mod checkouts;
 pub mod diagnostics;
+pub mod dialogs;
 pub mod events;
 pub mod grants;
 pub mod idempotent_requests;
 pub mod links;
+pub mod manager_messages;
 pub mod memberships;
 pub mod messages;
 pub mod operator;
