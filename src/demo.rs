@@ -267,13 +267,13 @@ impl Demo {
         ensure!(counted == expected, "counted {counted}, Telegram says {expected}");
         println!("     {counted} members today (the owner and the bot)");
 
-        self.from_telegram().await?;
+        self.set_up_in_telegram().await?;
         self.summary(channel.id).await
     }
 
     /// A second creator who never touches the HTTP API: the platform bot signs her up
     /// and connects her bot; her own bot's owner commands add a channel and a plan.
-    async fn from_telegram(&mut self) -> anyhow::Result<()> {
+    async fn set_up_in_telegram(&mut self) -> anyhow::Result<()> {
         let tg = self.tg.clone();
         self.say("Another creator sets up from Telegram alone, in the platform bot");
         let manager = self.manager_id;

@@ -50,11 +50,8 @@ pub fn parse_minor(text: &str, currency: &str) -> Option<i64> {
     }
     let whole: i64 = whole.parse().ok()?;
     let scale = 10i64.pow(exp);
-    let fraction: i64 = if fraction.is_empty() {
-        0
-    } else {
-        fraction.parse::<i64>().ok()? * 10i64.pow(exp - fraction.len() as u32)
-    };
+    let fraction: i64 =
+        if fraction.is_empty() { 0 } else { fraction.parse::<i64>().ok()? * 10i64.pow(exp - fraction.len() as u32) };
     whole.checked_mul(scale)?.checked_add(fraction)
 }
 

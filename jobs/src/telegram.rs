@@ -148,8 +148,8 @@ fn chat_of(params: &Value) -> Option<i64> {
 pub fn bot_id_of_token(token: &str) -> Option<i64> {
     let (id, secret) = token.split_once(':')?;
     let id_ok = (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit());
-    let secret_ok =
-        (30..=64).contains(&secret.len()) && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let secret_ok = (30..=64).contains(&secret.len())
+        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !id_ok || !secret_ok {
         return None;
     }

@@ -520,7 +520,9 @@ pub fn usage(lang: Lang, usage: &str) -> String {
 pub fn plan_created(lang: Lang, name: &str, price: &str, duration: &str, chats: &str) -> String {
     match lang {
         Lang::En => format!("Plan {name} created: {price}, {duration}, grants {chats}. It is on sale now (/plans)."),
-        Lang::Ru => format!("Тариф {name} создан: {price}, {duration}, даёт доступ к {chats}. Он уже в продаже (/plans)."),
+        Lang::Ru => {
+            format!("Тариф {name} создан: {price}, {duration}, даёт доступ к {chats}. Он уже в продаже (/plans).")
+        }
     }
 }
 
@@ -560,7 +562,9 @@ pub fn plan_sale_changed(lang: Lang, name: &str, on_sale: bool) -> String {
         (Lang::En, true) => format!("{name} is on sale again."),
         (Lang::En, false) => format!("{name} is off sale: nobody can buy it; current subscribers keep their access."),
         (Lang::Ru, true) => format!("{name} снова в продаже."),
-        (Lang::Ru, false) => format!("{name} снят с продажи: купить его нельзя; у текущих подписчиков доступ сохраняется."),
+        (Lang::Ru, false) => {
+            format!("{name} снят с продажи: купить его нельзя; у текущих подписчиков доступ сохраняется.")
+        }
     }
 }
 
@@ -568,10 +572,10 @@ pub fn plan_sale_changed(lang: Lang, name: &str, on_sale: bool) -> String {
 pub fn addchat_howto(lang: Lang, channel_link: &str, group_link: &str) -> String {
     match lang {
         Lang::En => format!(
-            "Add me as an administrator (I need to invite users, ban users and manage the chat):\nChannel: {channel_link}\nGroup: {group_link}\nOr send /addchat <chat_id> once I am an administrator there."
+            "Add me as an administrator (I need to invite users, ban users and manage the chat):\nChannel: {channel_link}\nGroup: {group_link}\nOr, once I am an administrator there, forward me a post from it or send /addchat <chat_id or @username>."
         ),
         Lang::Ru => format!(
-            "Добавьте меня администратором (нужны права приглашать и блокировать пользователей и управлять чатом):\nКанал: {channel_link}\nГруппа: {group_link}\nИли отправьте /addchat <id чата>, когда я стану там администратором."
+            "Добавьте меня администратором (нужны права приглашать и блокировать пользователей и управлять чатом):\nКанал: {channel_link}\nГруппа: {group_link}\nИли, когда я стану там администратором, перешлите мне пост оттуда или отправьте /addchat <id чата или @имя>."
         ),
     }
 }
@@ -581,6 +585,14 @@ pub fn chat_checking(lang: Lang, chat: &str) -> String {
     match lang {
         Lang::En => format!("Checking my rights in {chat}…"),
         Lang::Ru => format!("Проверяю мои права в {chat}…"),
+    }
+}
+
+/// `/addchat @username`: Telegram knows no such chat, or the bot cannot see it.
+pub fn chat_unknown(lang: Lang, username: &str) -> String {
+    match lang {
+        Lang::En => format!("I cannot see {username}: add me to it as an administrator first, then try again."),
+        Lang::Ru => format!("Я не вижу {username}: сначала добавьте меня туда администратором, затем повторите."),
     }
 }
 
@@ -673,7 +685,9 @@ pub fn codes_which_plan(lang: Lang, names: &[String]) -> String {
         (Lang::En, true) => "No plans yet: create one with /addplan.".into(),
         (Lang::Ru, true) => "Тарифов пока нет: создайте тариф командой /addplan.".into(),
         (Lang::En, false) => format!("Which plan? /codes <n> <plan> [days] [uses]; plans: {}", names.join(", ")),
-        (Lang::Ru, false) => format!("Для какого тарифа? /codes <n> <тариф> [дни] [использований]; тарифы: {}", names.join(", ")),
+        (Lang::Ru, false) => {
+            format!("Для какого тарифа? /codes <n> <тариф> [дни] [использований]; тарифы: {}", names.join(", "))
+        }
     }
 }
 
@@ -707,7 +721,9 @@ pub fn setup_button(lang: Lang, which: &str) -> String {
 pub fn addplan_question(lang: Lang, step: &str) -> String {
     match (lang, step) {
         (Lang::En, "name") => "New plan. What is it called?",
-        (Lang::En, "price") => "Its price and currency, as you would write them: 15.00 EUR, or 250 XTR for Telegram Stars.",
+        (Lang::En, "price") => {
+            "Its price and currency, as you would write them: 15.00 EUR, or 250 XTR for Telegram Stars."
+        }
         (Lang::En, "duration") => "How long does one payment give access? Pick one, or type a number of days.",
         (Lang::En, "recurring") => "Does it renew automatically every period?",
         (Lang::En, "trial") => "A free trial first?",
@@ -738,19 +754,30 @@ pub fn addplan_summary(
     trial_days: i64,
     chats: &str,
     stars: Option<&str>,
+    stars_only: bool,
 ) -> String {
+    let paid_by = match (lang, stars_only, stars) {
+        (Lang::En, true, _) => "Telegram Stars".to_string(),
+        (Lang::Ru, true, _) => "Telegram Stars".to_string(),
+        (Lang::En, false, None) => "card".to_string(),
+        (Lang::Ru, false, None) => "картой".to_string(),
+        (Lang::En, false, Some(s)) => format!("card or {s}"),
+        (Lang::Ru, false, Some(s)) => format!("картой или {s}"),
+    };
     match lang {
         Lang::En => format!(
-            "{name}: {price}, {duration}, {}, {}; grants {chats}; paid by {}. Create it?",
+            "{name}: {price}, {duration}, {}, {}; grants {chats}; paid by {paid_by}. Create it?",
             if recurring { "renews automatically" } else { "one payment" },
             if trial_days > 0 { format!("{trial_days}-day trial") } else { "no trial".into() },
-            stars.map_or_else(|| "card".to_string(), |s| format!("card or {s}")),
         ),
         Lang::Ru => format!(
-            "{name}: {price}, {duration}, {}, {}; доступ к {chats}; оплата: {}. Создать?",
+            "{name}: {price}, {duration}, {}, {}; доступ к {chats}; оплата: {paid_by}. Создать?",
             if recurring { "продлевается автоматически" } else { "один платёж" },
-            if trial_days > 0 { format!("пробный период {trial_days} дн.") } else { "без пробного периода".into() },
-            stars.map_or_else(|| "картой".to_string(), |s| format!("картой или {s}")),
+            if trial_days > 0 {
+                format!("пробный период {trial_days} дн.")
+            } else {
+                "без пробного периода".into()
+            },
         ),
     }
 }
@@ -800,8 +827,14 @@ pub fn addplan_button(lang: Lang, which: &str) -> String {
 /// The platform bot's commands.
 pub fn manager_commands(lang: Lang) -> Vec<(&'static str, &'static str)> {
     match lang {
-        Lang::En => vec![("start", "Your projects, or create one"), ("new", "Create a project"), ("cancel", "Stop what you started")],
-        Lang::Ru => vec![("start", "Ваши проекты или новый проект"), ("new", "Создать проект"), ("cancel", "Прервать начатое")],
+        Lang::En => vec![
+            ("start", "Your projects, or create one"),
+            ("new", "Create a project"),
+            ("cancel", "Stop what you started"),
+        ],
+        Lang::Ru => {
+            vec![("start", "Ваши проекты или новый проект"), ("new", "Создать проект"), ("cancel", "Прервать начатое")]
+        }
     }
 }
 
@@ -816,8 +849,12 @@ pub fn manager_ask_name(lang: Lang) -> String {
 /// Asks for the handle.
 pub fn manager_ask_handle(lang: Lang, name: &str) -> String {
     match lang {
-        Lang::En => format!("{name}: now a short handle for its page, 2 to 63 characters of a-z, 0-9, _ and - (for example my-club)."),
-        Lang::Ru => format!("{name}: теперь короткое имя для его страницы, от 2 до 63 символов из a-z, 0-9, _ и - (например, my-club)."),
+        Lang::En => format!(
+            "{name}: now a short handle for its page, 2 to 63 characters of a-z, 0-9, _ and - (for example my-club)."
+        ),
+        Lang::Ru => format!(
+            "{name}: теперь короткое имя для его страницы, от 2 до 63 символов из a-z, 0-9, _ и - (например, my-club)."
+        ),
     }
 }
 
@@ -854,8 +891,12 @@ pub fn manager_project_line(lang: Lang, name: &str, handle: &str, bot: Option<&s
 /// "Connect bot" pressed: asks for the token.
 pub fn manager_paste_token(lang: Lang, name: &str) -> String {
     match lang {
-        Lang::En => format!("Paste the token @BotFather gave you for {name}'s bot. I delete the message with it at once."),
-        Lang::Ru => format!("Вставьте токен, который @BotFather выдал для бота проекта {name}. Сообщение с ним я сразу удалю."),
+        Lang::En => {
+            format!("Paste the token @BotFather gave you for {name}'s bot. I delete the message with it at once.")
+        }
+        Lang::Ru => {
+            format!("Вставьте токен, который @BotFather выдал для бота проекта {name}. Сообщение с ним я сразу удалю.")
+        }
     }
 }
 

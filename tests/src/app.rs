@@ -63,8 +63,11 @@ impl TestApp {
 
     async fn start_inner(sim_config: SimConfig, extra: &[(&str, &str)], with_manager: bool) -> Self {
         let sim = Sim::start(sim_config).await.expect("simulator");
-        let manager =
-            if with_manager { Some(sim.client().create_bot_named("gatehouse_bot").await.expect("platform bot")) } else { None };
+        let manager = if with_manager {
+            Some(sim.client().create_bot_named("gatehouse_bot").await.expect("platform bot"))
+        } else {
+            None
+        };
         let db = TestDb::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let api_url = format!("http://{}", listener.local_addr().unwrap());

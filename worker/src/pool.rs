@@ -165,8 +165,7 @@ pub async fn run(
     if let Some(job) = gatehouse_jobs::catalog::connect_manager_bot::ConnectManagerBot::for_config(&config) {
         match pool.acquire().await {
             Ok(mut conn) => {
-                if let Err(e) =
-                    gatehouse_jobs::queue::enqueue(&mut conn, &job, gatehouse_jobs::queue::RunAt::Now).await
+                if let Err(e) = gatehouse_jobs::queue::enqueue(&mut conn, &job, gatehouse_jobs::queue::RunAt::Now).await
                 {
                     tracing::error!(error = %e, "could not enqueue connect-manager-bot");
                 }

@@ -307,8 +307,15 @@ impl ProcessTelegramUpdate {
             if update.new_chat_member.is_admin()
                 && let Some(by) = &update.from
             {
-                crate::conversation::owner::adopt_chat(ctx, project_id, self.bot_id, by.id, update.chat.id, &self.cause())
-                    .await?;
+                crate::conversation::owner::adopt_chat(
+                    ctx,
+                    project_id,
+                    self.bot_id,
+                    by.id,
+                    update.chat.id,
+                    &self.cause(),
+                )
+                .await?;
             }
             return Ok(());
         };

@@ -9,9 +9,9 @@ use crate::store::events::{EventType, NewEvent};
 use crate::{
     kinds::send_message::SendMessage,
     queue::JobError,
-    texts::{self, Lang},
     store::{self, chats::ChatCheck},
     telegram::TgError,
+    texts::{self, Lang},
 };
 
 impl Job for VerifyChat {

@@ -58,6 +58,8 @@ pub enum Command {
     Plans,
     /// Owner setup: `/addchat` (how to add one) or `/addchat <chat_id>`.
     AddChat(Option<i64>),
+    /// Owner setup: `/addchat @username` (a public chat, looked up with getChat).
+    AddChatByUsername(String),
     /// Owner setup: `/chats`.
     Chats,
     /// Owner setup: `/apikey [name]`.
@@ -87,6 +89,7 @@ impl Command {
                 | Command::AddPlanGuided
                 | Command::Plans
                 | Command::AddChat(_)
+                | Command::AddChatByUsername(_)
                 | Command::Chats
                 | Command::ApiKey(_)
                 | Command::ApiKeys
@@ -177,7 +180,7 @@ pub const MAX_CODE_USES: i32 = 100_000;
 /// The usage lines of the setup commands.
 pub const ADDPLAN_USAGE: &str = "/addplan <name> <price> <currency> <days|lifetime>";
 /// See [`ADDPLAN_USAGE`].
-pub const ADDCHAT_USAGE: &str = "/addchat <chat_id>";
+pub const ADDCHAT_USAGE: &str = "/addchat <chat_id or @username>";
 /// See [`ADDPLAN_USAGE`].
 pub const CODES_USAGE: &str = "/codes <n 1-100> [plan] [days 1-3650] [uses 1-100000]";
 
@@ -189,9 +192,18 @@ fn setup_command(name: &str, args: &[&str]) -> Option<Command> {
         "plans" => Command::Plans,
         "addchat" => match args {
             [] => Command::AddChat(None),
-            [id] => id.parse::<i64>().ok().filter(|id| *id != 0).map_or(Command::Usage(ADDCHAT_USAGE), |id| {
-                Command::AddChat(Some(id))
-            }),
+            [name] if name.starts_with('@') => {
+                let bare = &name[1..];
+                let valid = (5..=32).contains(&bare.len())
+                    && bare.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && bare.as_bytes()[0].is_ascii_alphabetic();
+                if valid { Command::AddChatByUsername(name.to_string()) } else { Command::Usage(ADDCHAT_USAGE) }
+            }
+            [id] => id
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id != 0)
+                .map_or(Command::Usage(ADDCHAT_USAGE), |id| Command::AddChat(Some(id))),
             _ => Command::Usage(ADDCHAT_USAGE),
         },
         "chats" => Command::Chats,
@@ -301,23 +313,41 @@ mod tests {
     fn setup_commands_read_prices_durations_and_bounds() {
         assert_eq!(
             parse("/addplan Gold 15.00 EUR 30", None),
-            Command::AddPlan(OneLinePlan { name: "Gold".into(), price_minor: 1500, currency: "EUR".into(), days: Some(30) })
+            Command::AddPlan(OneLinePlan {
+                name: "Gold".into(),
+                price_minor: 1500,
+                currency: "EUR".into(),
+                days: Some(30)
+            })
         );
         assert_eq!(
             parse("/addplan Fans Club 250 xtr lifetime", None),
-            Command::AddPlan(OneLinePlan { name: "Fans Club".into(), price_minor: 250, currency: "XTR".into(), days: None })
+            Command::AddPlan(OneLinePlan {
+                name: "Fans Club".into(),
+                price_minor: 250,
+                currency: "XTR".into(),
+                days: None
+            })
         );
         assert_eq!(parse("/addplan", None), Command::AddPlanGuided);
         for bad in ["/addplan Gold", "/addplan Gold 15.001 EUR 30", "/addplan Gold 15 EUR 0", "/addplan 15 EUR 30"] {
             assert_eq!(parse(bad, None), Command::Usage(ADDPLAN_USAGE), "{bad}");
         }
-        assert_eq!(parse("/codes 5 Gold 7 2", None), Command::Codes(CodesRequest { count: 5, plan: Some("Gold".into()), days: Some(7), uses: Some(2) }));
-        assert_eq!(parse("/codes 3", None), Command::Codes(CodesRequest { count: 3, plan: None, days: None, uses: None }));
+        assert_eq!(
+            parse("/codes 5 Gold 7 2", None),
+            Command::Codes(CodesRequest { count: 5, plan: Some("Gold".into()), days: Some(7), uses: Some(2) })
+        );
+        assert_eq!(
+            parse("/codes 3", None),
+            Command::Codes(CodesRequest { count: 3, plan: None, days: None, uses: None })
+        );
         for bad in ["/codes", "/codes 0", "/codes 101", "/codes 5 Gold 0", "/codes 5 Gold 7 0", "/codes 5 Gold 3651"] {
             assert_eq!(parse(bad, None), Command::Usage(CODES_USAGE), "{bad}");
         }
         assert_eq!(parse("/addchat -1001234", None), Command::AddChat(Some(-1001234)));
         assert_eq!(parse("/addchat", None), Command::AddChat(None));
+        assert_eq!(parse("/addchat @club_news", None), Command::AddChatByUsername("@club_news".into()));
+        assert_eq!(parse("/addchat @no", None), Command::Usage(ADDCHAT_USAGE));
         assert!(parse("/apikeys", None).is_owner_only());
     }
 }

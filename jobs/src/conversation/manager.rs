@@ -43,20 +43,27 @@ impl Turn<'_> {
     ) -> Result<(), JobError> {
         self.replies += 1;
         let key = format!("reply:{}:{}", self.cause, self.replies);
-        let markup = (!buttons.is_empty())
-            .then(|| serde_json::to_value(keyboard(buttons)).expect("a keyboard serializes"));
+        let markup =
+            (!buttons.is_empty()).then(|| serde_json::to_value(keyboard(buttons)).expect("a keyboard serializes"));
         let message_id = store::manager_messages::put(&mut *tx, self.user, &key, &text, markup).await?;
         queue::enqueue(tx, &SendManagerMessage { message_id }, RunAt::Now).await?;
         Ok(())
     }
 
-    async fn set(&self, tx: &mut PgConnection, flow: &str, step: &str, data: serde_json::Value) -> Result<(), JobError> {
+    async fn set(
+        &self,
+        tx: &mut PgConnection,
+        flow: &str,
+        step: &str,
+        data: serde_json::Value,
+    ) -> Result<(), JobError> {
         Ok(store::dialogs::set(&mut *tx, self.bot, self.user, flow, step, &data, self.cause).await?)
     }
 }
 
 fn open<'a>(ctx: &'a JobContext, bot: i64, cause: &'a str, from: &User) -> Result<Turn<'a>, JobError> {
-    let user = i64::try_from(from.id.0).map_err(|_| JobError::Permanent(format!("user id {} is out of range", from.id.0)))?;
+    let user =
+        i64::try_from(from.id.0).map_err(|_| JobError::Permanent(format!("user id {} is out of range", from.id.0)))?;
     Ok(Turn {
         ctx,
         bot,
@@ -124,7 +131,8 @@ pub async fn on_callback(ctx: &JobContext, bot: i64, cause: &str, query: &Callba
         }
         ["connect", id] => {
             let Ok(project_id) = Uuid::parse_str(id) else { return Ok(()) };
-            let Some(project) = store::projects::get(&mut *tx, project_id).await?.filter(|p| p.owner_telegram_id == turn.user)
+            let Some(project) =
+                store::projects::get(&mut *tx, project_id).await?.filter(|p| p.owner_telegram_id == turn.user)
             else {
                 return Ok(());
             };
@@ -223,14 +231,9 @@ async fn answer(
                     return turn.reply(tx, text, vec![]).await;
                 }
             };
-            if token.telegram_bot_id == turn.bot {
-                let text = texts::setup_refused(lang, "token: this is my own token, not your bot's");
-                return turn.reply(tx, text, vec![]).await;
-            }
-            let key = turn.ctx.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;
             let announce = Announce { telegram_user_id: turn.user, language_code: turn.language_code.clone() };
             let mut attempt = sqlx::Connection::begin(&mut *tx).await?;
-            match setup::bot::connect(&mut attempt, key, project.id, &token, Some(announce)).await {
+            match setup::bot::connect(&mut attempt, &turn.ctx.config, project.id, &token, Some(announce)).await {
                 Ok(_) => {
                     attempt.commit().await?;
                     store::dialogs::clear(&mut *tx, turn.bot, turn.user).await?;

@@ -17,7 +17,7 @@ pub mod owner;
 pub mod subscriber;
 
 use serde_json::Value;
-use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message};
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageOrigin};
 use uuid::Uuid;
 
 use crate::{
@@ -133,11 +133,19 @@ pub async fn on_message(ctx: &JobContext, bot: &Bot, cause: &str, message: &Mess
     if !message.chat.is_private() {
         return Ok(());
     }
-    let (Some(from), Some(text)) = (message.from.as_ref(), message.text()) else { return Ok(()) };
-    if from.is_bot {
+    let Some(from) = message.from.as_ref() else { return Ok(()) };
+    let forwarded = forwarded_chat(message);
+    if from.is_bot || (forwarded.is_none() && message.text().is_none()) {
         return Ok(());
     }
     let mut talk = Conversation::open(ctx, bot, cause, from).await?;
+    // A post the owner forwards from a chat: that chat is added, as with /addchat <id>.
+    if let Some(chat_id) = forwarded
+        && talk.is_staff().await?
+    {
+        return owner::run(&mut talk, command::Command::AddChat(Some(chat_id))).await;
+    }
+    let Some(text) = message.text() else { return Ok(()) };
     let command = command::parse(text, None);
     if command.is_owner_only() {
         if talk.is_staff().await? {
@@ -151,7 +159,21 @@ pub async fn on_message(ctx: &JobContext, bot: &Bot, cause: &str, message: &Mess
         let text = texts::refused(talk.lang);
         return talk.reply(text, None).await;
     }
+    // An answer to the owner's guided /addplan, if one waits for it.
+    if command == command::Command::Text && talk.is_staff().await? && owner::dialog_text(&mut talk, text).await? {
+        return Ok(());
+    }
     subscriber::run(&mut talk, command).await
+}
+
+/// The chat a forwarded message comes from (a channel's post, or a group's message sent
+/// on its behalf).
+fn forwarded_chat(message: &Message) -> Option<i64> {
+    match message.forward_origin()? {
+        MessageOrigin::Channel { chat, .. } => Some(chat.id.0),
+        MessageOrigin::Chat { sender_chat, .. } => Some(sender_chat.id.0),
+        _ => None,
+    }
 }
 
 /// An inline button pressed under one of the bot's messages.
@@ -168,6 +190,9 @@ pub async fn on_callback(ctx: &JobContext, bot: &Bot, cause: &str, query: &Callb
     let parts: Vec<&str> = data.split(':').collect();
     if matches!(parts.first(), Some(&("plansale" | "keyrevoke"))) {
         return owner::on_setup_callback(&mut talk, &parts).await;
+    }
+    if parts.first() == Some(&"ap") {
+        return owner::dialog_button(&mut talk, &parts).await;
     }
     match parts.as_slice() {
         ["plan", id] => match Uuid::parse_str(id) {

@@ -51,8 +51,10 @@ pub async fn run(talk: &mut Conversation<'_>, command: Command) -> Result<(), Jo
             talk.reply(text, None).await
         }
         Command::AddPlan(plan) => add_plan(talk, plan).await,
+        Command::AddPlanGuided => add_plan_guided(talk).await,
         Command::Plans => plans(talk).await,
         Command::AddChat(chat) => add_chat(talk, chat).await,
+        Command::AddChatByUsername(name) => add_chat_by_username(talk, &name).await,
         Command::Chats => chats(talk).await,
         Command::ApiKey(name) => api_key(talk, name).await,
         Command::ApiKeys => api_keys(talk).await,
@@ -204,8 +206,11 @@ fn refused(lang: texts::Lang, e: SetupError) -> Result<String, JobError> {
 async fn add_plan(talk: &mut Conversation<'_>, plan: OneLinePlan) -> Result<(), JobError> {
     let ctx = talk.ctx();
     let lang = talk.lang;
-    let chats: Vec<_> =
-        store::chats::of_project(&ctx.pool, talk.project.id).await?.into_iter().filter(|c| c.status == "ready").collect();
+    let chats: Vec<_> = store::chats::of_project(&ctx.pool, talk.project.id)
+        .await?
+        .into_iter()
+        .filter(|c| c.status == "ready")
+        .collect();
     if chats.is_empty() {
         return talk.reply(texts::plan_needs_chat(lang), None).await;
     }
@@ -223,7 +228,13 @@ async fn add_plan(talk: &mut Conversation<'_>, plan: OneLinePlan) -> Result<(), 
             tx.commit().await?;
             let names: Vec<String> = chats.iter().map(store::chats::Chat::display_name).collect();
             let duration = texts::duration(lang, plan.days.and_then(|d| i32::try_from(d).ok()));
-            texts::plan_created(lang, plan.name.trim(), &texts::price(plan.price_minor, &plan.currency), &duration, &names.join(", "))
+            texts::plan_created(
+                lang,
+                plan.name.trim(),
+                &texts::price(plan.price_minor, &plan.currency),
+                &duration,
+                &names.join(", "),
+            )
         }
         Err(e) => refused(lang, e)?,
     };
@@ -270,6 +281,20 @@ async fn add_chat(talk: &mut Conversation<'_>, chat: Option<i64>) -> Result<(), 
     queue::enqueue(&mut tx, &VerifyChat { chat_id: id, attempt, report_to: Some(talk.user) }, RunAt::Now).await?;
     tx.commit().await?;
     talk.reply(texts::chat_checking(lang, &chat_id.to_string()), None).await
+}
+
+/// `/addchat @username`: the public chat's id from getChat (one budgeted call from this
+/// interactive job), then as `/addchat <chat_id>`.
+async fn add_chat_by_username(talk: &mut Conversation<'_>, username: &str) -> Result<(), JobError> {
+    let api = talk.ctx().bot_api(talk.project.id).await?;
+    match api.call::<crate::telegram::Chat>("getChat", serde_json::json!({"chat_id": username})).await {
+        Ok(chat) => add_chat(talk, Some(chat.id)).await,
+        Err(crate::telegram::TgError::Rejected { .. }) => {
+            let text = texts::chat_unknown(talk.lang, username);
+            talk.reply(text, None).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The bot was made an administrator of a chat the project does not manage yet, by
@@ -429,4 +454,317 @@ pub async fn on_setup_callback(talk: &mut Conversation<'_>, data: &[&str]) -> Re
         }
         _ => Ok(()),
     }
+}
+
+// ------------------------------------------------------------ the guided /addplan
+
+/// The guided `/addplan`'s flow in `dialogs` (per bot and owner): name → price and
+/// currency → duration → recurring → trial → chats → payment methods → confirm. Each
+/// answer is stored as it comes, so the flow resumes after any pause or restart.
+pub const ADDPLAN_FLOW: &str = "addplan";
+
+/// Durations offered as buttons (days); any other is typed.
+const DURATION_CHOICES: [i64; 4] = [7, 30, 90, 365];
+/// Trials offered as buttons (days).
+const TRIAL_CHOICES: [i64; 3] = [3, 7, 14];
+
+/// `/addplan` alone: starts the guided flow.
+async fn add_plan_guided(talk: &mut Conversation<'_>) -> Result<(), JobError> {
+    let ctx = talk.ctx();
+    let Some(bot) = store::bots::of_project(&ctx.pool, talk.project.id).await? else { return Ok(()) };
+    let ready = store::chats::of_project(&ctx.pool, talk.project.id).await?.iter().any(|c| c.status == "ready");
+    if !ready {
+        let text = texts::plan_needs_chat(talk.lang);
+        return talk.reply(text, None).await;
+    }
+    let data = serde_json::json!({});
+    store::dialogs::set(&ctx.pool, bot.telegram_bot_id, talk.user, ADDPLAN_FLOW, "name", &data, talk.cause()).await?;
+    prompt(talk, "name", &data, "").await
+}
+
+/// Asks the question of `step`, with its buttons; `before` is put in front (a complaint).
+async fn prompt(
+    talk: &mut Conversation<'_>,
+    step: &str,
+    data: &serde_json::Value,
+    before: &str,
+) -> Result<(), JobError> {
+    let lang = talk.lang;
+    let button = |label: String, value: String| InlineKeyboardButton::callback(label, format!("ap:{step}:{value}"));
+    let mut buttons = Vec::new();
+    let mut text = format!("{before}{}", texts::addplan_question(lang, step));
+    match step {
+        "duration" => {
+            for d in DURATION_CHOICES {
+                buttons.push(button(texts::duration(lang, Some(d as i32)), d.to_string()));
+            }
+            buttons.push(button(texts::addplan_button(lang, "lifetime"), "lifetime".into()));
+        }
+        "recurring" => {
+            buttons.push(button(texts::addplan_button(lang, "yes"), "yes".into()));
+            buttons.push(button(texts::addplan_button(lang, "no"), "no".into()));
+        }
+        "trial" => {
+            buttons.push(button(texts::addplan_button(lang, "no_trial"), "0".into()));
+            for d in TRIAL_CHOICES {
+                buttons.push(button(texts::duration(lang, Some(d as i32)), d.to_string()));
+            }
+        }
+        "chats" => {
+            let chosen = chosen_chats(data);
+            for chat in store::chats::of_project(&talk.ctx().pool, talk.project.id).await? {
+                if chat.status != "ready" {
+                    continue;
+                }
+                let mark = if chosen.contains(&chat.telegram_chat_id) { "✓ " } else { "" };
+                buttons.push(button(format!("{mark}{}", chat.display_name()), chat.telegram_chat_id.to_string()));
+            }
+            buttons.push(button(texts::addplan_button(lang, "done"), "done".into()));
+        }
+        "methods" => {
+            buttons.push(button(texts::addplan_button(lang, "card"), "card".into()));
+            buttons.push(button(texts::addplan_button(lang, "card_stars"), "card_stars".into()));
+        }
+        "confirm" => {
+            let terms = terms_of(data);
+            let chats: Vec<String> = store::chats::by_telegram_ids(&talk.ctx().pool, talk.project.id, &terms.chat_ids)
+                .await?
+                .iter()
+                .map(store::chats::Chat::display_name)
+                .collect();
+            let stars =
+                terms.stars_price.filter(|_| terms.currency != setup::plans::STARS).map(|s| texts::price(s, "XTR"));
+            text = texts::addplan_summary(
+                lang,
+                &terms.name,
+                &texts::price(terms.price, &terms.currency),
+                &texts::duration(lang, terms.duration_days.and_then(|d| i32::try_from(d).ok())),
+                terms.recurring,
+                terms.trial_days.unwrap_or(0),
+                &chats.join(", "),
+                stars.as_deref(),
+                terms.currency == setup::plans::STARS,
+            );
+            buttons.push(button(texts::addplan_button(lang, "create"), "create".into()));
+            buttons.push(button(texts::addplan_button(lang, "cancel"), "cancel".into()));
+        }
+        _ => {}
+    }
+    let markup = (!buttons.is_empty()).then(|| keyboard(buttons));
+    talk.reply(text, markup).await
+}
+
+fn chosen_chats(data: &serde_json::Value) -> Vec<i64> {
+    data["chat_ids"].as_array().map(|a| a.iter().filter_map(serde_json::Value::as_i64).collect()).unwrap_or_default()
+}
+
+/// The plan the answers so far describe.
+fn terms_of(data: &serde_json::Value) -> PlanTerms {
+    PlanTerms {
+        name: data["name"].as_str().unwrap_or_default().to_string(),
+        price: data["price"].as_i64().unwrap_or_default(),
+        currency: data["currency"].as_str().unwrap_or_default().to_string(),
+        stars_price: data["stars_price"].as_i64(),
+        duration_days: data["duration_days"].as_i64(),
+        recurring: data["recurring"].as_bool().unwrap_or(false),
+        trial_days: data["trial_days"].as_i64(),
+        chat_ids: chosen_chats(data),
+    }
+}
+
+/// The step after `step`, given the answers (lifetime plans do not renew; Stars plans
+/// are paid in Stars only; card-only plans need no Stars price).
+fn next_step(step: &str, data: &serde_json::Value) -> &'static str {
+    let lifetime = data["duration_days"].is_null();
+    let stars_only = data["currency"].as_str() == Some(setup::plans::STARS);
+    match step {
+        "name" => "price",
+        "price" => "duration",
+        "duration" if lifetime => "trial",
+        "duration" => "recurring",
+        "recurring" => "trial",
+        "trial" => "chats",
+        "chats" if stars_only => "confirm",
+        "chats" => "methods",
+        "methods" if data["stars_price"].is_null() && data["wants_stars"].as_bool() == Some(true) => "stars",
+        _ => "confirm",
+    }
+}
+
+/// One answer to the flow: a text (`Err(text)`) or a button's value (`Ok(value)`).
+/// Returns false when the owner is in no guided flow (the text is not for it).
+async fn answer_flow(talk: &mut Conversation<'_>, answer: Result<&str, &str>) -> Result<bool, JobError> {
+    let ctx = talk.ctx();
+    let lang = talk.lang;
+    let Some(bot) = store::bots::of_project(&ctx.pool, talk.project.id).await? else { return Ok(false) };
+    let mut tx = ctx.pool.begin().await?;
+    let Some(dialog) = store::dialogs::lock(&mut tx, bot.telegram_bot_id, talk.user).await? else { return Ok(false) };
+    if dialog.flow != ADDPLAN_FLOW {
+        return Ok(false);
+    }
+    let step = dialog.step.clone();
+    let mut data = dialog.data.clone();
+    if dialog.last_cause.as_deref() == Some(talk.cause()) {
+        // This update moved the flow already (a re-run): ask what comes next again.
+        drop(tx);
+        prompt(talk, &step, &data, "").await?;
+        return Ok(true);
+    }
+    let again = texts::addplan_other(lang, "again");
+    let understood: Result<(), String> = match (step.as_str(), answer) {
+        ("name", Err(text)) => setup::projects::parse_name(text)
+            .map(|name| data["name"] = name.into())
+            .map_err(|e| texts::setup_refused(lang, &e.to_string()) + "\n"),
+        ("price", Err(text)) => match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [price, currency] if currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                let currency = currency.to_ascii_uppercase();
+                match crate::money::parse_minor(price, &currency) {
+                    Some(minor) => {
+                        data["price"] = minor.into();
+                        data["currency"] = currency.clone().into();
+                        if currency == setup::plans::STARS {
+                            data["stars_price"] = minor.into();
+                        }
+                        Ok(())
+                    }
+                    None => Err(again.clone()),
+                }
+            }
+            _ => Err(again.clone()),
+        },
+        ("duration", Ok("lifetime")) => {
+            data["duration_days"] = serde_json::Value::Null;
+            data["recurring"] = false.into();
+            Ok(())
+        }
+        ("duration", Ok(days) | Err(days)) => {
+            match days.trim().parse::<i64>().ok().filter(|d| (1..=crate::clock::MAX_PERIOD_DAYS).contains(d)) {
+                Some(d) => {
+                    data["duration_days"] = d.into();
+                    Ok(())
+                }
+                None => Err(again.clone()),
+            }
+        }
+        ("recurring", Ok(yes @ ("yes" | "no"))) => {
+            data["recurring"] = (yes == "yes").into();
+            Ok(())
+        }
+        ("trial", Ok(days)) => match days.parse::<i64>().ok().filter(|d| *d == 0 || TRIAL_CHOICES.contains(d)) {
+            Some(d) => {
+                data["trial_days"] = d.into();
+                Ok(())
+            }
+            None => Err(again.clone()),
+        },
+        ("chats", Ok("done")) if chosen_chats(&data).is_empty() => Err(texts::addplan_other(lang, "no_chat") + "\n"),
+        ("chats", Ok("done")) => Ok(()),
+        ("chats", Ok(id)) => {
+            let Ok(id) = id.parse::<i64>() else { return Ok(true) };
+            let mut chosen = chosen_chats(&data);
+            if let Some(at) = chosen.iter().position(|c| *c == id) {
+                chosen.remove(at);
+            } else {
+                chosen.push(id);
+            }
+            data["chat_ids"] = chosen.into();
+            // A toggle: the same step again, with the marks updated.
+            store::dialogs::set(&mut *tx, bot.telegram_bot_id, talk.user, ADDPLAN_FLOW, &step, &data, talk.cause())
+                .await?;
+            tx.commit().await?;
+            prompt(talk, &step, &data, "").await?;
+            return Ok(true);
+        }
+        ("methods", Ok(method @ ("card" | "card_stars"))) => {
+            data["wants_stars"] = (method == "card_stars").into();
+            Ok(())
+        }
+        ("stars", Err(text)) => match text.trim().parse::<i64>().ok().filter(|s| (1..=i64::from(i32::MAX)).contains(s))
+        {
+            Some(stars) => {
+                data["stars_price"] = stars.into();
+                Ok(())
+            }
+            None => Err(again.clone()),
+        },
+        ("confirm", Ok("cancel")) => {
+            store::dialogs::clear(&mut *tx, bot.telegram_bot_id, talk.user).await?;
+            tx.commit().await?;
+            let text = texts::addplan_other(lang, "cancelled");
+            talk.reply(text, None).await?;
+            return Ok(true);
+        }
+        ("confirm", Ok("create")) => {
+            let terms = terms_of(&data);
+            let mut attempt = sqlx::Connection::begin(&mut *tx).await?;
+            let text = match setup::plans::create(&mut attempt, talk.project.id, &terms).await {
+                Ok(_) => {
+                    attempt.commit().await?;
+                    store::dialogs::clear(&mut *tx, bot.telegram_bot_id, talk.user).await?;
+                    let chats: Vec<String> = store::chats::by_telegram_ids(&mut *tx, talk.project.id, &terms.chat_ids)
+                        .await?
+                        .iter()
+                        .map(store::chats::Chat::display_name)
+                        .collect();
+                    let duration = texts::duration(lang, terms.duration_days.and_then(|d| i32::try_from(d).ok()));
+                    texts::plan_created(
+                        lang,
+                        terms.name.trim(),
+                        &texts::price(terms.price, &terms.currency),
+                        &duration,
+                        &chats.join(", "),
+                    )
+                }
+                Err(e) => {
+                    attempt.rollback().await?;
+                    store::dialogs::clear(&mut *tx, bot.telegram_bot_id, talk.user).await?;
+                    refused(lang, e)?
+                }
+            };
+            tx.commit().await?;
+            talk.reply(text, None).await?;
+            return Ok(true);
+        }
+        // A press under an older question, or a text where a button is wanted.
+        _ => Err(again.clone()),
+    };
+    match understood {
+        Ok(()) => {
+            let next = next_step(&step, &data);
+            store::dialogs::set(&mut *tx, bot.telegram_bot_id, talk.user, ADDPLAN_FLOW, next, &data, talk.cause())
+                .await?;
+            tx.commit().await?;
+            prompt(talk, next, &data, "").await?;
+        }
+        Err(complaint) => {
+            drop(tx);
+            prompt(talk, &step, &data, &complaint).await?;
+        }
+    }
+    Ok(true)
+}
+
+/// A text from the owner (or an admin) that is not a command: an answer to the guided
+/// `/addplan` if one is waiting. Returns whether it was.
+pub async fn dialog_text(talk: &mut Conversation<'_>, text: &str) -> Result<bool, JobError> {
+    answer_flow(talk, Err(text)).await
+}
+
+/// A guided-`/addplan` button (`ap:<step>:<value>`), pressed by staff only.
+pub async fn dialog_button(talk: &mut Conversation<'_>, parts: &[&str]) -> Result<(), JobError> {
+    if !talk.is_staff().await? {
+        return Ok(());
+    }
+    let ["ap", step, value] = parts else { return Ok(()) };
+    // A press under an older question counts only for the step it asked.
+    let ctx = talk.ctx();
+    let Some(bot) = store::bots::of_project(&ctx.pool, talk.project.id).await? else { return Ok(()) };
+    let current = {
+        let mut conn = ctx.pool.acquire().await?;
+        store::dialogs::lock(&mut conn, bot.telegram_bot_id, talk.user).await?
+    };
+    if current.as_ref().is_none_or(|d| d.flow != ADDPLAN_FLOW || d.step != *step) {
+        return Ok(());
+    }
+    answer_flow(talk, Ok(value)).await.map(|_| ())
 }

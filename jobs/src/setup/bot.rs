@@ -7,14 +7,15 @@ use uuid::Uuid;
 
 use super::SetupError;
 use crate::{
-    Secret, crypto,
+    Config, Secret, crypto,
     kinds::connect_bot::{Announce, ConnectBot},
     queue::{self, RunAt},
     store,
 };
 
 /// What a malformed token is told (never the token itself).
-pub const TOKEN_FORMAT: &str = "token: expected a bot token as BotFather gives it: <bot id>:<30 to 64 characters of A-Z, a-z, 0-9, '_' and '-'>";
+pub const TOKEN_FORMAT: &str =
+    "token: expected a bot token as BotFather gives it: <bot id>:<30 to 64 characters of A-Z, a-z, 0-9, '_' and '-'>";
 
 /// A bot token in the form BotFather gives: `<bot id>:<secret>`. No `Debug`.
 pub struct BotToken {
@@ -40,11 +41,16 @@ impl BotToken {
 /// the platform bot how it went. Returns our id of the bot.
 pub async fn connect(
     conn: &mut PgConnection,
-    sealing_key: &Secret<[u8; 32]>,
+    config: &Config,
     project_id: Uuid,
     token: &BotToken,
     announce: Option<Announce>,
 ) -> Result<Uuid, SetupError> {
+    // The platform bot is nobody's project bot: its webhook must stay where it is.
+    if config.manager_bot.as_ref().is_some_and(|m| m.telegram_bot_id == token.telegram_bot_id) {
+        return Err(SetupError::Invalid("token: this is the platform bot's token, not a bot of your own".into()));
+    }
+    let sealing_key = config.encryption_key().map_err(|e| SetupError::Misconfigured(e.to_string()))?;
     let sealed = crypto::seal(sealing_key, token.token.expose());
     // A bot id is taken only by a claim getMe verified; an unverified claim blocks nobody.
     if store::bots::verified_elsewhere(&mut *conn, token.telegram_bot_id, project_id).await? {

@@ -60,7 +60,8 @@ pub async fn create(
         return Err(invalid("name: expected 1 to 100 characters"));
     }
     if let Some(at) = expires_at
-        && (at <= now || now.checked_add_signed(chrono::TimeDelta::days(MAX_KEY_LIFETIME_DAYS)).is_none_or(|max| at > max))
+        && (at <= now
+            || now.checked_add_signed(chrono::TimeDelta::days(MAX_KEY_LIFETIME_DAYS)).is_none_or(|max| at > max))
     {
         return Err(invalid(format!(
             "expires_at: expected a time in the future, at most {MAX_KEY_LIFETIME_DAYS} days ahead"

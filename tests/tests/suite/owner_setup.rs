@@ -137,11 +137,8 @@ async fn a_creator_signs_up_connects_a_bot_adds_a_chat_and_a_plan_and_a_subscrib
     let details = press(&app, bot.id, fan.id, &home[0], &plan).await;
     let pay = buttons(&details[0]).into_iter().find(|b| b.starts_with("pay:stars:")).expect("pay with Stars");
     let invoice = press(&app, bot.id, fan.id, &details[0], &pay).await;
-    let link = text(&invoice)
-        .split_whitespace()
-        .find(|w| w.starts_with("https://"))
-        .expect("an invoice link")
-        .to_string();
+    let link =
+        text(&invoice).split_whitespace().find(|w| w.starts_with("https://")).expect("an invoice link").to_string();
     app.tg.pay(fan.id, PayRequest { bot_id: bot.id, message_id: None, invoice_link: Some(link) }).await.unwrap();
     app.settle(&[bot.id]).await;
     let texts_to_fan: Vec<String> =
@@ -180,7 +177,11 @@ async fn the_platform_bot_speaks_russian_refuses_bad_answers_and_lets_one_creato
     say(&app, manager.id, creator.id, "Совы 2").await;
     say(&app, manager.id, creator.id, "sovy-2").await;
     let list = say(&app, manager.id, creator.id, "/start").await;
-    assert!(text(&list).starts_with("Ваши проекты:\n• Совы (sovy): бот не подключён\n• Совы 2 (sovy-2)"), "{}", text(&list));
+    assert!(
+        text(&list).starts_with("Ваши проекты:\n• Совы (sovy): бот не подключён\n• Совы 2 (sovy-2)"),
+        "{}",
+        text(&list)
+    );
     let connect = buttons(&list[0]);
     assert_eq!(connect.len(), 3, "{connect:?}");
 
@@ -354,7 +355,53 @@ async fn the_owner_adds_a_chat_by_id_and_is_told_what_is_missing() {
     assert!(listed.contains(&format!("• Club Channel ({}): ready", c.world.channel.id)), "{listed}");
     assert!(listed.contains(&format!("• Club Talk ({}): not ready — ", group.id)), "{listed}");
     let answer = c.say(owner, "/addchat 0").await;
-    assert_eq!(text(&answer), "Usage: /addchat <chat_id>");
+    assert_eq!(text(&answer), "Usage: /addchat <chat_id or @username>");
+
+    // Or a public chat by its @username (looked up with getChat), or one unknown.
+    let public = c
+        .app
+        .tg
+        .create_chat(ChatInfo {
+            id: 0,
+            kind: ChatKind::Channel,
+            title: "Club Public".into(),
+            username: Some("club_public".into()),
+            join_by_request: false,
+            description: None,
+            creator_id: Some(owner),
+        })
+        .await
+        .unwrap();
+    c.app.tg.add_admin(public.id, c.world.bot.id, AdminRights::all()).await.unwrap();
+    c.app.settle(&[c.world.bot.id]).await;
+    let answer = c.say(owner, "/addchat @club_public").await;
+    assert_eq!(
+        text(&answer),
+        [texts::chat_checking(Lang::En, &public.id.to_string()), texts::chat_ready(Lang::En, "Club Public")]
+            .join("\n---\n")
+    );
+    let answer = c.say(owner, "/addchat @nobody_here").await;
+    assert_eq!(text(&answer), texts::chat_unknown(Lang::En, "@nobody_here"));
+
+    // Or a post forwarded from a channel the bot administers.
+    let news = c.app.tg.create_channel("Club News").await.unwrap();
+    c.app.tg.add_admin(news.id, c.world.bot.id, AdminRights::all()).await.unwrap();
+    c.app.settle(&[c.world.bot.id]).await;
+    let before = c.app.tg.messages_to(owner, c.world.bot.id).await.unwrap().len();
+    c.app.tg.forward_from_chat(owner, c.world.bot.id, news.id, "a post").await.unwrap();
+    c.app.settle(&[c.world.bot.id]).await;
+    let answer = c.app.tg.messages_to(owner, c.world.bot.id).await.unwrap().split_off(before);
+    assert_eq!(
+        text(&answer),
+        [texts::chat_checking(Lang::En, &news.id.to_string()), texts::chat_ready(Lang::En, "Club News")]
+            .join("\n---\n")
+    );
+    // A forward from anyone else adds nothing.
+    let stranger = user(&c.app, "Stranger", None).await;
+    let other = c.app.tg.create_channel("Elsewhere").await.unwrap();
+    c.app.tg.forward_from_chat(stranger.id, c.world.bot.id, other.id, "a post").await.unwrap();
+    c.app.settle(&[c.world.bot.id]).await;
+    assert_eq!(c.app.db.count("SELECT count(*) FROM chats").await, 4);
 }
 
 #[tokio::test]
@@ -397,7 +444,10 @@ async fn the_owner_makes_access_codes_as_deep_links_within_bounds() {
     assert_eq!(links.len(), 3, "{shown}");
     assert!(shown.starts_with("3 access codes for Monthly:"), "{shown}");
     let (uses, days): (Option<i32>, Option<i32>) =
-        sqlx::query_as("SELECT max_uses, duration_days FROM access_codes LIMIT 1").fetch_one(&c.app.db.pool).await.unwrap();
+        sqlx::query_as("SELECT max_uses, duration_days FROM access_codes LIMIT 1")
+            .fetch_one(&c.app.db.pool)
+            .await
+            .unwrap();
     assert_eq!((uses, days), (Some(2), Some(7)));
     // A code from the list gives access.
     let code = links[0].rsplit('=').next().unwrap();
@@ -436,7 +486,10 @@ async fn a_russian_speaking_admin_runs_every_setup_command_in_russian() {
     let c = club().await;
     let admin = c.russian_admin().await;
     let answer = c.say(admin.id, "/addplan Золото 15.00 EUR 30").await;
-    assert_eq!(text(&answer), texts::plan_created(Lang::Ru, "Золото", "15.00 EUR", &texts::duration(Lang::Ru, Some(30)), "Club Channel"));
+    assert_eq!(
+        text(&answer),
+        texts::plan_created(Lang::Ru, "Золото", "15.00 EUR", &texts::duration(Lang::Ru, Some(30)), "Club Channel")
+    );
     let list = c.say(admin.id, "/plans").await;
     let monthly = texts::plan_line(Lang::Ru, "Monthly", "5.00 USD", &texts::duration(Lang::Ru, Some(30)), true);
     assert!(text(&list).starts_with(&format!("Ваши тарифы:\n{monthly}")), "{}", text(&list));
@@ -455,8 +508,99 @@ async fn a_russian_speaking_admin_runs_every_setup_command_in_russian() {
 
     let codes = text(&c.say(admin.id, "/codes 2 Monthly").await);
     assert!(codes.starts_with("Коды доступа к Monthly (2 шт.):\nhttps://t.me/club_bot?start="), "{codes}");
-    assert_eq!(text(&c.say(admin.id, "/codes 0").await), "Формат: /codes <n 1-100> [plan] [days 1-3650] [uses 1-100000]");
+    assert_eq!(
+        text(&c.say(admin.id, "/codes 0").await),
+        "Формат: /codes <n 1-100> [plan] [days 1-3650] [uses 1-100000]"
+    );
 
     let stats = text(&c.say(admin.id, "/stats").await);
     assert!(stats.ends_with(&texts::stats_analytics(Lang::Ru, 0, 0, 0, "0")), "{stats}");
+}
+
+#[tokio::test]
+async fn the_guided_addplan_asks_step_by_step_with_buttons_and_resumes_after_a_restart() {
+    let mut c = club().await;
+    let owner = c.world.owner.id;
+    let answer = c.say(owner, "/addplan").await;
+    assert_eq!(text(&answer), texts::addplan_question(Lang::En, "name"));
+    c.say(owner, "Gold Club").await;
+    let answer = c.say(owner, "15 euros").await;
+    assert_eq!(
+        text(&answer),
+        texts::addplan_other(Lang::En, "again") + &texts::addplan_question(Lang::En, "price"),
+        "an answer it cannot read is asked again"
+    );
+    let duration = c.say(owner, "15.00 EUR").await;
+    assert_eq!(text(&duration), texts::addplan_question(Lang::En, "duration"));
+    assert_eq!(
+        buttons(&duration[0]),
+        ["ap:duration:7", "ap:duration:30", "ap:duration:90", "ap:duration:365", "ap:duration:lifetime"]
+    );
+
+    // A pause: the worker stops and another starts; the flow is where it was.
+    c.app.worker.take().unwrap().stop().await;
+    c.app.worker = Some(gatehouse_tests::spawn_worker_with(c.app.config.clone(), c.app.clock.clone()).await);
+
+    let recurring = c.press(owner, &duration[0], "ap:duration:30").await;
+    assert_eq!(buttons(&recurring[0]), ["ap:recurring:yes", "ap:recurring:no"]);
+    // A press under an older question does nothing.
+    let stale = c.press(owner, &duration[0], "ap:duration:7").await;
+    assert!(stale.is_empty(), "{}", text(&stale));
+    let trial = c.press(owner, &recurring[0], "ap:recurring:yes").await;
+    assert_eq!(buttons(&trial[0]), ["ap:trial:0", "ap:trial:3", "ap:trial:7", "ap:trial:14"]);
+    let chats = c.press(owner, &trial[0], "ap:trial:7").await;
+    let channel = format!("ap:chats:{}", c.world.channel.id);
+    assert_eq!(buttons(&chats[0]), [channel.clone(), "ap:chats:done".to_string()]);
+    let none = c.press(owner, &chats[0], "ap:chats:done").await;
+    assert!(text(&none).starts_with(&texts::addplan_other(Lang::En, "no_chat")), "{}", text(&none));
+    let marked = c.press(owner, &chats[0], &channel).await;
+    assert!(marked[0].reply_markup.as_ref().unwrap().to_string().contains("✓ Club Channel"));
+    let methods = c.press(owner, &marked[0], "ap:chats:done").await;
+    assert_eq!(buttons(&methods[0]), ["ap:methods:card", "ap:methods:card_stars"]);
+    let stars = c.press(owner, &methods[0], "ap:methods:card_stars").await;
+    assert_eq!(text(&stars), texts::addplan_question(Lang::En, "stars"));
+    let confirm = c.say(owner, "700").await;
+    assert_eq!(
+        text(&confirm),
+        "Gold Club: 15.00 EUR, 30 days, renews automatically, 7-day trial; grants Club Channel; paid by card or 700 Stars. Create it?"
+    );
+    let created = c.press(owner, &confirm[0], "ap:confirm:create").await;
+    assert_eq!(text(&created), texts::plan_created(Lang::En, "Gold Club", "15.00 EUR", "30 days", "Club Channel"));
+    let plan: (i64, String, Option<i32>, Option<i32>, bool, i32) = sqlx::query_as(
+        "SELECT price_minor, currency, stars_price, duration_days, recurring, trial_days FROM plans WHERE name = 'Gold Club'",
+    )
+    .fetch_one(&c.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(plan, (1500, "EUR".to_string(), Some(700), Some(30), true, 7));
+    // The flow is over: a text is no longer an answer.
+    let after = c.say(owner, "hello").await;
+    assert_eq!(text(&after), texts::help(Lang::En));
+}
+
+#[tokio::test]
+async fn the_guided_addplan_in_russian_makes_a_stars_plan_and_can_be_cancelled() {
+    let c = club().await;
+    let admin = c.russian_admin().await;
+    assert_eq!(text(&c.say(admin.id, "/addplan").await), texts::addplan_question(Lang::Ru, "name"));
+    c.say(admin.id, "Звёзды").await;
+    let duration = c.say(admin.id, "250 XTR").await;
+    let lifetime = c.press(admin.id, &duration[0], "ap:duration:lifetime").await;
+    // Lifetime: no renewal question.
+    assert_eq!(text(&lifetime), texts::addplan_question(Lang::Ru, "trial"));
+    let chats = c.press(admin.id, &lifetime[0], "ap:trial:0").await;
+    assert_eq!(text(&chats), texts::addplan_question(Lang::Ru, "chats"));
+    let marked = c.press(admin.id, &chats[0], &format!("ap:chats:{}", c.world.channel.id)).await;
+    // Stars: paid in Stars only, no methods question.
+    let confirm = c.press(admin.id, &marked[0], "ap:chats:done").await;
+    assert_eq!(
+        text(&confirm),
+        "Звёзды: 250 Stars, навсегда, один платёж, без пробного периода; доступ к Club Channel; оплата: Telegram Stars. Создать?"
+    );
+    let cancelled = c.press(admin.id, &confirm[0], "ap:confirm:cancel").await;
+    assert_eq!(text(&cancelled), texts::addplan_other(Lang::Ru, "cancelled"));
+    assert_eq!(c.app.db.count("SELECT count(*) FROM plans").await, 1);
+    // A stranger's "/addplan" is an unknown command, and their text no answer.
+    let stranger = user(&c.app, "Чужой", Some("ru")).await;
+    assert_eq!(text(&c.say(stranger.id, "/addplan").await), texts::unknown_command(Lang::Ru));
 }

@@ -80,7 +80,8 @@ pub async fn connect(
     key.require(Ability::ProjectWrite)?;
     let token = BotToken::parse(body.token)?;
     let mut tx = state.pool.begin().await?;
-    let bot_id = setup::bot::connect(&mut tx, state.config.encryption_key()?, key.project_id, &token, None).await?;
+    state.config.encryption_key()?;
+    let bot_id = setup::bot::connect(&mut tx, &state.config, key.project_id, &token, None).await?;
     tx.commit().await?;
     Ok((StatusCode::ACCEPTED, Data(Connecting { bot_id, status: "connecting" })))
 }

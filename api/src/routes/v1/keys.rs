@@ -67,7 +67,8 @@ pub async fn create(
     key.require(Ability::KeysManage)?;
     let abilities = abilities(&body.abilities, &key)?;
     let now = state.clock.now();
-    let created = setup::keys::create(&state.pool, key.project_id, &body.name, &abilities, body.expires_at, now).await?;
+    let created =
+        setup::keys::create(&state.pool, key.project_id, &body.name, &abilities, body.expires_at, now).await?;
     let id = created.id;
     tracing::info!(project_id = %key.project_id, key_id = %id, by = %key.key_id, "api key created");
     let view = KeyView {

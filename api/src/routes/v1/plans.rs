@@ -77,10 +77,9 @@ pub async fn create_plan(state: &AppState, key: &ProjectKey, body: CreatePlan) -
     };
     let mut tx = state.pool.begin().await?;
     let plan_id = setup::plans::create(&mut tx, key.project_id, &terms).await.map_err(|e| match e {
-        SetupError::Invalid(m) if m.starts_with("chat_ids: not chats") => ApiError::Unprocessable(format!(
-            "{m} (add them with POST /v1/projects/{}/chats first)",
-            key.project_id
-        )),
+        SetupError::Invalid(m) if m.starts_with("chat_ids: not chats") => {
+            ApiError::Unprocessable(format!("{m} (add them with POST /v1/projects/{}/chats first)", key.project_id))
+        }
         other => other.into(),
     })?;
     tx.commit().await?;
