@@ -70,8 +70,9 @@ pub fn update_type(update: &serde_json::Value) -> Option<&'static str> {
 #[derive(Debug, Deserialize)]
 struct ChatMemberUpdated {
     chat: ChatRef,
-    /// Who made the change.
-    from: Option<User>,
+    /// Who made the change (read leniently: only its id is used).
+    #[serde(default)]
+    from: Option<serde_json::Value>,
     date: i64,
     old_chat_member: ChatMember,
     new_chat_member: ChatMember,
@@ -305,17 +306,10 @@ impl ProcessTelegramUpdate {
         let Some(chat) = store::chats::by_telegram_id(&ctx.pool, project_id, update.chat.id).await? else {
             // A chat the owner asked to add with /addchat, made an administrator of.
             if update.new_chat_member.is_admin()
-                && let Some(by) = &update.from
+                && let Some(by) = update.from.as_ref().and_then(|f| f.get("id")).and_then(Value::as_i64)
             {
-                crate::conversation::owner::adopt_chat(
-                    ctx,
-                    project_id,
-                    self.bot_id,
-                    by.id,
-                    update.chat.id,
-                    &self.cause(),
-                )
-                .await?;
+                crate::conversation::owner::adopt_chat(ctx, project_id, self.bot_id, by, update.chat.id, &self.cause())
+                    .await?;
             }
             return Ok(());
         };

@@ -1,10 +1,14 @@
 //! `send-manager-message`: sends one recorded message of the platform bot, once, in
-//! the interactive lane. A creator who blocked the bot (403) is not retried.
+//! the interactive lane, after any earlier one to the same creator. A creator who
+//! blocked the bot (403) is not retried.
 
 pub use crate::kinds::send_manager_message::SendManagerMessage;
 use crate::queue::JobError;
 use crate::runtime::{Job, JobContext};
 use crate::store::manager_messages;
+
+/// How long a message waits for an earlier one to the same creator before it looks again.
+const ORDER_WAIT_MS: i64 = 200;
 
 impl Job for SendManagerMessage {
     async fn run(self, ctx: &JobContext) -> Result<(), JobError> {
@@ -13,6 +17,15 @@ impl Job for SendManagerMessage {
         };
         if message.state != "pending" {
             return Ok(());
+        }
+        // In order: a reply recorded earlier ("checking the token…") goes before a later
+        // one ("connected") that another job recorded meanwhile.
+        if manager_messages::earlier_pending(&ctx.pool, message.telegram_user_id, message.id).await? {
+            let until = ctx
+                .now()
+                .checked_add_signed(chrono::TimeDelta::milliseconds(ORDER_WAIT_MS))
+                .unwrap_or_else(|| ctx.now());
+            return Err(JobError::Snooze { until, reason: "an earlier message to this creator goes first".into() });
         }
         let api = ctx.manager_api()?;
         match api.send_message(message.telegram_user_id, &message.text, message.reply_markup.as_ref()).await {

@@ -215,6 +215,8 @@ async fn answer(
             // Whatever is pasted here may be a token: it leaves the chat at once.
             let delete = DeleteMessage { telegram_bot_id: turn.bot, chat_id: turn.user, message_id };
             queue::enqueue(&mut *tx, &delete, RunAt::Now).await?;
+            // Nor does it stay in this job's row.
+            store::queue::scrub_job(&mut *tx, &turn.ctx.job_id, text.trim()).await?;
             let project_id = dialog.data["project_id"].as_str().and_then(|id| Uuid::parse_str(id).ok());
             let project = match project_id {
                 Some(id) => store::projects::get(&mut *tx, id).await?.filter(|p| p.owner_telegram_id == turn.user),

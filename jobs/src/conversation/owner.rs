@@ -275,12 +275,16 @@ async fn add_chat(talk: &mut Conversation<'_>, chat: Option<i64>) -> Result<(), 
             .await?;
         return talk.reply(texts::addchat_howto(lang, &channel, &group), None).await;
     };
+    // Said before the check starts, so that it comes before what the check finds. A re-run
+    // finds the reply recorded, and its check enqueued already (the attempt is the update's).
+    talk.reply(texts::chat_checking(lang, &chat_id.to_string()), None).await?;
     let attempt = Uuid::new_v5(&Uuid::NAMESPACE_OID, talk.cause().as_bytes());
+    let ctx = talk.ctx();
     let mut tx = ctx.pool.begin().await?;
     let id = store::chats::upsert(&mut *tx, Uuid::new_v4(), talk.project.id, chat_id, None).await?;
     queue::enqueue(&mut tx, &VerifyChat { chat_id: id, attempt, report_to: Some(talk.user) }, RunAt::Now).await?;
     tx.commit().await?;
-    talk.reply(texts::chat_checking(lang, &chat_id.to_string()), None).await
+    Ok(())
 }
 
 /// `/addchat @username`: the public chat's id from getChat (one budgeted call from this

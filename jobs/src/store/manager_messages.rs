@@ -73,3 +73,18 @@ pub async fn undeliverable(db: impl PgExecutor<'_>, id: Uuid, error: &str) -> Re
         .await?;
     Ok(())
 }
+
+/// Whether a message to the same creator, recorded before message `id` in the last
+/// minute, is still waiting to be sent (messages to one creator go out in order; one
+/// stuck for longer holds nothing up).
+pub async fn earlier_pending(db: impl PgExecutor<'_>, telegram_user_id: i64, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM manager_messages
+                        WHERE telegram_user_id = $1 AND id < $2 AND state = 'pending'
+                          AND created_at > now() - interval '1 minute')",
+    )
+    .bind(telegram_user_id)
+    .bind(id)
+    .fetch_one(db)
+    .await
+}

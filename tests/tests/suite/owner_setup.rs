@@ -95,6 +95,13 @@ async fn a_creator_signs_up_connects_a_bot_adds_a_chat_and_a_plan_and_a_subscrib
         .await
         .unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains(&bot.token), "the token is sealed");
+    let in_jobs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE position(convert_to($1, 'UTF8') IN job) > 0")
+            .bind(&bot.token)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(in_jobs, 0, "the token does not stay in the queue");
     assert!(app.tg.webhook_state(bot.id).await.unwrap().url.ends_with(&format!("/hooks/telegram/{}", bot.id)));
 
     // /start again lists the project with its bot, and offers another project.
