@@ -21,10 +21,9 @@ impl Job for SendManagerMessage {
         // In order: a reply recorded earlier ("checking the token…") goes before a later
         // one ("connected") that another job recorded meanwhile.
         if manager_messages::earlier_pending(&ctx.pool, message.telegram_user_id, message.id).await? {
-            let until = ctx
-                .now()
-                .checked_add_signed(chrono::TimeDelta::milliseconds(ORDER_WAIT_MS))
-                .unwrap_or_else(|| ctx.now());
+            // The queue's time, not Gatehouse's clock (which tests and the demo move).
+            let now = chrono::Utc::now();
+            let until = now.checked_add_signed(chrono::TimeDelta::milliseconds(ORDER_WAIT_MS)).unwrap_or(now);
             return Err(JobError::Snooze { until, reason: "an earlier message to this creator goes first".into() });
         }
         let api = ctx.manager_api()?;
