@@ -26,6 +26,8 @@ struct Demo {
     pool: PgPool,
     clock: Clock,
     bot_id: i64,
+    /// The platform bot for creators (`GATEHOUSE_MANAGER_BOT_TOKEN`).
+    manager_id: i64,
     step: usize,
 }
 
@@ -37,6 +39,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
     let pool = gatehouse_jobs::db::pool(&database_url, 8)?;
 
     let sim = Sim::start(SimConfig::default()).await.context("starting the simulator")?;
+    let manager = sim.client().create_bot_named("gatehouse_bot").await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let api_url = format!("http://{}", listener.local_addr()?);
     let admin_token = format!("demo-{}", uuid::Uuid::new_v4().simple());
@@ -49,6 +52,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         "GATEHOUSE_POLL_INTERVAL_MS" => Some("50".into()),
         "GATEHOUSE_RESCUE_AFTER_SECS" => Some("10".into()),
         "GATEHOUSE_SHUTDOWN_GRACE_SECS" => Some("5".into()),
+        "GATEHOUSE_MANAGER_BOT_TOKEN" => Some(manager.token.clone()),
         _ => None,
     })?;
     demo_config = demo_config.with_secrets(admin_token.clone(), key);
@@ -86,6 +90,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         pool: pool.clone(),
         clock,
         bot_id: 0,
+        manager_id: manager.id,
         step: 0,
     };
     let result = demo.story(&admin_token).await;
@@ -282,7 +287,63 @@ impl Demo {
         ensure!(counted == expected, "counted {counted}, Telegram says {expected}");
         println!("     {counted} members today (the owner and the bot)");
 
+        self.set_up_in_telegram().await?;
         self.summary(channel.id).await
+    }
+
+    /// A second creator who never touches the HTTP API: the platform bot signs her up
+    /// and connects her bot; her own bot's owner commands add a channel and a plan.
+    async fn set_up_in_telegram(&mut self) -> anyhow::Result<()> {
+        let tg = self.tg.clone();
+        self.say("Another creator sets up from Telegram alone, in the platform bot");
+        let manager = self.manager_id;
+        let hook = tg.webhook_state(manager).await?;
+        ensure!(hook.url.ends_with("/hooks/manager"), "the platform bot's webhook is {:?}", hook.url);
+        let ivy = tg.create_user_named("Ivy").await?;
+        for answer in ["/start", "Ivy's Studio", "ivy-studio"] {
+            tg.send_text(ivy.id, manager, answer).await?;
+            self.settle_on(manager).await?;
+        }
+        let studio = tg.create_bot_named("ivy_studio_bot").await?;
+        tg.send_text(ivy.id, manager, &studio.token).await?;
+        self.settle_on(manager).await?;
+        let seen = tg.messages(Some(manager), Some(ivy.id)).await?;
+        ensure!(seen.iter().all(|m| m.text.as_deref() != Some(studio.token.as_str())), "the token stayed in the chat");
+        let told = self.last_text(ivy.id, manager).await?;
+        ensure!(told.contains("@ivy_studio_bot is connected"), "the platform bot said {told:?}");
+        println!("     /start, a name, a handle, the token from BotFather (its message deleted at once)");
+        println!("     \"{}\"", told.lines().next().unwrap_or_default());
+
+        let channel = tg
+            .create_chat(ChatInfo {
+                id: 0,
+                kind: ChatKind::Channel,
+                title: "Studio Channel".into(),
+                username: None,
+                join_by_request: false,
+                description: None,
+                creator_id: Some(ivy.id),
+            })
+            .await?;
+        tg.send_text(ivy.id, studio.id, "/addchat").await?;
+        self.settle_on(studio.id).await?;
+        tg.add_admin(channel.id, studio.id, AdminRights::all()).await?;
+        self.settle_on(studio.id).await?;
+        let told = self.last_text(ivy.id, studio.id).await?;
+        ensure!(told.starts_with("Studio Channel is ready"), "her bot said {told:?}");
+        println!("     in @ivy_studio_bot: /addchat, then the bot made an admin of her channel: \"{told}\"");
+        tg.send_text(ivy.id, studio.id, "/addplan Supporters 100 XTR 30").await?;
+        self.settle_on(studio.id).await?;
+        let told = self.last_text(ivy.id, studio.id).await?;
+        ensure!(told.starts_with("Plan Supporters created: 100 Stars, 30 days"), "her bot said {told:?}");
+        println!("     /addplan Supporters 100 XTR 30: \"{}\"", told.lines().next().unwrap_or_default());
+        Ok(())
+    }
+
+    /// The last text `bot` sent `user`.
+    async fn last_text(&self, user: i64, bot: i64) -> anyhow::Result<String> {
+        let messages = self.tg.messages_to(user, bot).await?;
+        messages.iter().rev().find_map(|m| m.text.clone()).context("nothing was said")
     }
 
     async fn summary(&self, channel: i64) -> anyhow::Result<()> {
@@ -350,13 +411,18 @@ impl Demo {
 
     /// Waits until Telegram has delivered every update and no job is left to run.
     async fn settle(&self) -> anyhow::Result<()> {
+        self.settle_on(self.bot_id).await
+    }
+
+    /// [`Demo::settle`], for the updates of `bot` (0: none).
+    async fn settle_on(&self, bot: i64) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
-            if self.bot_id != 0 {
-                self.tg.wait_idle(self.bot_id, Duration::from_secs(30)).await?;
+            if bot != 0 {
+                self.tg.wait_idle(bot, Duration::from_secs(30)).await?;
             }
             let unfinished = gatehouse_jobs::store::queue::unfinished(&self.pool).await?;
-            let pending = if self.bot_id != 0 { self.tg.webhook_state(self.bot_id).await?.pending } else { 0 };
+            let pending = if bot != 0 { self.tg.webhook_state(bot).await?.pending } else { 0 };
             if unfinished == 0 && pending == 0 {
                 return Ok(());
             }

@@ -228,6 +228,18 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<gatehouse_jobs::setup::SetupError> for ApiError {
+    fn from(e: gatehouse_jobs::setup::SetupError) -> Self {
+        use gatehouse_jobs::setup::SetupError;
+        match e {
+            SetupError::Invalid(m) => ApiError::Unprocessable(m),
+            SetupError::Conflict(m) => ApiError::Conflict(m),
+            SetupError::Misconfigured(m) => ApiError::Misconfigured(m),
+            SetupError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<gatehouse_jobs::config::ConfigError> for ApiError {
     fn from(e: gatehouse_jobs::config::ConfigError) -> Self {
         tracing::error!(variable = e.variable, "configuration needed by a request is missing");

@@ -11,7 +11,7 @@
 //!   every `/v1` write.
 //! - [`session`]: signed cookies, CSRF tokens and security headers of the HTML surfaces.
 //! - `routes/`: `health` (`/healthz`, `/readyz`, `/metrics`), `telegram`
-//!   (`POST /hooks/telegram/{bot_id}`), `v1/` (the integrator API: projects, bot,
+//!   (`POST /hooks/telegram/{bot_id}`, and `POST /hooks/manager` for the platform bot), `v1/` (the integrator API: projects, bot,
 //!   chats, plans, grants, members, keys, deep links, lists, analytics, events and
 //!   webhook endpoints, member actions, jobs), `compat` (the TGmembership-compatible
 //!   `GET /bot{id}/{api_key}/{method}`) and `page/` (the membership page
@@ -69,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
         .route("/hooks/telegram/{bot_id}", post(routes::telegram::webhook))
+        .route("/hooks/manager", post(routes::telegram::manager_webhook))
         .route("/hooks/stripe/{project_id}", post(routes::stripe::webhook))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/projects", post(v1::projects::create))

@@ -50,6 +50,31 @@ pub struct Config {
     /// `GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE`: whether outbound webhooks may go to `http` URLs
     /// and to loopback, private or link-local addresses (default false; tests and local setups).
     pub webhooks_allow_private: bool,
+    /// `GATEHOUSE_MANAGER_BOT_TOKEN`, when set: the platform bot where creators sign up
+    /// and connect their own bots (unset: there is none).
+    pub manager_bot: Option<ManagerBot>,
+}
+
+/// The platform bot for creators (`GATEHOUSE_MANAGER_BOT_TOKEN`). No `Debug` of the token.
+#[derive(Debug, Clone)]
+pub struct ManagerBot {
+    /// Telegram's id of the bot (the number before ':' in its token).
+    pub telegram_bot_id: i64,
+    /// Its token.
+    pub token: Secret<String>,
+}
+
+impl ManagerBot {
+    /// The secret given to its `setWebhook`, derived from the token (so the api and every
+    /// worker know it without storing it): hex of SHA-256 of a label and the token.
+    pub fn webhook_secret(&self) -> Secret<String> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(b"gatehouse manager webhook\0")
+            .chain_update(self.token.expose().as_bytes())
+            .finalize();
+        Secret::new(hex::encode(digest))
+    }
 }
 
 /// How the api's HTTP server protects itself from slow or numerous clients.
@@ -242,6 +267,17 @@ impl Config {
                         variable: "GATEHOUSE_WEBHOOKS_ALLOW_PRIVATE",
                         problem: "expected true or false".into(),
                     });
+                }
+            },
+            manager_bot: match get("GATEHOUSE_MANAGER_BOT_TOKEN") {
+                None => None,
+                Some(token) => {
+                    let token = token.trim().to_string();
+                    let telegram_bot_id = crate::telegram::bot_id_of_token(&token).ok_or(ConfigError {
+                        variable: "GATEHOUSE_MANAGER_BOT_TOKEN",
+                        problem: "expected a bot token as BotFather gives it: <bot id>:<30 to 64 characters of A-Z, a-z, 0-9, '_' and '-'>".into(),
+                    })?;
+                    Some(ManagerBot { telegram_bot_id, token: Secret::new(token) })
                 }
             },
             telegram_budget: BudgetSettings {

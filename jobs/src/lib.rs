@@ -21,7 +21,10 @@
 //! - [`membership`]: the operations several jobs share: removing a member (a kick),
 //!   revoking links, issuing a personal link, the rights a bot needs, expiring what is
 //!   due, delivering what a member is told.
-//! - [`conversation`]: the membership bot's commands, for subscribers and owners.
+//! - [`conversation`]: the membership bot's commands, for subscribers and owners, and
+//!   the platform bot where creators sign up (`GATEHOUSE_MANAGER_BOT_TOKEN`).
+//! - [`setup`]: the rules of setting a project up (projects, bots, plans, api keys,
+//!   access codes), written once for the integrator API and the owner's commands.
 //! - [`store`]: all SQL, in small named functions, one module per table or aggregate
 //!   (`grants` answers every "who is entitled?" through the SQL functions of migration
 //!   `20261201000041_entitlement.sql`); each function takes the caller's executor, so
@@ -55,6 +58,7 @@ pub mod payments;
 pub mod queue;
 pub mod runtime;
 pub mod secret;
+pub mod setup;
 pub mod store;
 pub mod telegram;
 pub mod texts;

@@ -52,7 +52,8 @@ pub const REDACTED: &str = "[redacted]";
 
 /// A job's args as an operator may see them: every value under a key that names a secret
 /// ([`SECRET_KEYS`]) is replaced by [`REDACTED`], and so is what follows `/start ` in a
-/// message text (a deep link carries access codes and tokens). The one redaction rule.
+/// message text (a deep link carries access codes and tokens), and a text holding a bot
+/// token. The one redaction rule.
 pub fn redact(value: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     // Iterative, like `queue::json_depth`: args may nest deeply.
@@ -72,6 +73,11 @@ pub fn redact(value: &serde_json::Value) -> serde_json::Value {
                         && text.starts_with("/start ")
                     {
                         *item = Value::String(format!("/start {REDACTED}"));
+                    } else if let Value::String(text) = item
+                        && text.split_whitespace().any(|w| crate::telegram::bot_id_of_token(w).is_some())
+                    {
+                        // A bot token pasted to the platform bot.
+                        *item = Value::String(REDACTED.into());
                     } else {
                         stack.push(item);
                     }
@@ -475,11 +481,12 @@ mod tests {
             "token": "123:abc",
             "nested": [{"webhook_secret": "s", "access_code": "C0DE", "grant_id": "g"}],
             "update": {"message": {"text": "/start SECRETCODE", "chat": {"id": 1}}},
+            "pasted": {"text": " 123456:AAE_abcdefghijklmnopqrstuvwxyz-0123 "},
             "telegram_user_id": 7
         });
         let out = redact(&args);
         let text = out.to_string();
-        for secret in ["123:abc", "\"s\"", "C0DE", "SECRETCODE"] {
+        for secret in ["123:abc", "\"s\"", "C0DE", "SECRETCODE", "AAE_abcdefghijklmnopqrstuvwxyz"] {
             assert!(!text.contains(secret), "{secret} left in {text}");
         }
         assert_eq!(out["bot_id"], 42);

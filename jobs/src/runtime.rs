@@ -57,6 +57,18 @@ impl JobContext {
         self.open_bot(&bot)
     }
 
+    /// A Bot API client for the platform bot (`GATEHOUSE_MANAGER_BOT_TOKEN`), under the
+    /// same shared budgets as every bot. Not configured: a permanent failure.
+    pub fn manager_api(&self) -> Result<BotApi, JobError> {
+        let manager = self
+            .config
+            .manager_bot
+            .as_ref()
+            .ok_or_else(|| JobError::Permanent("GATEHOUSE_MANAGER_BOT_TOKEN is not set".into()))?;
+        Ok(BotApi::new(self.http.clone(), &self.config.telegram_api_url, manager.token.clone())
+            .with_budget(self.budgets.clone(), self.queue))
+    }
+
     /// A Bot API client for a bot row.
     pub fn open_bot(&self, bot: &store::bots::Bot) -> Result<BotApi, JobError> {
         let key = self.config.encryption_key().map_err(|e| JobError::Permanent(e.to_string()))?;

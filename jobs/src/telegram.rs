@@ -142,6 +142,20 @@ fn chat_of(params: &Value) -> Option<i64> {
     }
 }
 
+/// The bot id of a token in the form BotFather gives, `<bot id>:<secret>`: checks
+/// `^[0-9]{1,20}:[A-Za-z0-9_-]{30,64}$` and that the id is a positive 64-bit number.
+/// Never echo the token in an error about it.
+pub fn bot_id_of_token(token: &str) -> Option<i64> {
+    let (id, secret) = token.split_once(':')?;
+    let id_ok = (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit());
+    let secret_ok = (30..=64).contains(&secret.len())
+        && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !id_ok || !secret_ok {
+        return None;
+    }
+    id.parse::<i64>().ok().filter(|id| *id > 0)
+}
+
 /// The HTTP client every job shares (connection pooling; `timeout` per call).
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()

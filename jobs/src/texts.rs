@@ -251,6 +251,7 @@ pub fn owner_commands(lang: Lang) -> Vec<(&'static str, &'static str)> {
             ("stats", "Участники, подписки, входы и удаления"),
         ],
     });
+    commands.extend(setup_commands(lang));
     commands
 }
 
@@ -558,6 +559,112 @@ pub fn broadcast_confirm(lang: Lang, segment: &str, recipients: i64) -> String {
     }
 }
 
+// ------------------------------------------------------------ owner setup (in the project's bot)
+
+/// The owner's setup commands, listed after the other owner commands.
+pub fn setup_commands(lang: Lang) -> Vec<(&'static str, &'static str)> {
+    match lang {
+        Lang::En => vec![
+            ("addplan", "New plan: /addplan <name> <price> <currency> <days|lifetime>"),
+            ("plans", "Plans, on sale or not"),
+            ("addchat", "Add a channel or group"),
+            ("chats", "Managed chats and their state"),
+            ("apikey", "A new API key (shown once)"),
+            ("apikeys", "API keys; revoke one"),
+            ("codes", "Access codes: /codes <n> [plan] [days] [uses]"),
+        ],
+        Lang::Ru => vec![
+            ("addplan", "Новый тариф: /addplan <название> <цена> <валюта> <дни|lifetime>"),
+            ("plans", "Тарифы: в продаже или нет"),
+            ("addchat", "Добавить канал или группу"),
+            ("chats", "Подключённые чаты и их состояние"),
+            ("apikey", "Новый API-ключ (показывается один раз)"),
+            ("apikeys", "API-ключи; отозвать ключ"),
+            ("codes", "Коды доступа: /codes <n> [тариф] [дни] [использований]"),
+        ],
+    }
+}
+
+/// A setup action was refused: what was wrong (the rule's own message).
+pub fn setup_refused(lang: Lang, reason: &str) -> String {
+    match lang {
+        Lang::En => format!("Not done: {reason}"),
+        Lang::Ru => format!("Не выполнено: {reason}"),
+    }
+}
+
+/// The usage of an owner command.
+pub fn usage(lang: Lang, usage: &str) -> String {
+    match lang {
+        Lang::En => format!("Usage: {usage}"),
+        Lang::Ru => format!("Формат: {usage}"),
+    }
+}
+
+/// A plan was created.
+pub fn plan_created(lang: Lang, name: &str, price: &str, duration: &str, chats: &str) -> String {
+    match lang {
+        Lang::En => format!("Plan {name} created: {price}, {duration}, grants {chats}. It is on sale now (/plans)."),
+        Lang::Ru => {
+            format!("Тариф {name} создан: {price}, {duration}, даёт доступ к {chats}. Он уже в продаже (/plans).")
+        }
+    }
+}
+
+/// `/addplan` before any chat is ready.
+pub fn plan_needs_chat(lang: Lang) -> String {
+    match lang {
+        Lang::En => "A plan grants chats: add one first with /addchat.".into(),
+        Lang::Ru => "Тариф даёт доступ к чатам: сначала добавьте чат командой /addchat.".into(),
+    }
+}
+
+/// `/plans`: the heading, and one line per plan.
+pub fn plans_list(lang: Lang, lines: &[String]) -> String {
+    let heading = match (lang, lines.is_empty()) {
+        (Lang::En, true) => "No plans yet: create one with /addplan.",
+        (Lang::Ru, true) => "Тарифов пока нет: создайте тариф командой /addplan.",
+        (Lang::En, false) => "Your plans:",
+        (Lang::Ru, false) => "Ваши тарифы:",
+    };
+    std::iter::once(heading.to_string()).chain(lines.iter().cloned()).collect::<Vec<_>>().join("\n")
+}
+
+/// One plan in `/plans`.
+pub fn plan_line(lang: Lang, name: &str, price: &str, duration: &str, on_sale: bool) -> String {
+    let state = match (lang, on_sale) {
+        (Lang::En, true) => "on sale",
+        (Lang::En, false) => "off sale",
+        (Lang::Ru, true) => "в продаже",
+        (Lang::Ru, false) => "снят с продажи",
+    };
+    format!("• {name}: {price}, {duration} — {state}")
+}
+
+/// A plan's sale state changed.
+pub fn plan_sale_changed(lang: Lang, name: &str, on_sale: bool) -> String {
+    match (lang, on_sale) {
+        (Lang::En, true) => format!("{name} is on sale again."),
+        (Lang::En, false) => format!("{name} is off sale: nobody can buy it; current subscribers keep their access."),
+        (Lang::Ru, true) => format!("{name} снова в продаже."),
+        (Lang::Ru, false) => {
+            format!("{name} снят с продажи: купить его нельзя; у текущих подписчиков доступ сохраняется.")
+        }
+    }
+}
+
+/// `/addchat` without arguments: how to add a chat.
+pub fn addchat_howto(lang: Lang, channel_link: &str, group_link: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "Add me as an administrator (I need to invite users, ban users and manage the chat):\nChannel: {channel_link}\nGroup: {group_link}\nOr, once I am an administrator there, forward me a post from it or send /addchat <chat_id or @username>."
+        ),
+        Lang::Ru => format!(
+            "Добавьте меня администратором (нужны права приглашать и блокировать пользователей и управлять чатом):\nКанал: {channel_link}\nГруппа: {group_link}\nИли, когда я стану там администратором, перешлите мне пост оттуда или отправьте /addchat <id чата или @имя>."
+        ),
+    }
+}
+
 /// The confirmation's buttons: (send, cancel), and the progress message's cancel button.
 pub fn broadcast_buttons(lang: Lang, recipients: i64) -> (String, String, String) {
     let n = count(lang, recipients);
@@ -663,6 +770,264 @@ pub fn support_header(lang: Lang, name: &str, username: Option<&str>, user_id: i
     }
 }
 
+/// A chat was added and is being checked.
+pub fn chat_checking(lang: Lang, chat: &str) -> String {
+    match lang {
+        Lang::En => format!("Checking my rights in {chat}…"),
+        Lang::Ru => format!("Проверяю мои права в {chat}…"),
+    }
+}
+
+/// `/addchat @username`: Telegram knows no such chat, or the bot cannot see it.
+pub fn chat_unknown(lang: Lang, username: &str) -> String {
+    match lang {
+        Lang::En => format!("I cannot see {username}: add me to it as an administrator first, then try again."),
+        Lang::Ru => format!("Я не вижу {username}: сначала добавьте меня туда администратором, затем повторите."),
+    }
+}
+
+/// `verify-chat` found the chat ready.
+pub fn chat_ready(lang: Lang, chat: &str) -> String {
+    match lang {
+        Lang::En => format!("{chat} is ready: I can invite and remove members. Sell access to it with /addplan."),
+        Lang::Ru => format!("{chat} готов: я могу приглашать и удалять участников. Продавайте доступ через /addplan."),
+    }
+}
+
+/// `verify-chat` found something missing.
+pub fn chat_not_ready(lang: Lang, chat: &str, problem: &str) -> String {
+    match lang {
+        Lang::En => format!("{chat} is not ready: {problem}. Fix it, then send /addchat again."),
+        Lang::Ru => format!("{chat} не готов: {problem}. Исправьте это и отправьте /addchat ещё раз."),
+    }
+}
+
+/// `/chats`.
+pub fn chats_list(lang: Lang, lines: &[String]) -> String {
+    let heading = match (lang, lines.is_empty()) {
+        (Lang::En, true) => "No chats yet: add one with /addchat.",
+        (Lang::Ru, true) => "Чатов пока нет: добавьте чат командой /addchat.",
+        (Lang::En, false) => "Your chats:",
+        (Lang::Ru, false) => "Ваши чаты:",
+    };
+    std::iter::once(heading.to_string()).chain(lines.iter().cloned()).collect::<Vec<_>>().join("\n")
+}
+
+/// One chat in `/chats`.
+pub fn chat_line(lang: Lang, chat: &str, id: i64, status: &str, reason: Option<&str>) -> String {
+    let status = match (lang, status) {
+        (Lang::En, s) => s.replace('_', " "),
+        (Lang::Ru, "ready") => "готов".into(),
+        (Lang::Ru, "pending") => "проверяется".into(),
+        (Lang::Ru, _) => "не готов".into(),
+    };
+    match reason {
+        Some(r) => format!("• {chat} ({id}): {status} — {r}"),
+        None => format!("• {chat} ({id}): {status}"),
+    }
+}
+
+/// `/apikey`: the key, shown once, and its TGmembership-compatible base URL.
+pub fn apikey_created(lang: Lang, name: &str, key: &str, compat_url: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "New API key {name} (shown once, keep it safe):\n{key}\nIntegrator API: Authorization: Bearer <key>\nTGmembership-compatible URL:\n{compat_url}"
+        ),
+        Lang::Ru => format!(
+            "Новый API-ключ {name} (показывается один раз, сохраните его):\n{key}\nAPI для интеграций: Authorization: Bearer <ключ>\nАдрес, совместимый с TGmembership:\n{compat_url}"
+        ),
+    }
+}
+
+/// `/apikeys`.
+pub fn apikeys_list(lang: Lang, lines: &[String]) -> String {
+    let heading = match (lang, lines.is_empty()) {
+        (Lang::En, true) => "No API keys in force: make one with /apikey.",
+        (Lang::Ru, true) => "Действующих API-ключей нет: создайте ключ командой /apikey.",
+        (Lang::En, false) => "API keys in force:",
+        (Lang::Ru, false) => "Действующие API-ключи:",
+    };
+    std::iter::once(heading.to_string()).chain(lines.iter().cloned()).collect::<Vec<_>>().join("\n")
+}
+
+/// A key was revoked (or was not in force).
+pub fn apikey_revoked(lang: Lang, name: &str, done: bool) -> String {
+    match (lang, done) {
+        (Lang::En, true) => format!("Key {name} revoked: it is refused from now on."),
+        (Lang::En, false) => "That key is not in force.".into(),
+        (Lang::Ru, true) => format!("Ключ {name} отозван: он больше не принимается."),
+        (Lang::Ru, false) => "Этот ключ не действует.".into(),
+    }
+}
+
+/// `/codes`: the links.
+pub fn codes_created(lang: Lang, plan: &str, links: &[String]) -> String {
+    let heading = match lang {
+        Lang::En => format!("{} access codes for {plan}:", links.len()),
+        Lang::Ru => format!("Коды доступа к {plan} ({} шт.):", links.len()),
+    };
+    std::iter::once(heading).chain(links.iter().cloned()).collect::<Vec<_>>().join("\n")
+}
+
+/// `/codes` without a plan, when the project has several (or none).
+pub fn codes_which_plan(lang: Lang, names: &[String]) -> String {
+    match (lang, names.is_empty()) {
+        (Lang::En, true) => "No plans yet: create one with /addplan.".into(),
+        (Lang::Ru, true) => "Тарифов пока нет: создайте тариф командой /addplan.".into(),
+        (Lang::En, false) => format!("Which plan? /codes <n> <plan> [days] [uses]; plans: {}", names.join(", ")),
+        (Lang::Ru, false) => {
+            format!("Для какого тарифа? /codes <n> <тариф> [дни] [использований]; тарифы: {}", names.join(", "))
+        }
+    }
+}
+
+/// `/stats`: the integrator API's analytics for the last 30 days.
+pub fn stats_analytics(lang: Lang, active: i64, new: i64, churned: i64, mrr: &str) -> String {
+    match lang {
+        Lang::En => format!("Last 30 days: {active} active, {new} new, {churned} churned; MRR {mrr}"),
+        Lang::Ru => format!("За 30 дней: активных {active}, новых {new}, ушедших {churned}; MRR {mrr}"),
+    }
+}
+
+/// The setup buttons' labels.
+pub fn setup_button(lang: Lang, which: &str) -> String {
+    match (lang, which) {
+        (Lang::En, "off_sale") => "Take off sale",
+        (Lang::En, "on_sale") => "Put on sale",
+        (Lang::En, "revoke") => "Revoke",
+        (Lang::En, "connect") => "Connect bot",
+        (Lang::En, "new_project") => "New project",
+        (Lang::Ru, "off_sale") => "Снять с продажи",
+        (Lang::Ru, "on_sale") => "Вернуть в продажу",
+        (Lang::Ru, "revoke") => "Отозвать",
+        (Lang::Ru, "connect") => "Подключить бота",
+        (Lang::Ru, "new_project") => "Новый проект",
+        _ => which,
+    }
+    .to_string()
+}
+
+/// The guided `/addplan`: the question of each step.
+pub fn addplan_question(lang: Lang, step: &str) -> String {
+    match (lang, step) {
+        (Lang::En, "name") => "New plan. What is it called?",
+        (Lang::En, "price") => {
+            "Its price and currency, as you would write them: 15.00 EUR, or 250 XTR for Telegram Stars."
+        }
+        (Lang::En, "duration") => "How long does one payment give access? Pick one, or type a number of days.",
+        (Lang::En, "recurring") => "Does it renew automatically every period?",
+        (Lang::En, "trial") => "A free trial first?",
+        (Lang::En, "chats") => "Which chats does it grant? Tap to select, then Done.",
+        (Lang::En, "methods") => "How can subscribers pay?",
+        (Lang::En, "stars") => "Its price in Telegram Stars (a whole number)?",
+        (Lang::Ru, "name") => "Новый тариф. Как он называется?",
+        (Lang::Ru, "price") => "Цена и валюта, как вы их пишете: 15.00 EUR или 250 XTR для Telegram Stars.",
+        (Lang::Ru, "duration") => "На сколько даёт доступ один платёж? Выберите или напишите число дней.",
+        (Lang::Ru, "recurring") => "Продлевается ли он автоматически каждый период?",
+        (Lang::Ru, "trial") => "Сначала бесплатный пробный период?",
+        (Lang::Ru, "chats") => "К каким чатам он даёт доступ? Отметьте и нажмите «Готово».",
+        (Lang::Ru, "methods") => "Как подписчики могут платить?",
+        (Lang::Ru, "stars") => "Цена в Telegram Stars (целое число)?",
+        _ => "?",
+    }
+    .to_string()
+}
+
+/// The guided `/addplan`: the summary to confirm.
+#[allow(clippy::too_many_arguments)]
+pub fn addplan_summary(
+    lang: Lang,
+    name: &str,
+    price: &str,
+    duration: &str,
+    recurring: bool,
+    trial_days: i64,
+    chats: &str,
+    stars: Option<&str>,
+    stars_only: bool,
+) -> String {
+    let paid_by = match (lang, stars_only, stars) {
+        (Lang::En, true, _) => "Telegram Stars".to_string(),
+        (Lang::Ru, true, _) => "Telegram Stars".to_string(),
+        (Lang::En, false, None) => "card".to_string(),
+        (Lang::Ru, false, None) => "картой".to_string(),
+        (Lang::En, false, Some(s)) => format!("card or {s}"),
+        (Lang::Ru, false, Some(s)) => format!("картой или {s}"),
+    };
+    match lang {
+        Lang::En => format!(
+            "{name}: {price}, {duration}, {}, {}; grants {chats}; paid by {paid_by}. Create it?",
+            if recurring { "renews automatically" } else { "one payment" },
+            if trial_days > 0 { format!("{trial_days}-day trial") } else { "no trial".into() },
+        ),
+        Lang::Ru => format!(
+            "{name}: {price}, {duration}, {}, {}; доступ к {chats}; оплата: {paid_by}. Создать?",
+            if recurring { "продлевается автоматически" } else { "один платёж" },
+            if trial_days > 0 {
+                format!("пробный период {trial_days} дн.")
+            } else {
+                "без пробного периода".into()
+            },
+        ),
+    }
+}
+
+/// The guided `/addplan` was cancelled, or an answer was not understood.
+pub fn addplan_other(lang: Lang, which: &str) -> String {
+    match (lang, which) {
+        (Lang::En, "cancelled") => "The plan was not created.",
+        (Lang::En, "again") => "I did not understand that. ",
+        (Lang::En, "no_chat") => "Select at least one chat.",
+        (Lang::Ru, "cancelled") => "Тариф не создан.",
+        (Lang::Ru, "again") => "Не понял ответ. ",
+        (Lang::Ru, "no_chat") => "Отметьте хотя бы один чат.",
+        _ => "",
+    }
+    .to_string()
+}
+
+/// The guided `/addplan`'s buttons.
+pub fn addplan_button(lang: Lang, which: &str) -> String {
+    match (lang, which) {
+        (Lang::En, "lifetime") => "Lifetime",
+        (Lang::En, "yes") => "Yes, it renews",
+        (Lang::En, "no") => "No, one payment",
+        (Lang::En, "no_trial") => "No trial",
+        (Lang::En, "done") => "Done",
+        (Lang::En, "card") => "Card (Stripe)",
+        (Lang::En, "card_stars") => "Card or Telegram Stars",
+        (Lang::En, "create") => "Create",
+        (Lang::En, "cancel") => "Cancel",
+        (Lang::Ru, "lifetime") => "Навсегда",
+        (Lang::Ru, "yes") => "Да, продлевается",
+        (Lang::Ru, "no") => "Нет, один платёж",
+        (Lang::Ru, "no_trial") => "Без пробного",
+        (Lang::Ru, "done") => "Готово",
+        (Lang::Ru, "card") => "Картой (Stripe)",
+        (Lang::Ru, "card_stars") => "Картой или Telegram Stars",
+        (Lang::Ru, "create") => "Создать",
+        (Lang::Ru, "cancel") => "Отмена",
+        _ => which,
+    }
+    .to_string()
+}
+
+// ------------------------------------------------------------ the platform bot (creators)
+
+/// The platform bot's commands.
+pub fn manager_commands(lang: Lang) -> Vec<(&'static str, &'static str)> {
+    match lang {
+        Lang::En => vec![
+            ("start", "Your projects, or create one"),
+            ("new", "Create a project"),
+            ("cancel", "Stop what you started"),
+        ],
+        Lang::Ru => {
+            vec![("start", "Ваши проекты или новый проект"), ("new", "Создать проект"), ("cancel", "Прервать начатое")]
+        }
+    }
+}
+
 /// To the subscriber, after their message was passed on.
 pub fn support_passed_on(lang: Lang, project: &str) -> String {
     match lang {
@@ -676,5 +1041,111 @@ pub fn support_answer_sent(lang: Lang, name: &str) -> String {
     match lang {
         Lang::En => format!("Sent to {name}."),
         Lang::Ru => format!("Отправлено: {name}."),
+    }
+}
+
+/// A creator with no project (or `/new`): asks for the project's name.
+pub fn manager_ask_name(lang: Lang) -> String {
+    match lang {
+        Lang::En => "Welcome to Gatehouse: paid access to your Telegram channels and groups.\nLet's create your project. What is it called?".into(),
+        Lang::Ru => "Добро пожаловать в Gatehouse: платный доступ к вашим каналам и группам в Telegram.\nСоздадим проект. Как он называется?".into(),
+    }
+}
+
+/// Asks for the handle.
+pub fn manager_ask_handle(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "{name}: now a short handle for its page, 2 to 63 characters of a-z, 0-9, _ and - (for example my-club)."
+        ),
+        Lang::Ru => format!(
+            "{name}: теперь короткое имя для его страницы, от 2 до 63 символов из a-z, 0-9, _ и - (например, my-club)."
+        ),
+    }
+}
+
+/// The project was created: how to connect a bot.
+pub fn manager_project_created(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "Project {name} created.\nNow connect your bot: in @BotFather send /newbot, then paste the token it gives you here. I delete the message with the token at once."
+        ),
+        Lang::Ru => format!(
+            "Проект {name} создан.\nТеперь подключите бота: в @BotFather отправьте /newbot и вставьте сюда токен, который он выдаст. Сообщение с токеном я сразу удалю."
+        ),
+    }
+}
+
+/// The creator's projects.
+pub fn manager_projects(lang: Lang, lines: &[String]) -> String {
+    let heading = match lang {
+        Lang::En => "Your projects:",
+        Lang::Ru => "Ваши проекты:",
+    };
+    std::iter::once(heading.to_string()).chain(lines.iter().cloned()).collect::<Vec<_>>().join("\n")
+}
+
+/// One project in the list.
+pub fn manager_project_line(lang: Lang, name: &str, handle: &str, bot: Option<&str>) -> String {
+    match (lang, bot) {
+        (_, Some(bot)) => format!("• {name} ({handle}): @{bot}"),
+        (Lang::En, None) => format!("• {name} ({handle}): no bot yet"),
+        (Lang::Ru, None) => format!("• {name} ({handle}): бот не подключён"),
+    }
+}
+
+/// "Connect bot" pressed: asks for the token.
+pub fn manager_paste_token(lang: Lang, name: &str) -> String {
+    match lang {
+        Lang::En => {
+            format!("Paste the token @BotFather gave you for {name}'s bot. I delete the message with it at once.")
+        }
+        Lang::Ru => {
+            format!("Вставьте токен, который @BotFather выдал для бота проекта {name}. Сообщение с ним я сразу удалю.")
+        }
+    }
+}
+
+/// The token is being checked.
+pub fn manager_checking(lang: Lang) -> String {
+    match lang {
+        Lang::En => "Got it, and deleted your message. Checking the token with Telegram…".into(),
+        Lang::Ru => "Принято, ваше сообщение удалено. Проверяю токен в Telegram…".into(),
+    }
+}
+
+/// The bot is connected.
+pub fn manager_bot_connected(lang: Lang, username: &str) -> String {
+    match lang {
+        Lang::En => format!(
+            "Your bot @{username} is connected. Open it: https://t.me/{username}\nThere, /addchat adds a channel or group, /addplan a plan, /help lists everything."
+        ),
+        Lang::Ru => format!(
+            "Ваш бот @{username} подключён. Откройте его: https://t.me/{username}\nТам /addchat добавляет канал или группу, /addplan — тариф, /help показывает всё."
+        ),
+    }
+}
+
+/// The bot could not be connected.
+pub fn manager_bot_failed(lang: Lang, reason: &str) -> String {
+    match lang {
+        Lang::En => format!("Your bot could not be connected: {reason}. Paste a new token after /start."),
+        Lang::Ru => format!("Бота подключить не удалось: {reason}. Отправьте /start и вставьте новый токен."),
+    }
+}
+
+/// What the platform bot can do.
+pub fn manager_help(lang: Lang) -> String {
+    match lang {
+        Lang::En => "/start shows your projects and connects their bots; /new creates a project; /cancel stops what you started.".into(),
+        Lang::Ru => "/start показывает ваши проекты и подключает их ботов; /new создаёт проект; /cancel прерывает начатое.".into(),
+    }
+}
+
+/// `/cancel` in the platform bot.
+pub fn manager_cancelled(lang: Lang) -> String {
+    match lang {
+        Lang::En => "Stopped. /start when you are ready.".into(),
+        Lang::Ru => "Прервано. Отправьте /start, когда будете готовы.".into(),
     }
 }

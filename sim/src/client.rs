@@ -215,6 +215,21 @@ impl SimClient {
         self.post(&format!("/users/{user_id}/send"), body).await
     }
 
+    /// The user forwards a post of a chat to a bot (a message with `forward_origin`).
+    pub async fn forward_from_chat(
+        &self,
+        user_id: i64,
+        bot_id: i64,
+        from_chat_id: i64,
+        text: &str,
+    ) -> Result<MessageRecord, SimError> {
+        self.post(
+            &format!("/users/{user_id}/forward"),
+            json!({ "bot_id": bot_id, "from_chat_id": from_chat_id, "text": text }),
+        )
+        .await
+    }
+
     /// The user presses an inline button; returns the callback query id.
     pub async fn press_button(
         &self,

@@ -38,6 +38,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/bots/{id}/updates", get(updates))
         .route("/users", post(create_user))
         .route("/users/{id}/send", post(user_send))
+        .route("/users/{id}/forward", post(user_forward))
         .route("/users/{id}/press", post(user_press))
         .route("/users/{id}/join", post(user_join))
         .route("/users/{id}/join_request", post(user_join_request))
@@ -193,6 +194,18 @@ struct SendBody {
 async fn user_send(State(s): S, Path(id): Path<i64>, Json(b): Json<SendBody>) -> R<MessageRecord> {
     let now = now(&s);
     Ok(Json(s.world.lock().expect("world lock").user_sends_message(id, b.bot_id, &b.message, now)?))
+}
+
+#[derive(Deserialize)]
+struct ForwardBody {
+    bot_id: i64,
+    from_chat_id: i64,
+    text: String,
+}
+
+async fn user_forward(State(s): S, Path(id): Path<i64>, Json(b): Json<ForwardBody>) -> R<MessageRecord> {
+    let now = now(&s);
+    Ok(Json(s.world.lock().expect("world lock").user_forwards(id, b.bot_id, b.from_chat_id, &b.text, now)?))
 }
 
 #[derive(Deserialize)]

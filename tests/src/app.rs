@@ -26,6 +26,8 @@ pub struct TestApp {
     pub config: Arc<Config>,
     /// An HTTP client for requests the helpers do not cover.
     pub http: reqwest::Client,
+    /// The platform bot for creators, when started with [`TestApp::start_with_manager`].
+    pub manager: Option<BotInfo>,
     /// The database. Declared last, so it is dropped last: the api and the worker are
     /// told to stop first, and a worker never restarts its streams against a database
     /// that is gone (on a multi-threaded runtime that held the test's end for minutes).
@@ -40,7 +42,32 @@ impl TestApp {
 
     /// Starts everything with this simulator configuration and extra settings.
     pub async fn start_with(sim_config: SimConfig, extra: &[(&str, &str)]) -> Self {
+        Self::start_inner(sim_config, extra, false).await
+    }
+
+    /// Starts everything with a platform bot for creators (`GATEHOUSE_MANAGER_BOT_TOKEN`,
+    /// the simulator's `gatehouse_bot`), whose webhook is set once this returns.
+    pub async fn start_with_manager() -> Self {
+        let app = Self::start_inner(SimConfig::default(), &[], true).await;
+        let manager = app.manager.clone().expect("a platform bot");
+        // The worker enqueues connect-manager-bot as it starts: wait for its setWebhook.
+        let tg = app.tg.clone();
+        crate::wait_until(Duration::from_secs(30), "the platform bot's webhook", || {
+            let tg = tg.clone();
+            async move { tg.webhook_state(manager.id).await.is_ok_and(|s| !s.url.is_empty()) }
+        })
+        .await;
+        app.settle(&[manager.id]).await;
+        app
+    }
+
+    async fn start_inner(sim_config: SimConfig, extra: &[(&str, &str)], with_manager: bool) -> Self {
         let sim = Sim::start(sim_config).await.expect("simulator");
+        let manager = if with_manager {
+            Some(sim.client().create_bot_named("gatehouse_bot").await.expect("platform bot"))
+        } else {
+            None
+        };
         let db = TestDb::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let api_url = format!("http://{}", listener.local_addr().unwrap());
@@ -53,13 +80,16 @@ impl TestApp {
             ("GATEHOUSE_TELEGRAM_TIMEOUT_MS", "2000"),
         ];
         settings.extend_from_slice(extra);
+        if let Some(manager) = &manager {
+            settings.push(("GATEHOUSE_MANAGER_BOT_TOKEN", manager.token.as_str()));
+        }
         let config = Arc::new(test_config(&db.url, &settings));
         // The api and the worker share one clock, which the test can move.
         let clock = Clock::system();
         let api = crate::serve_api_with(listener, config.clone(), db.pool.clone(), clock.clone()).await;
         let worker = crate::spawn_worker_with(config.clone(), clock.clone()).await;
         let tg = sim.client();
-        Self { db, sim, tg, api, worker: Some(worker), clock, config, http: reqwest::Client::new() }
+        Self { db, sim, tg, api, worker: Some(worker), clock, config, http: reqwest::Client::new(), manager }
     }
 
     /// Sends a request to the api; returns the status and the JSON body (Null if none).

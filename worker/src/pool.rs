@@ -161,6 +161,18 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MonitorError> {
     let settings = &config.worker;
+    // The platform bot's webhook, once per configuration (a duplicate is "already enqueued").
+    if let Some(job) = gatehouse_jobs::catalog::connect_manager_bot::ConnectManagerBot::for_config(&config) {
+        match pool.acquire().await {
+            Ok(mut conn) => {
+                if let Err(e) = gatehouse_jobs::queue::enqueue(&mut conn, &job, gatehouse_jobs::queue::RunAt::Now).await
+                {
+                    tracing::error!(error = %e, "could not enqueue connect-manager-bot");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "could not enqueue connect-manager-bot"),
+        }
+    }
     let heartbeat = (settings.rescue_after / 3).max(Duration::from_secs(1));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let names = WorkerNames::new(options.queues.iter().map(|q| format!("{}:{}", options.name, q.name())).collect());

@@ -34,7 +34,42 @@ pub async fn webhook(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let started = Instant::now();
-    let result = accept(&state, &bot_id, &headers, body).await;
+    let result = match project_bot(&state, &bot_id).await {
+        Ok((bot_id, secret_hash)) => accept(&state, bot_id, secret_hash.as_deref(), &headers, body).await,
+        Err(e) => Err(e),
+    };
+    answer(started, result)
+}
+
+/// `POST /hooks/manager`: the platform bot's webhook (`GATEHOUSE_MANAGER_BOT_TOKEN`),
+/// authenticated the same way with the secret derived from its token, and handled by
+/// the same `process-telegram-update`. Without the setting there is no such route.
+pub async fn manager_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, ApiError> {
+    let started = Instant::now();
+    let result = match state.config.manager_bot.as_ref() {
+        Some(manager) => {
+            let secret_hash = Sha256::digest(manager.webhook_secret().expose().as_bytes()).to_vec();
+            accept(&state, manager.telegram_bot_id, Some(&secret_hash), &headers, body).await
+        }
+        None => Err(ApiError::NotFound("no such bot".into())),
+    };
+    answer(started, result)
+}
+
+/// A project's bot by the id in the path, with its secret's digest.
+async fn project_bot(state: &AppState, bot_id: &str) -> Result<(i64, Option<Vec<u8>>), ApiError> {
+    let bot_id: i64 = bot_id.parse().map_err(|_| ApiError::NotFound("no such bot".into()))?;
+    let bot = store::bots::by_telegram_id(&state.pool, bot_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such bot".into()))?;
+    Ok((bot_id, bot.webhook_secret_hash))
+}
+
+fn answer(started: Instant, result: Result<Enqueued, ApiError>) -> Result<StatusCode, ApiError> {
     let outcome = match &result {
         Ok(Enqueued::New(_)) => "accepted",
         Ok(Enqueued::Duplicate) => "duplicate",
@@ -51,16 +86,13 @@ pub async fn webhook(
 
 async fn accept(
     state: &AppState,
-    bot_id: &str,
+    bot_id: i64,
+    secret_hash: Option<&[u8]>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Enqueued, ApiError> {
-    let bot_id: i64 = bot_id.parse().map_err(|_| ApiError::NotFound("no such bot".into()))?;
-    let bot = store::bots::by_telegram_id(&state.pool, bot_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such bot".into()))?;
     let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
-    if !secret_matches(given, bot.webhook_secret_hash.as_deref()) {
+    if !secret_matches(given, secret_hash) {
         return Err(ApiError::Unauthorized("wrong or missing secret token".into()));
     }
     let body = body.map_err(|e| match e.status() {

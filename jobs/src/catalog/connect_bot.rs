@@ -6,7 +6,8 @@ use crate::runtime::{Job, JobContext};
 use crate::store::events::{EventType, NewEvent};
 use crate::{
     crypto,
-    queue::{JobError, JobSpec},
+    kinds::send_manager_message::SendManagerMessage,
+    queue::{self, JobError, JobSpec, RunAt},
     store::{self, bots::Bot},
     telegram::TgError,
     texts::{self, Lang},
@@ -29,6 +30,25 @@ impl Job for ConnectBot {
             }
             _ => None,
         };
+        if let Some(announce) = &self.announce {
+            let lang = Lang::from_code(announce.language_code.as_deref());
+            let text = match (&result, &failed) {
+                (Ok(()), _) => {
+                    let username = store::bots::get(&ctx.pool, bot.id).await?.and_then(|b| b.username);
+                    Some(texts::manager_bot_connected(lang, username.as_deref().unwrap_or_default()))
+                }
+                (_, Some(reason)) => Some(texts::manager_bot_failed(lang, reason)),
+                _ => None,
+            };
+            if let Some(text) = text {
+                let key = format!("connected:{}:{}", bot.id, self.attempt);
+                let mut tx = ctx.pool.begin().await?;
+                let message_id =
+                    store::manager_messages::put(&mut *tx, announce.telegram_user_id, &key, &text, None).await?;
+                queue::enqueue(&mut tx, &SendManagerMessage { message_id }, RunAt::Now).await?;
+                tx.commit().await?;
+            }
+        }
         if let Some(reason) = failed {
             let mut tx = ctx.pool.begin().await?;
             store::bots::failed(&mut *tx, bot.id, &reason).await?;

@@ -19,9 +19,11 @@ pub mod ban_subscriber;
 pub mod broadcast;
 pub mod cancel_subscription;
 pub mod connect_bot;
+pub mod connect_manager_bot;
 pub mod consistency_sweep;
 pub mod create_stripe_checkout;
 pub mod daily_member_count;
+pub mod delete_message;
 pub mod deliver_webhook;
 pub mod diagnostics;
 pub mod expiry_scan;
@@ -39,6 +41,7 @@ pub mod remind_expiry;
 pub mod remove_member;
 pub mod revoke_link;
 pub mod revoke_misused_link;
+pub mod send_manager_message;
 pub mod send_message;
 pub mod send_stars_invoice;
 pub mod set_owner_commands;
@@ -87,6 +90,9 @@ macro_rules! all_jobs {
             broadcast::BroadcastBatch,
             broadcast::BroadcastProgress,
             relay_message::RelayMessage,
+            connect_manager_bot::ConnectManagerBot,
+            send_manager_message::SendManagerMessage,
+            delete_message::DeleteMessage,
         )
     };
 }
@@ -233,6 +239,9 @@ mod tests {
         "broadcast-batch",
         "broadcast-progress",
         "relay-message",
+        "connect-manager-bot",
+        "send-manager-message",
+        "delete-message",
     ];
 
     #[test]

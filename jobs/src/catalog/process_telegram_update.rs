@@ -70,6 +70,9 @@ pub fn update_type(update: &serde_json::Value) -> Option<&'static str> {
 #[derive(Debug, Deserialize)]
 struct ChatMemberUpdated {
     chat: ChatRef,
+    /// Who made the change (read leniently: only its id is used).
+    #[serde(default)]
+    from: Option<serde_json::Value>,
     date: i64,
     old_chat_member: ChatMember,
     new_chat_member: ChatMember,
@@ -117,6 +120,9 @@ impl Job for ProcessTelegramUpdate {
         strip_nul(&mut self.update);
         let kind = self.update_type();
         metrics::counter!(crate::metrics::TELEGRAM_UPDATES, "update_type" => kind).increment(1);
+        if ctx.config.manager_bot.as_ref().is_some_and(|m| m.telegram_bot_id == self.bot_id) {
+            return self.manager_update(ctx, kind).await;
+        }
         let Some(bot) = store::bots::by_telegram_id(&ctx.pool, self.bot_id).await? else {
             return Err(JobError::Permanent(format!("bot {} is no longer managed", self.bot_id)));
         };
@@ -174,6 +180,24 @@ impl Job for ProcessTelegramUpdate {
 }
 
 impl ProcessTelegramUpdate {
+    /// An update of the platform bot: creators' messages and button presses.
+    async fn manager_update(&self, ctx: &JobContext, kind: &str) -> Result<(), JobError> {
+        let payload = self.update.get(kind).map(ToString::to_string).unwrap_or_default();
+        match kind {
+            "message" => {
+                let message: teloxide::types::Message = serde_json::from_str(&payload)
+                    .map_err(|e| JobError::Permanent(format!("message does not parse: {e}")))?;
+                crate::conversation::manager::on_message(ctx, self.bot_id, &self.cause(), &message).await
+            }
+            "callback_query" => {
+                let query: teloxide::types::CallbackQuery = serde_json::from_str(&payload)
+                    .map_err(|e| JobError::Permanent(format!("callback_query does not parse: {e}")))?;
+                crate::conversation::manager::on_callback(ctx, self.bot_id, &self.cause(), &query).await
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A `message` update: a Stars `successful_payment` goes to payments; anything
     /// else a user says goes to the bot's conversation (commands, deep links).
     async fn payment_message(
@@ -280,6 +304,13 @@ impl ProcessTelegramUpdate {
         update: ChatMemberUpdated,
     ) -> Result<(), JobError> {
         let Some(chat) = store::chats::by_telegram_id(&ctx.pool, project_id, update.chat.id).await? else {
+            // A chat the owner asked to add with /addchat, made an administrator of.
+            if update.new_chat_member.is_admin()
+                && let Some(by) = update.from.as_ref().and_then(|f| f.get("id")).and_then(Value::as_i64)
+            {
+                crate::conversation::owner::adopt_chat(ctx, project_id, self.bot_id, by, update.chat.id, &self.cause())
+                    .await?;
+            }
             return Ok(());
         };
         let me = &update.new_chat_member;
@@ -287,7 +318,7 @@ impl ProcessTelegramUpdate {
             // Rights (re)gained: verify the chat again. The attempt is derived from the
             // update, so processing the update again enqueues nothing new.
             let attempt = Uuid::new_v5(&Uuid::NAMESPACE_OID, self.cause().as_bytes());
-            return ctx.enqueue(&VerifyChat { chat_id: chat.id, attempt }).await;
+            return ctx.enqueue(&VerifyChat { chat_id: chat.id, attempt, report_to: None }).await;
         };
         let reason = format!("{problem}: nobody is removed here until it is fixed");
         let mut tx = ctx.pool.begin().await?;

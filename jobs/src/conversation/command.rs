@@ -50,6 +50,24 @@ pub enum Command {
     Stats,
     /// An owner command with wrong arguments: the usage to show (to the owner only).
     Usage(&'static str),
+    /// Owner setup: `/addplan <name> <price> <currency> <days|lifetime>`.
+    AddPlan(OneLinePlan),
+    /// Owner setup: `/addplan` alone, the guided flow.
+    AddPlanGuided,
+    /// Owner setup: `/plans`.
+    Plans,
+    /// Owner setup: `/addchat` (how to add one) or `/addchat <chat_id>`.
+    AddChat(Option<i64>),
+    /// Owner setup: `/addchat @username` (a public chat, looked up with getChat).
+    AddChatByUsername(String),
+    /// Owner setup: `/chats`.
+    Chats,
+    /// Owner setup: `/apikey [name]`.
+    ApiKey(Option<String>),
+    /// Owner setup: `/apikeys`.
+    ApiKeys,
+    /// Owner setup: `/codes <n> [plan] [days] [uses]`.
+    Codes(CodesRequest),
     /// Anything else starting with `/`.
     Unknown,
     /// Plain text.
@@ -77,6 +95,15 @@ impl Command {
                 | Command::Broadcast(_)
                 | Command::BroadcastStop
                 | Command::Support(_)
+                | Command::AddPlan(_)
+                | Command::AddPlanGuided
+                | Command::Plans
+                | Command::AddChat(_)
+                | Command::AddChatByUsername(_)
+                | Command::Chats
+                | Command::ApiKey(_)
+                | Command::ApiKeys
+                | Command::Codes(_)
         )
     }
 }
@@ -127,7 +154,7 @@ pub fn parse(text: &str, bot_username: Option<&str>) -> Command {
             [off] if off.eq_ignore_ascii_case("off") => Command::Support(false),
             _ => Command::Usage(SUPPORT_USAGE),
         },
-        _ => Command::Unknown,
+        other => setup_command(other, &args).unwrap_or(Command::Unknown),
     }
 }
 
@@ -153,6 +180,119 @@ fn broadcast(text: &str) -> Command {
         },
         _ => Command::Usage(BROADCAST_USAGE),
     }
+}
+
+// ------------------------------------------------------------ owner setup commands
+
+/// `/addplan`'s one-line form, as typed (the price is read with its currency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneLinePlan {
+    /// The name (every word before the price).
+    pub name: String,
+    /// The price in minor units of the currency.
+    pub price_minor: i64,
+    /// The currency, uppercased.
+    pub currency: String,
+    /// Days of access; `None`: lifetime.
+    pub days: Option<i64>,
+}
+
+/// `/codes <n> [plan] [days] [uses]`, checked against [`MAX_CODES`], [`MAX_CODE_DAYS`]
+/// and [`MAX_CODE_USES`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodesRequest {
+    /// How many codes (1 to [`MAX_CODES`]).
+    pub count: u32,
+    /// The plan's name or id (`None`: the project's only plan).
+    pub plan: Option<String>,
+    /// Days of access each gives (`None`: the plan's).
+    pub days: Option<i32>,
+    /// Uses of each (`None`: one).
+    pub uses: Option<i32>,
+}
+
+/// The most codes one `/codes` makes.
+pub const MAX_CODES: u32 = 100;
+/// The most days of access a code from `/codes` gives.
+pub const MAX_CODE_DAYS: i32 = 3650;
+/// The most uses of a code from `/codes`.
+pub const MAX_CODE_USES: i32 = 100_000;
+
+/// The usage lines of the setup commands.
+pub const ADDPLAN_USAGE: &str = "/addplan <name> <price> <currency> <days|lifetime>";
+/// See [`ADDPLAN_USAGE`].
+pub const ADDCHAT_USAGE: &str = "/addchat <chat_id or @username>";
+/// See [`ADDPLAN_USAGE`].
+pub const CODES_USAGE: &str = "/codes <n 1-100> [plan] [days 1-3650] [uses 1-100000]";
+
+/// The owner setup commands (their own block, so that others' commands merge apart).
+fn setup_command(name: &str, args: &[&str]) -> Option<Command> {
+    Some(match name {
+        "addplan" if args.is_empty() => Command::AddPlanGuided,
+        "addplan" => one_line_plan(args).map_or(Command::Usage(ADDPLAN_USAGE), Command::AddPlan),
+        "plans" => Command::Plans,
+        "addchat" => match args {
+            [] => Command::AddChat(None),
+            [name] if name.starts_with('@') => {
+                let bare = &name[1..];
+                let valid = (5..=32).contains(&bare.len())
+                    && bare.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    && bare.as_bytes()[0].is_ascii_alphabetic();
+                if valid { Command::AddChatByUsername(name.to_string()) } else { Command::Usage(ADDCHAT_USAGE) }
+            }
+            [id] => id
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id != 0)
+                .map_or(Command::Usage(ADDCHAT_USAGE), |id| Command::AddChat(Some(id))),
+            _ => Command::Usage(ADDCHAT_USAGE),
+        },
+        "chats" => Command::Chats,
+        "apikey" => {
+            let name = args.join(" ");
+            if name.chars().count() > 100 {
+                Command::Usage("/apikey [name, at most 100 characters]")
+            } else {
+                Command::ApiKey(Some(name).filter(|n| !n.is_empty()))
+            }
+        }
+        "apikeys" => Command::ApiKeys,
+        "codes" => codes(args).map_or(Command::Usage(CODES_USAGE), Command::Codes),
+        _ => return None,
+    })
+}
+
+fn one_line_plan(args: &[&str]) -> Option<OneLinePlan> {
+    let [name @ .., price, currency, days] = args else { return None };
+    if name.is_empty() {
+        return None;
+    }
+    let currency = currency.to_ascii_uppercase();
+    let price_minor = crate::money::parse_minor(price, &currency)?;
+    let days = match days.to_ascii_lowercase().as_str() {
+        "lifetime" | "forever" | "навсегда" => None,
+        d => Some(d.parse::<i64>().ok().filter(|d| (1..=crate::clock::MAX_PERIOD_DAYS).contains(d))?),
+    };
+    Some(OneLinePlan { name: name.join(" "), price_minor, currency, days })
+}
+
+fn codes(args: &[&str]) -> Option<CodesRequest> {
+    let (count, rest) = args.split_first()?;
+    let count = count.parse::<u32>().ok().filter(|n| (1..=MAX_CODES).contains(n))?;
+    // The plan is the first argument that is not a number; the numbers after it are
+    // days then uses.
+    let (plan, numbers): (Option<String>, &[&str]) = match rest.first() {
+        Some(first) if first.parse::<i64>().is_err() => (Some(first.to_string()), &rest[1..]),
+        _ => (None, rest),
+    };
+    let number = |s: &str, max: i32| s.parse::<i32>().ok().filter(|n| (1..=max).contains(n));
+    let (days, uses) = match numbers {
+        [] => (None, None),
+        [d] => (Some(number(d, MAX_CODE_DAYS)?), None),
+        [d, u] => (Some(number(d, MAX_CODE_DAYS)?), Some(number(u, MAX_CODE_USES)?)),
+        _ => return None,
+    };
+    Some(CodesRequest { count, plan, days, uses })
 }
 
 /// Parses a deep-link payload: at most 64 characters of `A-Za-z0-9_-`.
@@ -222,5 +362,47 @@ mod tests {
         assert_eq!(parse("/support ON", None), Command::Support(true));
         assert_eq!(parse("/support maybe", None), Command::Usage(SUPPORT_USAGE));
         assert!(parse("/broadcast all\nx", None).is_owner_only() && parse("/support off", None).is_owner_only());
+    }
+
+    #[test]
+    fn setup_commands_read_prices_durations_and_bounds() {
+        assert_eq!(
+            parse("/addplan Gold 15.00 EUR 30", None),
+            Command::AddPlan(OneLinePlan {
+                name: "Gold".into(),
+                price_minor: 1500,
+                currency: "EUR".into(),
+                days: Some(30)
+            })
+        );
+        assert_eq!(
+            parse("/addplan Fans Club 250 xtr lifetime", None),
+            Command::AddPlan(OneLinePlan {
+                name: "Fans Club".into(),
+                price_minor: 250,
+                currency: "XTR".into(),
+                days: None
+            })
+        );
+        assert_eq!(parse("/addplan", None), Command::AddPlanGuided);
+        for bad in ["/addplan Gold", "/addplan Gold 15.001 EUR 30", "/addplan Gold 15 EUR 0", "/addplan 15 EUR 30"] {
+            assert_eq!(parse(bad, None), Command::Usage(ADDPLAN_USAGE), "{bad}");
+        }
+        assert_eq!(
+            parse("/codes 5 Gold 7 2", None),
+            Command::Codes(CodesRequest { count: 5, plan: Some("Gold".into()), days: Some(7), uses: Some(2) })
+        );
+        assert_eq!(
+            parse("/codes 3", None),
+            Command::Codes(CodesRequest { count: 3, plan: None, days: None, uses: None })
+        );
+        for bad in ["/codes", "/codes 0", "/codes 101", "/codes 5 Gold 0", "/codes 5 Gold 7 0", "/codes 5 Gold 3651"] {
+            assert_eq!(parse(bad, None), Command::Usage(CODES_USAGE), "{bad}");
+        }
+        assert_eq!(parse("/addchat -1001234", None), Command::AddChat(Some(-1001234)));
+        assert_eq!(parse("/addchat", None), Command::AddChat(None));
+        assert_eq!(parse("/addchat @club_news", None), Command::AddChatByUsername("@club_news".into()));
+        assert_eq!(parse("/addchat @no", None), Command::Usage(ADDCHAT_USAGE));
+        assert!(parse("/apikeys", None).is_owner_only());
     }
 }

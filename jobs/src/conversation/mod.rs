@@ -6,18 +6,22 @@
 //!
 //! - [`command`]: parsing commands and `/start` payloads (no I/O).
 //! - [`subscriber`]: home, plans, `/status`, `/links`, `/cancel`, `/help`, deep links.
-//! - [`owner`]: `/check`, `/ban`, `/unban`, `/grant`, `/stats` for the owner and their admins.
+//! - [`owner`]: `/check`, `/ban`, `/unban`, `/grant`, `/stats` for the owner and their
+//!   admins, and the setup commands (`/addplan`, `/plans`, `/addchat`, `/chats`,
+//!   `/apikey`, `/apikeys`, `/codes`).
 //! - [`broadcast`]: `/broadcast` (the owner's message to a segment); [`support`]: the
 //!   support relay between subscribers and staff, `/support on|off`.
+//! - [`manager`]: the platform bot where creators sign up and connect their bots.
 
 pub mod broadcast;
 pub mod command;
+pub mod manager;
 pub mod owner;
 pub mod subscriber;
 pub mod support;
 
 use serde_json::Value;
-use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message};
+use teloxide::types::{CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageOrigin};
 use uuid::Uuid;
 
 use crate::{
@@ -134,10 +138,17 @@ pub async fn on_message(ctx: &JobContext, bot: &Bot, cause: &str, message: &Mess
         return Ok(());
     }
     let Some(from) = message.from.as_ref() else { return Ok(()) };
-    if from.is_bot || (message.text().is_none() && !support::carries(message)) {
+    let forwarded = forwarded_chat(message);
+    if from.is_bot || (forwarded.is_none() && message.text().is_none() && !support::carries(message)) {
         return Ok(());
     }
     let mut talk = Conversation::open(ctx, bot, cause, from).await?;
+    // A post the owner forwards from a chat: that chat is added, as with /addchat <id>.
+    if let Some(chat_id) = forwarded
+        && talk.is_staff().await?
+    {
+        return owner::run(&mut talk, command::Command::AddChat(Some(chat_id))).await;
+    }
     // The support relay takes what is not a command (media included).
     if support::take(&mut talk, message).await? {
         return Ok(());
@@ -160,7 +171,21 @@ pub async fn on_message(ctx: &JobContext, bot: &Bot, cause: &str, message: &Mess
         let text = texts::refused(talk.lang);
         return talk.reply(text, None).await;
     }
+    // An answer to the owner's guided /addplan, if one waits for it.
+    if command == command::Command::Text && talk.is_staff().await? && owner::dialog_text(&mut talk, text).await? {
+        return Ok(());
+    }
     subscriber::run(&mut talk, command).await
+}
+
+/// The chat a forwarded message comes from (a channel's post, or a group's message sent
+/// on its behalf).
+fn forwarded_chat(message: &Message) -> Option<i64> {
+    match message.forward_origin()? {
+        MessageOrigin::Channel { chat, .. } => Some(chat.id.0),
+        MessageOrigin::Chat { sender_chat, .. } => Some(sender_chat.id.0),
+        _ => None,
+    }
 }
 
 /// An inline button pressed under one of the bot's messages.
@@ -174,7 +199,14 @@ pub async fn on_callback(ctx: &JobContext, bot: &Bot, cause: &str, query: &Callb
         return talk.reply(text, None).await;
     }
     let data = query.data.as_deref().unwrap_or_default();
-    match data.split(':').collect::<Vec<_>>().as_slice() {
+    let parts: Vec<&str> = data.split(':').collect();
+    if matches!(parts.first(), Some(&("plansale" | "keyrevoke"))) {
+        return owner::on_setup_callback(&mut talk, &parts).await;
+    }
+    if parts.first() == Some(&"ap") {
+        return owner::dialog_button(&mut talk, &parts).await;
+    }
+    match parts.as_slice() {
         ["plan", id] => match Uuid::parse_str(id) {
             Ok(plan) => subscriber::plan_details(&mut talk, plan).await,
             Err(_) => Ok(()),

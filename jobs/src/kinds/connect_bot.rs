@@ -13,6 +13,19 @@ pub struct ConnectBot {
     pub bot_id: Uuid,
     /// One per request to connect (a new token is a new attempt).
     pub attempt: Uuid,
+    /// The creator to tell in the platform bot how the connection went (a token pasted
+    /// there); `None` for the integrator API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce: Option<Announce>,
+}
+
+/// Whom the platform bot tells how a connection went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Announce {
+    /// The creator's Telegram user id.
+    pub telegram_user_id: i64,
+    /// Their client's `language_code`.
+    pub language_code: Option<String>,
 }
 
 impl JobSpec for ConnectBot {

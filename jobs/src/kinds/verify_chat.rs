@@ -13,6 +13,10 @@ pub struct VerifyChat {
     pub chat_id: Uuid,
     /// One per request to verify.
     pub attempt: Uuid,
+    /// The owner (or admin) to tell in the project's bot what the check found (a chat
+    /// added from Telegram); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_to: Option<i64>,
 }
 
 impl JobSpec for VerifyChat {

@@ -20,7 +20,9 @@
 //! - [`payments`]: `payment_events` (Stripe events, Stars charges and refunds);
 //!   [`checkouts`]: `checkout_requests`; [`access_codes`]: `access_codes`,
 //!   `access_code_redemptions` and `access_tokens`.
-//! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`.
+//! - [`messages`]: `outbound_messages`; [`audit`]: `audit_log`;
+//!   [`manager_messages`]: `manager_messages` (what the platform bot says to creators);
+//!   [`dialogs`]: `dialogs` (guided flows in progress, per bot and user).
 //! - [`broadcasts`]: `broadcasts` and `broadcast_recipients` (the owner's broadcasts,
 //!   each recipient's send); [`support`]: `support_settings`, `support_relays`,
 //!   `support_copies` (the support relay).
@@ -45,10 +47,12 @@ pub mod budget;
 pub mod chats;
 pub mod checkouts;
 pub mod diagnostics;
+pub mod dialogs;
 pub mod events;
 pub mod grants;
 pub mod idempotent_requests;
 pub mod links;
+pub mod manager_messages;
 pub mod memberships;
 pub mod messages;
 pub mod operator;

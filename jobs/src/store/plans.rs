@@ -174,3 +174,19 @@ pub async fn chat_ids(conn: &mut PgConnection, plan_id: Uuid) -> Result<Vec<Uuid
         .fetch_all(conn)
         .await
 }
+
+/// Puts a project's plan on sale or takes it off; false if there is no such plan.
+pub async fn set_on_sale(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    plan_id: Uuid,
+    on_sale: bool,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE plans SET on_sale = $3 WHERE id = $1 AND project_id = $2")
+        .bind(plan_id)
+        .bind(project_id)
+        .bind(on_sale)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

@@ -67,3 +67,16 @@ pub async fn by_handle(db: impl PgExecutor<'_>, handle: &str) -> Result<Option<P
     .fetch_optional(db)
     .await
 }
+
+/// The projects a Telegram user owns, oldest first (the platform bot's list).
+pub async fn of_owner(db: impl PgExecutor<'_>, owner_telegram_id: i64) -> Result<Vec<Project>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id, p.handle, p.name, p.owner_telegram_id, extract(epoch FROM p.grace_period)::bigint AS grace_secs,
+                p.reminder_days, b.username AS bot_username
+         FROM projects p LEFT JOIN bots b ON b.project_id = p.id WHERE p.owner_telegram_id = $1
+         ORDER BY p.created_at, p.id",
+    )
+    .bind(owner_telegram_id)
+    .fetch_all(db)
+    .await
+}

@@ -3,7 +3,7 @@
 //! job's next run, pruning, rescuing, and the figures for metrics and tests.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 /// A job row to write.
 #[derive(Debug, Clone, Copy)]
@@ -429,4 +429,23 @@ pub async fn retry_failed(pool: &PgPool, project_id: uuid::Uuid, job_id: &str) -
     .bind(project_id)
     .fetch_optional(pool)
     .await
+}
+
+/// Replaces every occurrence of `secret` in job `id`'s row by `[redacted]`: a job whose
+/// input carried a secret (a bot token pasted to the platform bot) drops it once it has
+/// consumed it, in the transaction that does so. `secret` is at least 20 characters, so
+/// it cannot match the envelope's own structure.
+pub async fn scrub_job(db: impl PgExecutor<'_>, id: &str, secret: &str) -> Result<(), sqlx::Error> {
+    if secret.len() < 20 {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE apalis.jobs SET job = convert_to(replace(convert_from(job, 'UTF8'), $2, '[redacted]'), 'UTF8')
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(secret)
+    .execute(db)
+    .await?;
+    Ok(())
 }

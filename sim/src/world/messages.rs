@@ -357,14 +357,8 @@ impl World {
                 now,
             );
         }
-        let info = self.users[&user_id].info.clone();
-        let message_id = self.next_message_id(bot_id, user_id);
-        let mut m = json!({
-            "message_id": message_id,
-            "from": user_json(&info),
-            "chat": private_chat_json(&info),
-            "date": now,
-        });
+        let mut m = self.user_message(user_id, bot_id, now);
+        let message_id = m["message_id"].as_i64().unwrap_or_default();
         if !text.is_empty() {
             m["text"] = json!(text);
         }
@@ -398,6 +392,53 @@ impl World {
         }
         self.record_message(bot_id, user_id, false, &m);
         self.emit(bot_id, "message", m.clone());
+        Ok(self.conversations[&(bot_id, user_id)].messages.last().cloned().expect("just recorded"))
+    }
+
+    /// A new message from a user in their private chat with a bot: its id, sender, chat
+    /// and date (the caller adds its content).
+    pub(super) fn user_message(&mut self, user_id: i64, bot_id: i64, now: i64) -> Value {
+        let info = self.users[&user_id].info.clone();
+        let message_id = self.next_message_id(bot_id, user_id);
+        json!({
+            "message_id": message_id,
+            "from": user_json(&info),
+            "chat": private_chat_json(&info),
+            "date": now,
+        })
+    }
+
+    /// The user forwards to the bot a post of `from_chat_id` (Bot API 7.0: the message
+    /// carries `forward_origin`, of type `channel` with the channel and the post's id, or
+    /// of type `chat` with the `sender_chat` for a group's message sent on its behalf).
+    pub(crate) fn user_forwards(
+        &mut self,
+        user_id: i64,
+        bot_id: i64,
+        from_chat_id: i64,
+        text: &str,
+        now: i64,
+    ) -> Result<MessageRecord, ControlError> {
+        self.bot_checked(bot_id)?;
+        self.user_checked(user_id)?;
+        let chat =
+            self.chats.get(&from_chat_id).ok_or_else(|| ControlError::not_found(format!("chat {from_chat_id}")))?;
+        if text.is_empty() {
+            return Err(ControlError::invalid("text is empty"));
+        }
+        let chat_obj = chat_json(&chat.info);
+        let origin = if chat.info.kind == ChatKind::Channel {
+            json!({"type": "channel", "chat": chat_obj, "message_id": 1, "date": now})
+        } else {
+            json!({"type": "chat", "sender_chat": chat_obj, "date": now})
+        };
+        self.users.get_mut(&user_id).expect("checked").started.insert(bot_id);
+        let mut m = self.user_message(user_id, bot_id, now);
+        m["forward_origin"] = origin;
+        m["forward_date"] = json!(now);
+        m["text"] = json!(text);
+        self.record_message(bot_id, user_id, false, &m);
+        self.emit(bot_id, "message", m);
         Ok(self.conversations[&(bot_id, user_id)].messages.last().cloned().expect("just recorded"))
     }
 

@@ -8,7 +8,7 @@ use super::{Invoice, PaymentAttempt, PendingCheckout, World, random_digits, rand
 use crate::error::{ApiError, ControlError};
 use crate::model::*;
 use crate::params::Params;
-use crate::render::{private_chat_json, user_json};
+use crate::render::user_json;
 
 impl World {
     fn parse_invoice(bot_id: i64, p: &Params) -> Result<Invoice, ApiError> {
@@ -215,8 +215,8 @@ impl World {
         now: i64,
     ) -> PaymentRecord {
         let charge = format!("stxsim{}", random_token(40));
-        let info = self.users[&user_id].info.clone();
-        let message_id = self.next_message_id(inv.bot_id, user_id);
+        let mut m = self.user_message(user_id, inv.bot_id, now);
+        let message_id = m["message_id"].as_i64().expect("a message id");
         let mut sp = json!({
             "currency": inv.currency,
             "total_amount": inv.total_amount,
@@ -231,13 +231,7 @@ impl World {
                 sp["is_first_recurring"] = json!(true);
             }
         }
-        let m = json!({
-            "message_id": message_id,
-            "from": user_json(&info),
-            "chat": private_chat_json(&info),
-            "date": now,
-            "successful_payment": sp,
-        });
+        m["successful_payment"] = sp;
         self.record_message(inv.bot_id, user_id, false, &m);
         self.users.get_mut(&user_id).expect("exists").started.insert(inv.bot_id);
         let rec = PaymentRecord {

@@ -15,6 +15,7 @@ pub mod lost_updates;
 mod mcp;
 mod membership_page;
 mod operator;
+mod owner_setup;
 mod payments_access_codes;
 mod payments_reminders;
 mod payments_signatures;

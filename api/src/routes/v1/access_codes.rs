@@ -8,19 +8,14 @@ use axum::{extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
-    clock::MAX_PERIOD_DAYS,
-    payments::access_codes,
-    store::{self, access_codes::NewAccessCode},
+    setup::{self, codes::CodeTerms},
+    store,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{JsonBody, Page, PageQuery, Params};
-use crate::{
-    AppState,
-    auth::ProjectKey,
-    error::{ApiError, constraint},
-};
+use crate::{AppState, auth::ProjectKey, error::ApiError};
 
 /// The body of `POST .../access-codes`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -48,9 +43,6 @@ pub struct CreatedAccessCode {
     deep_link: Option<String>,
 }
 
-/// The most codes one call creates.
-pub const MAX_BATCH: u32 = 100;
-
 /// The route: one code.
 pub async fn create(
     key: ProjectKey,
@@ -62,7 +54,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Data(one)))
 }
 
-/// Creates `count` codes (1 to [`MAX_BATCH`]) with the same terms in one transaction
+/// Creates `count` codes (1 to [`setup::codes::MAX_BATCH`]) with the same terms in one transaction
 /// (`access-codes:write`): all or none. A given `code` makes one code only. The route
 /// (one) and the `create_access_codes` MCP tool (one or many).
 pub async fn create_codes(
@@ -72,68 +64,28 @@ pub async fn create_codes(
     count: u32,
 ) -> Result<Vec<CreatedAccessCode>, ApiError> {
     key.require(Ability::AccessCodesWrite)?;
-    if !(1..=MAX_BATCH).contains(&count) {
-        return Err(ApiError::Unprocessable(format!("count: expected 1 to {MAX_BATCH}")));
-    }
-    let given = match body.code.as_deref().map(str::trim) {
-        Some(code) if access_codes::is_code_shaped(code) => Some(code.to_string()),
-        Some(_) => return Err(ApiError::Unprocessable("code: expected 4 to 64 characters of A-Z a-z 0-9 _ -".into())),
-        None => None,
+    let terms = CodeTerms {
+        code: body.code.clone(),
+        plan_id: body.plan_id,
+        max_uses: body.max_uses,
+        expires_at: body.expires_at,
+        duration_days: body.duration_days,
     };
-    if given.is_some() && count > 1 {
-        return Err(ApiError::Unprocessable("count: a given code makes one code; leave code out to make many".into()));
-    }
-    if body.max_uses.is_some_and(|n| n < 1) {
-        return Err(ApiError::Unprocessable("max_uses: expected at least 1, or null for unlimited".into()));
-    }
-    if body.duration_days.is_some_and(|d| !(1..=MAX_PERIOD_DAYS).contains(&i64::from(d))) {
-        return Err(ApiError::Unprocessable(format!(
-            "duration_days: expected 1 to {MAX_PERIOD_DAYS}, or null for the plan's"
-        )));
-    }
-    if body.expires_at.is_some_and(|t| t <= state.clock.now()) {
-        return Err(ApiError::Unprocessable("expires_at: is in the past".into()));
-    }
     let mut tx = state.pool.begin().await?;
-    if store::plans::get(&mut *tx, key.project_id, body.plan_id).await?.is_none() {
-        return Err(ApiError::Unprocessable("plan_id: no such plan in this project".into()));
-    }
-    let username = store::projects::get(&mut *tx, key.project_id).await?.and_then(|t| t.bot_username);
-    let mut created = Vec::new();
-    for _ in 0..count {
-        let code = given.clone().unwrap_or_else(access_codes::generate_code);
-        let id = Uuid::now_v7();
-        let inserted = store::access_codes::insert(
-            &mut *tx,
-            &NewAccessCode {
-                id,
-                project_id: key.project_id,
-                plan_id: body.plan_id,
-                code: &code,
-                max_uses: body.max_uses,
-                expires_at: body.expires_at,
-                duration_days: body.duration_days,
-            },
-        )
-        .await;
-        if let Err(e) = &inserted
-            && constraint(e) == Some(store::access_codes::ACCESS_CODE_KEY)
-        {
-            return Err(ApiError::Conflict("code: this project already has this code".into()));
-        }
-        inserted?;
-        created.push(CreatedAccessCode {
-            id,
-            deep_link: username.as_ref().map(|u| format!("https://t.me/{u}?start={code}")),
-            code,
+    let created = setup::codes::create(&mut tx, key.project_id, &terms, count, state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(created
+        .into_iter()
+        .map(|c| CreatedAccessCode {
+            id: c.id,
+            code: c.code,
+            deep_link: c.deep_link,
             plan_id: body.plan_id,
             max_uses: body.max_uses,
             expires_at: body.expires_at,
             duration_days: body.duration_days,
-        });
-    }
-    tx.commit().await?;
-    Ok(created)
+        })
+        .collect())
 }
 
 /// One access code in `GET …/access-codes` (`access-codes:read`): the code itself is

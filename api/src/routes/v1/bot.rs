@@ -11,10 +11,7 @@ use super::Data;
 use axum::{extract::State, http::StatusCode};
 use gatehouse_jobs::access::Ability;
 use gatehouse_jobs::{
-    Secret,
-    catalog::connect_bot::ConnectBot,
-    crypto,
-    queue::{self, RunAt},
+    setup::{self, bot::BotToken},
     store::{self, budget::BotLimits},
 };
 use serde::{Deserialize, Serialize};
@@ -73,35 +70,8 @@ fn check_limits(limits: &BotLimits, default_calls: u32) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// A bot token in the form BotFather gives: `<bot id>:<secret>`.
-struct BotToken {
-    telegram_bot_id: i64,
-    token: Secret<String>,
-}
-
-impl BotToken {
-    /// Checks `^[0-9]{1,20}:[A-Za-z0-9_-]{30,64}$` and that the bot id is a positive
-    /// 64-bit number. The error never contains the token.
-    fn parse(token: String) -> Result<Self, ApiError> {
-        let invalid = || {
-            ApiError::Unprocessable(
-                "token: expected a bot token as BotFather gives it: <bot id>:<30 to 64 characters of A-Z, a-z, 0-9, '_' and '-'>".into(),
-            )
-        };
-        let token = Secret::new(token);
-        let (id, secret) = token.expose().split_once(':').ok_or_else(invalid)?;
-        let id_ok = (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit());
-        let secret_ok = (30..=64).contains(&secret.len())
-            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !id_ok || !secret_ok {
-            return Err(invalid());
-        }
-        let telegram_bot_id = id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(invalid)?;
-        Ok(BotToken { telegram_bot_id, token })
-    }
-}
-
-/// Stores the sealed token, marks the bot `connecting` and enqueues `connect-bot`.
+/// Stores the sealed token, marks the bot `connecting` and enqueues `connect-bot`
+/// ([`setup::bot::connect`], as for a token pasted to the platform bot).
 pub async fn connect(
     key: ProjectKey,
     State(state): State<AppState>,
@@ -109,26 +79,10 @@ pub async fn connect(
 ) -> Result<(StatusCode, Data<Connecting>), ApiError> {
     key.require(Ability::ProjectWrite)?;
     let token = BotToken::parse(body.token)?;
-    let sealed = crypto::seal(state.config.encryption_key()?, token.token.expose());
-
     let mut tx = state.pool.begin().await?;
-    // A bot id is taken only by a claim getMe verified; an unverified claim blocks nobody.
-    if store::bots::verified_elsewhere(&mut *tx, token.telegram_bot_id, key.project_id).await? {
-        return Err(ApiError::Conflict("token: this bot is connected to another project".into()));
-    }
-    // A bot's own limits belong to its verified connection: moving to another bot id
-    // leaves none behind on the old one.
-    if let Some(old) = store::bots::of_project(&mut *tx, key.project_id).await?
-        && old.telegram_bot_id != token.telegram_bot_id
-        && old.verified_at.is_some()
-    {
-        store::budget::forget_limits(&mut *tx, old.telegram_bot_id).await?;
-    }
-    let bot_id = store::bots::upsert(&mut *tx, Uuid::new_v4(), key.project_id, token.telegram_bot_id, &sealed).await?;
-    let job = ConnectBot { bot_id, attempt: Uuid::new_v4() };
-    queue::enqueue(&mut tx, &job, RunAt::Now).await?;
+    state.config.encryption_key()?;
+    let bot_id = setup::bot::connect(&mut tx, &state.config, key.project_id, &token, None).await?;
     tx.commit().await?;
-    tracing::info!(project_id = %key.project_id, %bot_id, telegram_bot_id = token.telegram_bot_id, "bot connecting");
     Ok((StatusCode::ACCEPTED, Data(Connecting { bot_id, status: "connecting" })))
 }
 
@@ -177,40 +131,4 @@ pub async fn set_limits(
     store::budget::set_limits(&state.pool, bot.telegram_bot_id, &limits).await?;
     tracing::info!(project_id = %key.project_id, telegram_bot_id = bot.telegram_bot_id, ?limits, "bot rate limits set");
     Ok(Data(limits))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SECRET: &str = "AAE_abcdefghijklmnopqrstuvwxyz-0123";
-
-    #[test]
-    fn a_token_gives_its_bot_id() {
-        let t = BotToken::parse(format!("123456:{SECRET}")).unwrap();
-        assert_eq!(t.telegram_bot_id, 123456);
-        assert_eq!(t.token.expose(), &format!("123456:{SECRET}"));
-    }
-
-    #[test]
-    fn a_malformed_token_is_refused_without_being_echoed() {
-        for bad in [
-            String::new(),
-            SECRET.to_string(),
-            format!(":{SECRET}"),
-            format!("12a:{SECRET}"),
-            format!("123:{}", &SECRET[..29]),
-            format!("123:{}", "a".repeat(65)),
-            format!("123:{SECRET}!"),
-            format!("99999999999999999999:{SECRET}"),
-            format!("0:{SECRET}"),
-            format!("123:{SECRET}:x"),
-        ] {
-            let Err(ApiError::Unprocessable(message)) = BotToken::parse(bad.clone()) else {
-                panic!("accepted {bad:?}");
-            };
-            assert!(message.starts_with("token:"));
-            assert!(!message.contains(SECRET));
-        }
-    }
 }

@@ -74,7 +74,7 @@ pub async fn add(
         return Err(ApiError::Conflict("connect a bot first".into()));
     }
     let id = store::chats::upsert(&mut *tx, Uuid::new_v4(), key.project_id, body.chat_id, join_strategy).await?;
-    let job = VerifyChat { chat_id: id, attempt: Uuid::new_v4() };
+    let job = VerifyChat { chat_id: id, attempt: Uuid::new_v4(), report_to: None };
     queue::enqueue(&mut tx, &job, RunAt::Now).await?;
     tx.commit().await?;
     Ok((StatusCode::ACCEPTED, Data(Verifying { id, chat_id: body.chat_id, status: "pending" })))

@@ -10,22 +10,14 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use gatehouse_jobs::{
-    Secret,
     access::{self, Ability},
-    crypto, store,
+    setup, store,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{Data, JsonBody, Page, PageQuery, Params, parse_segment};
 use crate::{AppState, auth::ProjectKey, error::ApiError};
-
-/// What a new api key starts with, so that one is recognisable in a leak scan.
-pub const API_KEY_PREFIX: &str = "gh_";
-/// How many characters of a key are stored in clear to tell keys apart.
-const KEY_PREFIX_LEN: usize = 8;
-/// How far ahead a key's expiry may be set.
-const MAX_KEY_LIFETIME_DAYS: i64 = 3660;
 
 /// The body of `POST …/keys`.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -66,24 +58,6 @@ impl From<store::api_keys::KeyView> for KeyView {
     }
 }
 
-/// A fresh key: its secret and what is stored of it.
-pub struct Minted {
-    /// The key, shown once.
-    pub secret: Secret<String>,
-    /// SHA-256 of it.
-    pub hash: Vec<u8>,
-    /// Its first characters.
-    pub prefix: String,
-}
-
-/// Makes a new random key.
-pub fn mint() -> Minted {
-    let secret = Secret::new(format!("{API_KEY_PREFIX}{}", crypto::random_secret(32).expose()));
-    let hash = crypto::digest(secret.expose());
-    let prefix = secret.expose()[..KEY_PREFIX_LEN].to_string();
-    Minted { secret, hash, prefix }
-}
-
 /// `POST …/keys`.
 pub async fn create(
     key: ProjectKey,
@@ -91,44 +65,21 @@ pub async fn create(
     JsonBody(body): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Data<KeyView>), ApiError> {
     key.require(Ability::KeysManage)?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::Unprocessable("name: expected 1 to 100 characters".into()));
-    }
     let abilities = abilities(&body.abilities, &key)?;
     let now = state.clock.now();
-    if let Some(at) = body.expires_at
-        && (at <= now || at > now + chrono::Duration::days(MAX_KEY_LIFETIME_DAYS))
-    {
-        return Err(ApiError::Unprocessable(format!(
-            "expires_at: expected a time in the future, at most {MAX_KEY_LIFETIME_DAYS} days ahead"
-        )));
-    }
-    let minted = mint();
-    let id = Uuid::now_v7();
-    store::api_keys::insert(
-        &state.pool,
-        &store::api_keys::NewKey {
-            id,
-            project_id: key.project_id,
-            name,
-            key_hash: &minted.hash,
-            key_prefix: &minted.prefix,
-            abilities: &abilities,
-            expires_at: body.expires_at,
-        },
-    )
-    .await?;
+    let created =
+        setup::keys::create(&state.pool, key.project_id, &body.name, &abilities, body.expires_at, now).await?;
+    let id = created.id;
     tracing::info!(project_id = %key.project_id, key_id = %id, by = %key.key_id, "api key created");
     let view = KeyView {
         key_id: id,
-        name: name.to_string(),
+        name: created.name,
         abilities,
-        prefix: minted.prefix,
+        prefix: created.minted.prefix.clone(),
         created_at: now,
         last_used_at: None,
         expires_at: body.expires_at,
-        api_key: Some(minted.secret.expose().clone()),
+        api_key: Some(created.minted.secret.expose().clone()),
     };
     Ok((StatusCode::CREATED, Data(view)))
 }

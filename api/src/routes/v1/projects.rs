@@ -3,7 +3,7 @@
 
 use super::Data;
 use axum::{extract::State, http::StatusCode};
-use gatehouse_jobs::store;
+use gatehouse_jobs::{setup, store};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -11,7 +11,7 @@ use super::JsonBody;
 use crate::{
     AppState,
     auth::{Admin, ProjectKey},
-    error::{ApiError, constraint},
+    error::ApiError,
 };
 
 /// The body of `POST /v1/projects`.
@@ -35,40 +35,12 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<NewProject>,
 ) -> Result<(StatusCode, Data<CreatedProject>), ApiError> {
-    let handle = parse_handle(&body.handle)?;
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::Unprocessable("name: expected 1 to 200 characters".into()));
-    }
-    if body.owner_telegram_id <= 0 {
-        return Err(ApiError::Unprocessable("owner_telegram_id: expected a positive Telegram user id".into()));
-    }
-
-    let project_id = Uuid::new_v4();
-    let minted = super::keys::mint();
     let mut tx = state.pool.begin().await?;
-    store::projects::insert(&mut *tx, project_id, handle, name, body.owner_telegram_id).await.map_err(|e| {
-        match constraint(&e) {
-            Some(store::projects::PROJECT_HANDLE_KEY) => ApiError::Conflict(format!("handle: {handle:?} is taken")),
-            _ => e.into(),
-        }
-    })?;
-    store::api_keys::insert(
-        &mut *tx,
-        &store::api_keys::NewKey {
-            id: Uuid::now_v7(),
-            project_id,
-            name: "default",
-            key_hash: &minted.hash,
-            key_prefix: &minted.prefix,
-            abilities: &[gatehouse_jobs::access::ALL.to_string()],
-            expires_at: None,
-        },
-    )
-    .await?;
+    let project_id = setup::projects::create(&mut tx, &body.handle, &body.name, body.owner_telegram_id).await?;
+    let all = [gatehouse_jobs::access::ALL.to_string()];
+    let key = setup::keys::create(&mut *tx, project_id, "default", &all, None, state.clock.now()).await?;
     tx.commit().await?;
-    tracing::info!(%project_id, handle, "project created");
-    Ok((StatusCode::CREATED, Data(CreatedProject { project_id, api_key: minted.secret.expose().clone() })))
+    Ok((StatusCode::CREATED, Data(CreatedProject { project_id, api_key: key.minted.secret.expose().clone() })))
 }
 
 /// The answer to `GET /v1/projects/{project_id}`.
@@ -103,34 +75,4 @@ pub async fn project(state: &AppState, key: &ProjectKey) -> Result<ProjectView, 
         grace_period_secs: p.grace_secs,
         reminder_days: p.reminder_days,
     })
-}
-
-/// A handle as the database allows it: `^[a-z0-9][a-z0-9_-]{1,62}$`.
-fn parse_handle(handle: &str) -> Result<&str, ApiError> {
-    let bytes = handle.as_bytes();
-    let valid = (2..=63).contains(&bytes.len())
-        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
-        && bytes[1..].iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
-    if valid {
-        Ok(handle)
-    } else {
-        Err(ApiError::Unprocessable(
-            "handle: expected 2 to 63 characters of a-z, 0-9, '_' and '-', starting with a letter or digit".into(),
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn handles_follow_the_database_rule() {
-        for good in ["ab", "a1", "0-club", "my_club-2", &"a".repeat(63)] {
-            assert!(parse_handle(good).is_ok(), "{good}");
-        }
-        for bad in ["", "a", "-ab", "_ab", "Ab", "a b", "añb", "a.b", &"a".repeat(64)] {
-            assert!(parse_handle(bad).is_err(), "{bad}");
-        }
-    }
 }
