@@ -161,6 +161,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MonitorError> {
     let settings = &config.worker;
+    // The debounced wake-ups after a burst of follow-up jobs go out on this pool.
+    gatehouse_jobs::queue::wake::install(&pool);
     let heartbeat = (settings.rescue_after / 3).max(Duration::from_secs(1));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let names = WorkerNames::new(options.queues.iter().map(|q| format!("{}:{}", options.name, q.name())).collect());

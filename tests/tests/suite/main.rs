@@ -25,4 +25,5 @@ mod rate_budgets;
 mod rate_limits;
 mod reliability;
 mod setup_api;
+mod wakeup;
 mod webhook;
