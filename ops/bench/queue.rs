@@ -52,12 +52,18 @@ async fn main() {
         floors.push(rate);
     }
     for (i, processes) in [1usize, 2].into_iter().enumerate() {
-        let rate = gatehouse(&db, jobs, processes, batch).await;
+        let (rate, per_job) = gatehouse(&db, jobs, processes, batch).await;
         let label = format!(
             "gatehouse, {processes} worker process(es), batch {}",
             batch.map_or("default".to_string(), |b| b.to_string())
         );
-        println!("{:<44} {:>9.2} {:>11.0} {:>8.2}", label, jobs as f64 / rate, rate, rate / floors[i]);
+        println!(
+            "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
+            label,
+            jobs as f64 / rate,
+            rate,
+            rate / floors[i]
+        );
     }
     println!("ratio = gatehouse jobs/s ÷ raw floor jobs/s at the same parallelism (1 loop ↔ 1 process, 2 ↔ 2)");
     let history: usize = env_or("BENCH_HISTORY", 0);
@@ -150,9 +156,12 @@ async fn latency(db: &BenchDb, samples: usize) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     println!();
-    println!("enqueue → start, one job into an idle worker process ({samples} samples each, poll fallback {poll_ms} ms)");
+    println!(
+        "enqueue → start, one job into an idle worker process ({samples} samples each, poll fallback {poll_ms} ms)"
+    );
     println!("{:<44} {:>9} {:>9} {:>9}", "run", "p50 ms", "p99 ms", "max ms");
-    for (label, mut v) in [("one job alone (leading wake-up)", alone), ("second of two, 5 ms apart (trailing)", second)] {
+    for (label, mut v) in [("one job alone (leading wake-up)", alone), ("second of two, 5 ms apart (trailing)", second)]
+    {
         v.sort_by(f64::total_cmp);
         println!(
             "{:<44} {:>9.2} {:>9.2} {:>9.2}",
@@ -263,8 +272,9 @@ async fn raw_floor(db: &BenchDb, jobs: usize, loops: usize) -> f64 {
     jobs as f64 / elapsed.as_secs_f64()
 }
 
-/// Runs `jobs` no-op jobs through `processes` worker processes; returns jobs/s.
-async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<usize>) -> f64 {
+/// Runs `jobs` no-op jobs through `processes` worker processes; returns jobs/s and the
+/// database transactions committed per job (the workers', and the benchmark's polling).
+async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<usize>) -> (f64, f64) {
     sqlx::query("DELETE FROM apalis.jobs").execute(&db.pool).await.unwrap();
     sqlx::query("DELETE FROM apalis.workers").execute(&db.pool).await.unwrap();
     let mut env = vec![("GATEHOUSE_POLL_INTERVAL_MS", "100".to_string())];
@@ -279,6 +289,7 @@ async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<us
     for n in 0..jobs {
         enqueue(&mut tx, &Noop { n: n as u64 }, RunAt::Now).await.unwrap();
     }
+    let commits_before = commits(db).await;
     tx.commit().await.unwrap();
     let started = Instant::now();
     loop {
@@ -294,5 +305,17 @@ async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<us
     }
     let elapsed = started.elapsed();
     drop(workers);
-    jobs as f64 / elapsed.as_secs_f64()
+    // The statistics reach pg_stat_database within a second of a backend going idle.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let per_job = (commits(db).await - commits_before) as f64 / jobs as f64;
+    (jobs as f64 / elapsed.as_secs_f64(), per_job)
+}
+
+/// Transactions committed in the benchmark's database so far (every worker statement
+/// outside an explicit transaction is one).
+async fn commits(db: &BenchDb) -> i64 {
+    sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
 }

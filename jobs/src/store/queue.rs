@@ -46,11 +46,13 @@ pub async fn insert(conn: &mut PgConnection, job: NewJob<'_>) -> Result<Option<S
 /// and claims on any notification naming its queue). On a transaction, it is delivered
 /// at commit. Debounced by [`crate::queue::wake`].
 pub async fn wake_workers(conn: &mut PgConnection, queue: &str, job_id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify('apalis::job::insert', json_build_object('job_type', $1::text, 'id', $2::text)::text)")
-        .bind(queue)
-        .bind(job_id)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "SELECT pg_notify('apalis::job::insert', json_build_object('job_type', $1::text, 'id', $2::text)::text)",
+    )
+    .bind(queue)
+    .bind(job_id)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
