@@ -93,15 +93,17 @@ async fn long_run(db: &BenchDb, total: usize, chunk: usize, batch: Option<usize>
     let mut first = None;
     for c in 0..total.div_ceil(chunk) {
         let n = chunk.min(total - c * chunk) as i64;
-        // The row `store::queue::insert` writes for a `noop`, many at once.
+        // The row `store::queue::insert` writes for a `noop`, many at once (apalis reads
+        // each id as a ULID).
+        let ids: Vec<String> = (0..n).map(|_| ulid::Ulid::generate().to_string()).collect();
         sqlx::query(
             "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
-             SELECT gen_random_uuid()::text, 'bulk', convert_to(json_build_object('kind', 'noop', 'args', json_build_object('n', $1 + g))::text, 'UTF8'),
+             SELECT id, 'bulk', convert_to(json_build_object('kind', 'noop', 'args', json_build_object('n', $1 + g))::text, 'UTF8'),
                     'Pending', 0, 25, now(), 0, ''::hstore
-             FROM generate_series(1, $2) g",
+             FROM unnest($2::text[]) WITH ORDINALITY AS t(id, g)",
         )
         .bind((c * chunk) as i64)
-        .bind(n)
+        .bind(&ids)
         .execute(&db.pool)
         .await
         .unwrap();
