@@ -160,6 +160,8 @@ pub async fn serve(
         service::TowerToHyperService,
     };
     let addr: SocketAddr = listener.local_addr()?;
+    // The debounced wake-ups of the workers after a burst of enqueues go out on this pool.
+    gatehouse_jobs::queue::wake::install(&state.pool);
     let settings = state.config.http.clone();
     tracing::info!(%addr, max_connections = settings.max_connections, "api listening");
     let router = app(state).layer(axum::middleware::from_fn_with_state(settings.request_timeout, observe::deadline));

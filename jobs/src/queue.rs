@@ -4,7 +4,8 @@
 //! Jobs are written with [`enqueue`], inside the caller's transaction, with
 //! `ON CONFLICT DO NOTHING` on the idempotency key, so "already enqueued" is a
 //! success and never poisons the caller's transaction (apalis's own bulk push
-//! fails a whole batch on one duplicate).
+//! fails a whole batch on one duplicate). Idle workers are woken by [`wake`]: a
+//! debounced notification per queue, not one per row.
 //!
 //! ## Job states (the rows in `apalis.jobs`)
 //!
@@ -31,6 +32,8 @@
 //! row it writes decodes.
 
 use std::{fmt, time::Duration};
+
+pub mod wake;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -180,9 +183,9 @@ pub async fn enqueue<J: JobSpec>(conn: &mut PgConnection, job: &J, run_at: RunAt
         return Err(sqlx::Error::Encode(Box::new(TooDeep { depth })));
     }
     let body = serde_json::to_vec(&envelope).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    let run_at = match run_at {
-        RunAt::Now => None,
-        RunAt::At(t) => Some(t),
+    let (run_at, due) = match run_at {
+        RunAt::Now => (None, true),
+        RunAt::At(t) => (Some(t), t <= Utc::now()),
     };
     let id = ulid::Ulid::generate().to_string();
     let row = crate::store::queue::NewJob {
@@ -196,6 +199,9 @@ pub async fn enqueue<J: JobSpec>(conn: &mut PgConnection, job: &J, run_at: RunAt
     let inserted = crate::store::queue::insert(conn, row).await?;
     Ok(match inserted {
         Some(id) => {
+            if due {
+                wake::due_row_written(conn, J::QUEUE, &id).await?;
+            }
             metrics::counter!(crate::metrics::JOBS_ENQUEUED, "kind" => J::KIND, "queue" => J::QUEUE.name())
                 .increment(1);
             Enqueued::New(id)

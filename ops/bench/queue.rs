@@ -2,8 +2,21 @@
 //! processes) next to the raw floor: a batched `FOR UPDATE SKIP LOCKED` claim/ack
 //! loop on the same database, measured in the same run.
 //!
+//! Then the enqueue → start latency of one job into an idle worker process: a probe
+//! job enqueued in its own transaction, timed from just before its commit to the
+//! `started` row the job writes (`clock_timestamp()`, the same host clock), alone
+//! (each job the first of its queue's wake-up window) and as the second of two
+//! enqueued 5 ms apart (woken by the trailing wake-up or found by the claim loop).
+//!
 //! `cargo bench --bench queue` (env: BENCH_JOBS, default 10000; BENCH_BATCH for the
-//! worker's claim batch, default the worker's own default).
+//! worker's claim batch, default the worker's own default; BENCH_LATENCY_SAMPLES,
+//! default 200, 0 skips the latency runs).
+//!
+//! `BENCH_HISTORY=1000000` adds a long run: the same two worker processes kept running
+//! through that many no-op jobs in chunks of `BENCH_CHUNK` (100000), each chunk written
+//! in one statement and timed from its commit to its last job done; finished rows are
+//! kept (as they are within the retention), so the last chunk runs against the whole
+//! history. Run it detached: it takes minutes.
 
 #[path = "common.rs"]
 mod common;
@@ -12,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::{BenchDb, Proc, env_or};
 use gatehouse_jobs::{
-    catalog::diagnostics::Noop,
+    catalog::diagnostics::{Noop, Probe},
     queue::{RunAt, enqueue},
 };
 
@@ -39,15 +52,174 @@ async fn main() {
         floors.push(rate);
     }
     for (i, processes) in [1usize, 2].into_iter().enumerate() {
-        let rate = gatehouse(&db, jobs, processes, batch).await;
+        let (rate, per_job) = gatehouse(&db, jobs, processes, batch).await;
         let label = format!(
             "gatehouse, {processes} worker process(es), batch {}",
             batch.map_or("default".to_string(), |b| b.to_string())
         );
-        println!("{:<44} {:>9.2} {:>11.0} {:>8.2}", label, jobs as f64 / rate, rate, rate / floors[i]);
+        println!(
+            "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
+            label,
+            jobs as f64 / rate,
+            rate,
+            rate / floors[i]
+        );
     }
     println!("ratio = gatehouse jobs/s ÷ raw floor jobs/s at the same parallelism (1 loop ↔ 1 process, 2 ↔ 2)");
+    let history: usize = env_or("BENCH_HISTORY", 0);
+    if history > 0 {
+        long_run(&db, history, env_or("BENCH_CHUNK", 100_000), batch).await;
+    }
+    let samples: usize = env_or("BENCH_LATENCY_SAMPLES", 200);
+    if samples > 0 {
+        latency(&db, samples).await;
+    }
     db.drop_now().await;
+}
+
+/// No-op jobs/s of each chunk of `total`, two worker processes running throughout.
+async fn long_run(db: &BenchDb, total: usize, chunk: usize, batch: Option<usize>) {
+    sqlx::query("DELETE FROM apalis.jobs").execute(&db.pool).await.unwrap();
+    sqlx::query("DELETE FROM apalis.workers").execute(&db.pool).await.unwrap();
+    let mut env = vec![("GATEHOUSE_POLL_INTERVAL_MS", "100".to_string())];
+    if let Some(b) = batch {
+        env.push(("GATEHOUSE_WORKER_BATCH", b.to_string()));
+    }
+    let _workers: Vec<Proc> = (0..2).map(|_| Proc::start("worker", &db.url, &env)).collect();
+    wait_registered(db, 2).await;
+    println!();
+    println!("history: {total} no-op jobs through 2 worker processes, in chunks of {chunk}");
+    println!("{:<44} {:>9} {:>11} {:>8}", "chunk", "seconds", "jobs/s", "ratio");
+    let mut first = None;
+    for c in 0..total.div_ceil(chunk) {
+        let n = chunk.min(total - c * chunk) as i64;
+        // The row `store::queue::insert` writes for a `noop`, many at once (apalis reads
+        // each id as a ULID).
+        let ids: Vec<String> = (0..n).map(|_| ulid::Ulid::generate().to_string()).collect();
+        sqlx::query(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
+             SELECT id, 'bulk', convert_to(json_build_object('kind', 'noop', 'args', json_build_object('n', $1 + g))::text, 'UTF8'),
+                    'Pending', 0, 25, now(), 0, ''::hstore
+             FROM unnest($2::text[]) WITH ORDINALITY AS t(id, g)",
+        )
+        .bind((c * chunk) as i64)
+        .bind(&ids)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        let started = Instant::now();
+        loop {
+            // Through the index of open rows: counting a million done ones would load the run.
+            let open: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM apalis.jobs WHERE status <> 'Done')")
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+            if !open {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(900), "chunk {c} did not finish");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let rate = n as f64 / started.elapsed().as_secs_f64();
+        let base = *first.get_or_insert(rate);
+        println!(
+            "{:<44} {:>9.2} {:>11.0} {:>8.2}",
+            format!("jobs {}–{}", c * chunk + 1, c * chunk + n as usize),
+            started.elapsed().as_secs_f64(),
+            rate,
+            rate / base
+        );
+    }
+    println!("ratio = the chunk's jobs/s ÷ the first chunk's, same processes, same run");
+}
+
+/// Enqueue → start latency into one idle worker process (see the module's docs).
+async fn latency(db: &BenchDb, samples: usize) {
+    sqlx::query("DELETE FROM apalis.jobs").execute(&db.pool).await.unwrap();
+    sqlx::query("DELETE FROM apalis.workers").execute(&db.pool).await.unwrap();
+    let poll_ms = 200;
+    let _worker = Proc::start("worker", &db.url, &[("GATEHOUSE_POLL_INTERVAL_MS", poll_ms.to_string())]);
+    wait_registered(db, 1).await;
+    // Let the worker settle into waiting.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut alone = Vec::new();
+    let mut second = Vec::new();
+    for i in 0..samples {
+        alone.push(enqueue_and_time(db, &format!("alone-{i}")).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let first = format!("pair-a-{i}");
+        let then = format!("pair-b-{i}");
+        let pool = db.pool.clone();
+        let a = tokio::spawn(async move { enqueue_probe(&pool, &first).await });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let b = enqueue_probe(&db.pool, &then).await;
+        a.await.unwrap();
+        second.push(started_after(db, &then, b).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!();
+    println!(
+        "enqueue → start, one job into an idle worker process ({samples} samples each, poll fallback {poll_ms} ms)"
+    );
+    println!("{:<44} {:>9} {:>9} {:>9}", "run", "p50 ms", "p99 ms", "max ms");
+    for (label, mut v) in [("one job alone (leading wake-up)", alone), ("second of two, 5 ms apart (trailing)", second)]
+    {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "{:<44} {:>9.2} {:>9.2} {:>9.2}",
+            label,
+            v[v.len() / 2],
+            v[(v.len() * 99 / 100).min(v.len() - 1)],
+            v[v.len() - 1]
+        );
+    }
+}
+
+/// Enqueues a probe in its own transaction; returns the time just before its commit.
+async fn enqueue_probe(pool: &sqlx::PgPool, key: &str) -> chrono::DateTime<chrono::Utc> {
+    let probe = Probe { key: key.to_string(), sleep_ms: 0, fail_first: 0, failure: Default::default() };
+    let mut tx = pool.begin().await.unwrap();
+    enqueue(&mut tx, &probe, RunAt::Now).await.unwrap();
+    let before_commit = chrono::Utc::now();
+    tx.commit().await.unwrap();
+    before_commit
+}
+
+async fn enqueue_and_time(db: &BenchDb, key: &str) -> f64 {
+    let at = enqueue_probe(&db.pool, key).await;
+    started_after(db, key, at).await
+}
+
+/// Milliseconds from `at` to the probe's `started` row, waiting for it.
+async fn started_after(db: &BenchDb, key: &str, at: chrono::DateTime<chrono::Utc>) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let started: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+            "SELECT at FROM diagnostic_probe_runs WHERE probe_key = $1 AND phase = 'started' ORDER BY at LIMIT 1",
+        )
+        .bind(key)
+        .fetch_optional(&db.pool)
+        .await
+        .unwrap();
+        if let Some(started) = started {
+            return (started - at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e3;
+        }
+        assert!(Instant::now() < deadline, "probe {key} never started");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Waits until every queue of `processes` worker processes is registered.
+async fn wait_registered(db: &BenchDb, processes: usize) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.workers").fetch_one(&db.pool).await.unwrap();
+        if n as usize >= 3 * processes {
+            break;
+        }
+        assert!(Instant::now() < deadline, "workers did not register");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Claims and acks `jobs` rows with `loops` concurrent connections; returns jobs/s.
@@ -102,8 +274,9 @@ async fn raw_floor(db: &BenchDb, jobs: usize, loops: usize) -> f64 {
     jobs as f64 / elapsed.as_secs_f64()
 }
 
-/// Runs `jobs` no-op jobs through `processes` worker processes; returns jobs/s.
-async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<usize>) -> f64 {
+/// Runs `jobs` no-op jobs through `processes` worker processes; returns jobs/s and the
+/// database transactions committed per job (the workers', and the benchmark's polling).
+async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<usize>) -> (f64, f64) {
     sqlx::query("DELETE FROM apalis.jobs").execute(&db.pool).await.unwrap();
     sqlx::query("DELETE FROM apalis.workers").execute(&db.pool).await.unwrap();
     let mut env = vec![("GATEHOUSE_POLL_INTERVAL_MS", "100".to_string())];
@@ -112,20 +285,13 @@ async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<us
     }
     let workers: Vec<Proc> = (0..processes).map(|_| Proc::start("worker", &db.url, &env)).collect();
     // Every queue of every process registered and idle.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.workers").fetch_one(&db.pool).await.unwrap();
-        if n as usize >= 3 * processes {
-            break;
-        }
-        assert!(Instant::now() < deadline, "workers did not register");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_registered(db, processes).await;
     // Enqueued in one transaction: the clock starts when they become visible.
     let mut tx = db.pool.begin().await.unwrap();
     for n in 0..jobs {
         enqueue(&mut tx, &Noop { n: n as u64 }, RunAt::Now).await.unwrap();
     }
+    let commits_before = commits(db).await;
     tx.commit().await.unwrap();
     let started = Instant::now();
     loop {
@@ -141,5 +307,17 @@ async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<us
     }
     let elapsed = started.elapsed();
     drop(workers);
-    jobs as f64 / elapsed.as_secs_f64()
+    // The statistics reach pg_stat_database within a second of a backend going idle.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let per_job = (commits(db).await - commits_before) as f64 / jobs as f64;
+    (jobs as f64 / elapsed.as_secs_f64(), per_job)
+}
+
+/// Transactions committed in the benchmark's database so far (every worker statement
+/// outside an explicit transaction is one).
+async fn commits(db: &BenchDb) -> i64 {
+    sqlx::query_scalar("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
 }

@@ -161,6 +161,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MonitorError> {
     let settings = &config.worker;
+    // The debounced wake-ups after a burst of follow-up jobs go out on this pool.
+    gatehouse_jobs::queue::wake::install(&pool);
     // The platform bot's webhook, once per configuration (a duplicate is "already enqueued").
     if let Some(job) = gatehouse_jobs::catalog::connect_manager_bot::ConnectManagerBot::for_config(&config) {
         match pool.acquire().await {

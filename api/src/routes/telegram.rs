@@ -2,7 +2,7 @@
 //!
 //! Authenticates the delivery with the bot's secret, checks the body is an Update,
 //! and enqueues `process-telegram-update` keyed by `tg:<bot_id>:<update_id>` in one
-//! transaction. A redelivery answers 200 and enqueues nothing. Any answer but 2xx
+//! statement. A redelivery answers 200 and enqueues nothing. Any answer but 2xx
 //! makes Telegram deliver again later, so a 503 loses nothing.
 
 use std::time::Instant;
@@ -100,9 +100,10 @@ async fn accept(
         _ => ApiError::BadRequest(e.body_text()),
     })?;
     let job = parse_update(bot_id, &body)?;
-    let mut tx = state.pool.begin().await?;
-    let enqueued = queue::enqueue(&mut tx, &job, RunAt::Now).await?;
-    tx.commit().await?;
+    // One statement, so no transaction around it: a BEGIN and a COMMIT fewer per update.
+    let mut conn = state.pool.acquire().await?;
+    let enqueued = queue::enqueue(&mut conn, &job, RunAt::Now).await?;
+    drop(conn);
     if enqueued == Enqueued::Duplicate {
         tracing::debug!(bot_id, update_id = job.update_id, "duplicate update delivery");
     }

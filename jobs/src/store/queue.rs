@@ -42,6 +42,20 @@ pub async fn insert(conn: &mut PgConnection, job: NewJob<'_>) -> Result<Option<S
     .await
 }
 
+/// Wakes the idle workers of `queue` (apalis-postgres listens on `apalis::job::insert`
+/// and claims on any notification naming its queue). On a transaction, it is delivered
+/// at commit. Debounced by [`crate::queue::wake`].
+pub async fn wake_workers(conn: &mut PgConnection, queue: &str, job_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_notify('apalis::job::insert', json_build_object('job_type', $1::text, 'id', $2::text)::text)",
+    )
+    .bind(queue)
+    .bind(job_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Moves a running job's next run to `at` without counting the run (rate limited, not
 /// failed): `max_attempts` grows by one, and the snooze is counted in the row's
 /// `metadata -> 'snoozes'` so the backoff can leave it out. The ack that follows keeps

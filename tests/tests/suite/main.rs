@@ -27,4 +27,5 @@ mod rate_budgets;
 mod rate_limits;
 mod reliability;
 mod setup_api;
+mod wakeup;
 mod webhook;
