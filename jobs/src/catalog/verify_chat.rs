@@ -42,10 +42,7 @@ impl Job for VerifyChat {
         };
         let me = api.get_chat_member(chat.telegram_chat_id, bot_id).await?;
         let problem = rights_problem(&me);
-        let observed = ctx.now();
-        for admin in api.get_chat_administrators(chat.telegram_chat_id).await? {
-            store::memberships::observe(&ctx.pool, chat.id, admin.user.id, &admin.status, None, observed).await?;
-        }
+        crate::membership::removal::read_administrators(ctx, &api, chat).await?;
         let check = ChatCheck {
             kind: Some(&info.kind),
             title: info.title.as_deref(),

@@ -13,6 +13,7 @@ mod lifecycle_resilience;
 pub mod lost_updates;
 mod mcp;
 mod membership_page;
+mod one_call_removal;
 mod operator;
 mod payments_access_codes;
 mod payments_reminders;
