@@ -116,10 +116,8 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request<Body>
     };
     let method = canonical.expect("checked");
 
-    if let Some(fault) = &fault {
-        if let Some(ms) = fault.latency_ms {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
+    if let Some(ms) = fault.as_ref().and_then(|f| f.latency_ms) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect)
         && let Some(resp) = fault_answer(&shared, fault, bot_id, method, &params, time_ms, true)
