@@ -58,7 +58,10 @@ pub async fn remove(ctx: &JobContext, api: &BotApi, chat: &Chat, user: i64, reas
     if facts.status.as_deref() != Some("member") {
         return remove_carefully(ctx, api, chat, user, reason).await;
     }
-    ctx.audit(chat.project_id, Some(user), Some(chat.id), "kick_started", reason, json!({})).await?;
+    if facts.last_step.as_deref() != Some("kick_started") {
+        // Once: a job snoozed for budget comes back here with its step already written.
+        ctx.audit(chat.project_id, Some(user), Some(chat.id), "kick_started", reason, json!({})).await?;
+    }
     match api.unban(chat.telegram_chat_id, user, false).await {
         Ok(_) => {}
         Err(e) if e.is_admin_target() => {

@@ -78,6 +78,9 @@ pub async fn record_tool_call(db: impl PgExecutor<'_>, call: &ToolCall<'_>) -> R
     .await
 }
 
+/// The audit actions that are steps of removing or banning a member, as SQL.
+pub const REMOVAL_STEPS: &str = "('ban_started', 'kick_started', 'removed', 'banned', 'unbanned')";
+
 /// Gatehouse's own last step of removing or banning this user in this chat, if any:
 /// `ban_started` (a removal between its ban and its unban), `kick_started` (a one-call
 /// removal sent, its outcome maybe unknown), `removed`, `banned` (the owner's /ban) or
@@ -87,12 +90,11 @@ pub async fn last_removal_step(
     chat_id: Uuid,
     telegram_user_id: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT action FROM audit_log
-         WHERE chat_id = $1 AND telegram_user_id = $2
-           AND action IN ('ban_started', 'kick_started', 'removed', 'banned', 'unbanned')
-         ORDER BY id DESC LIMIT 1",
-    )
+         WHERE chat_id = $1 AND telegram_user_id = $2 AND action IN {REMOVAL_STEPS}
+         ORDER BY id DESC LIMIT 1"
+    )))
     .bind(chat_id)
     .bind(telegram_user_id)
     .fetch_optional(db)
