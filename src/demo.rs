@@ -276,7 +276,10 @@ impl Demo {
             let member = tg.member(channel.id, u.id).await?;
             ensure!(matches!(member.status, MemberStatus::Left), "{name} is still inside: {:?}", member.status);
         }
-        println!("     Alice and Bob were removed (banned, then unbanned: free to come back after paying)");
+        // Both seen joining: each removal is one unbanChatMember without only_if_banned.
+        ensure!(tg.calls_of("banChatMember").await?.is_empty(), "a removal banned someone");
+        println!("     Alice and Bob were removed, one call each (an unban that removes: no ban, free to");
+        println!("     come back after paying)");
         println!("     and told their access ended");
 
         self.say("The daily member count runs");

@@ -1,6 +1,7 @@
 //! The Bot API endpoint: `/bot<token>/<method>`.
 //!
-//! Order of checks for a call: token (401), method (404), injected faults, rate limits (429),
+//! Order of checks for a call: token (401), method (404), injected faults (those `after_effect`
+//! answer once the call is carried out), rate limits (429),
 //! then the method itself. Every call, whatever its fate, lands in the call log.
 
 use std::sync::Arc;
@@ -115,42 +116,13 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request<Body>
     };
     let method = canonical.expect("checked");
 
-    if let Some(fault) = &fault {
-        if let Some(ms) = fault.latency_ms {
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
-        let outcome = if fault.drop_connection {
-            Some((0, Value::Null))
-        } else {
-            fault.error_code.map(|code| {
-                let e = ApiError {
-                    code,
-                    description: fault
-                        .description
-                        .clone()
-                        .unwrap_or_else(|| default_description(code, fault.retry_after)),
-                    retry_after: fault.retry_after,
-                };
-                (code, e.to_json())
-            })
-        };
-        if let Some((status, body)) = outcome {
-            shared.world.lock().expect("world lock").log_call(CallRecord {
-                seq: 0,
-                time_ms,
-                bot_id: Some(bot_id),
-                method: method.to_string(),
-                params: params.as_value(),
-                status,
-                response: body.clone(),
-            });
-            if status == 0 {
-                let mut resp = Response::new(Body::empty());
-                resp.extensions_mut().insert(DropConnection);
-                return resp;
-            }
-            return answer(status, &body);
-        }
+    if let Some(ms) = fault.as_ref().and_then(|f| f.latency_ms) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if let Some(fault) = fault.as_ref().filter(|f| !f.after_effect)
+        && let Some(resp) = fault_answer(&shared, fault, bot_id, method, &params, time_ms, true)
+    {
+        return resp;
     }
 
     let result = {
@@ -195,7 +167,55 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request<Body>
         status,
         response: body,
     });
+    // A fault after the effect: the call was carried out (and logged as it went), the
+    // caller gets the fault's answer.
+    if let Some(fault) = fault.as_ref().filter(|f| f.after_effect)
+        && let Some(faulted) = fault_answer(&shared, fault, bot_id, method, &params, time_ms, false)
+    {
+        return faulted;
+    }
     resp
+}
+
+/// The answer a fault gives instead of the call's own (`None`: the fault only delays),
+/// logged as the call's when `log` (a call carried out was logged already).
+fn fault_answer(
+    shared: &Shared,
+    fault: &crate::model::Fault,
+    bot_id: i64,
+    method: &str,
+    params: &Params,
+    time_ms: i64,
+    log: bool,
+) -> Option<Response> {
+    let (status, body) = if fault.drop_connection {
+        (0, Value::Null)
+    } else {
+        let code = fault.error_code?;
+        let e = ApiError {
+            code,
+            description: fault.description.clone().unwrap_or_else(|| default_description(code, fault.retry_after)),
+            retry_after: fault.retry_after,
+        };
+        (code, e.to_json())
+    };
+    if log {
+        shared.world.lock().expect("world lock").log_call(CallRecord {
+            seq: 0,
+            time_ms,
+            bot_id: Some(bot_id),
+            method: method.to_string(),
+            params: params.as_value(),
+            status,
+            response: body.clone(),
+        });
+    }
+    if status == 0 {
+        let mut resp = Response::new(Body::empty());
+        resp.extensions_mut().insert(DropConnection);
+        return Some(resp);
+    }
+    Some(answer(status, &body))
 }
 
 fn default_description(code: u16, retry_after: Option<u64>) -> String {

@@ -469,7 +469,8 @@ impl Default for RateLimits {
 /// any) and every `when` parameter (compared as text) match. A matching fault first waits
 /// `latency_ms`, then drops the connection if `drop_connection`, else answers `error_code` with
 /// `description` (and `parameters.retry_after`) if `error_code` is set, else lets the call
-/// proceed. It applies `times` times (absent = until cleared).
+/// proceed; with `after_effect` the call is carried out before that answer. It applies
+/// `times` times (absent = until cleared).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Fault {
@@ -498,6 +499,10 @@ pub struct Fault {
     pub latency_ms: Option<u64>,
     /// Close the connection without answering.
     pub drop_connection: bool,
+    /// Carry the call out first, then answer with the fault (`drop_connection` or
+    /// `error_code`): the effect happened, the caller cannot tell (a worker that died
+    /// after its call, a timeout after Telegram acted).
+    pub after_effect: bool,
 }
 
 /// Update delivery faults of one bot (`POST /sim/bots/{id}/update_faults`).

@@ -193,3 +193,24 @@ async fn standing_rates_lose_and_repeat_updates_of_the_listed_kinds_only_and_rep
     let refused = w.client.set_update_rates(w.bot.id, &UpdateRates::for_kinds(1, &["message"], 1.5, 0.0)).await;
     assert!(refused.is_err(), "a share above 1 is refused");
 }
+
+#[tokio::test]
+async fn a_fault_after_the_effect_carries_the_call_out_and_then_answers_the_error() {
+    let w = world().await;
+    w.client.add_member(w.channel.id, w.alice.id).await.unwrap();
+    w.client
+        .add_fault(&Fault {
+            method: Some("unbanChatMember".into()),
+            times: Some(1),
+            error_code: Some(500),
+            after_effect: true,
+            ..Fault::default()
+        })
+        .await
+        .unwrap();
+
+    let (status, _) = w.api("unbanChatMember", json!({ "chat_id": w.channel.id, "user_id": w.alice.id })).await;
+
+    assert_eq!(status, 500);
+    assert_eq!(w.status_of(w.alice.id).await, "left", "removed all the same");
+}

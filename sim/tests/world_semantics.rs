@@ -156,6 +156,23 @@ async fn an_administrator_cannot_be_banned() {
 }
 
 #[tokio::test]
+async fn neither_an_administrator_nor_the_owner_can_be_removed_by_an_unban() {
+    let w = world().await;
+    w.client.add_admin(w.channel.id, w.alice.id, AdminRights::default()).await.unwrap();
+
+    let admin = w.err("unbanChatMember", json!({ "chat_id": w.channel.id, "user_id": w.alice.id })).await;
+    let owner = w.err("unbanChatMember", json!({ "chat_id": w.channel.id, "user_id": w.owner.id })).await;
+    for user in [w.alice.id, w.owner.id] {
+        w.ok("unbanChatMember", json!({ "chat_id": w.channel.id, "user_id": user, "only_if_banned": true })).await;
+    }
+
+    assert_eq!(admin, (400, "Bad Request: user is an administrator of the chat".to_string()));
+    assert_eq!(owner, (400, "Bad Request: can't remove chat owner".to_string()));
+    assert_eq!(w.status_of(w.alice.id).await, "administrator");
+    assert_eq!(w.status_of(w.owner.id).await, "creator");
+}
+
+#[tokio::test]
 async fn a_bot_without_invite_rights_cannot_manage_links() {
     let w = world().await;
     let rights = AdminRights { can_invite_users: false, ..AdminRights::membership_bot() };

@@ -9,7 +9,8 @@
 //!    (their join, or in a join-request chat their request, may have gone unreported:
 //!    a request waiting is approved), and so are the longest-unobserved of
 //!    those it believes inside (a leave may have gone unreported), [`RECHECK`] of each;
-//! 5. when Telegram counts more members than Gatehouse knows plus the administrators,
+//! 5. the chat's administrators are read again (the list removals go by), and when
+//!    Telegram counts more members than Gatehouse knows plus the administrators,
 //!    the gap is reported (`gatehouse_chat_unknown_members`, `/stats`, the owner once
 //!    a day): those people joined unseen.
 
@@ -92,8 +93,9 @@ async fn count_unseen(
     chat: &store::chats::Chat,
 ) -> Result<(), JobError> {
     let counted = api.get_chat_member_count(chat.telegram_chat_id).await?;
+    // Read on each sweep, the chat's administrators are also the list removals go by.
     let admins: Vec<i64> =
-        api.get_chat_administrators(chat.telegram_chat_id).await?.iter().map(|a| a.user.id).collect();
+        crate::membership::removal::read_administrators(ctx, api, chat).await?.iter().map(|a| a.user.id).collect();
     let known = store::memberships::known_inside_besides(&ctx.pool, chat.id, &admins).await?;
     let seen = known.saturating_add(i64::try_from(admins.len()).unwrap_or(i64::MAX));
     let unseen = counted.saturating_sub(seen).clamp(0, i64::from(i32::MAX));

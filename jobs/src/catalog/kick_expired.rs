@@ -1,6 +1,7 @@
 //! `kick-expired`: an entitlement ended: remove its subscriber from every chat of
-//! its plan (a kick: ban, then unban with only_if_banned, so they can come back
-//! after paying) unless still entitled, an administrator or whitelisted; revoke
+//! its plan (a kick, so they can come back after paying: one call for a member the
+//! record knows, see [`crate::membership::removal`]) unless still entitled, an
+//! administrator or whitelisted; revoke
 //! their open links; tell them how to renew (a `send-notice` in the bulk lane).
 
 use serde_json::json;

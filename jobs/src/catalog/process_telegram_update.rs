@@ -239,6 +239,11 @@ impl ProcessTelegramUpdate {
             // Only the observation to write (and the event of a member who left).
             let mut tx = ctx.pool.begin().await?;
             store::memberships::observe(&mut *tx, chat.id, user.id, status, via, at).await?;
+            if update.old_chat_member.is_admin() != update.new_chat_member.is_admin() {
+                // A promotion or a demotion: the administrators removals go by.
+                let admin = update.new_chat_member.is_admin();
+                store::chat_administrators::observe(&mut *tx, chat.id, user.id, admin).await?;
+            }
             if update.old_chat_member.is_inside() && status == "left" && !user.is_bot {
                 ctx.event_on(&mut tx, member_event(project_id, EventType::MemberLeft, chat, user.id, json!({})))
                     .await?;

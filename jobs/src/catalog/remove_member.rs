@@ -3,8 +3,9 @@
 //! Entitlement, the whitelist and administrator status are checked again when the
 //! job runs: a payment that arrived meanwhile wins.
 //!
-//! Removal is a kick: `banChatMember` then `unbanChatMember(only_if_banned)`, so
-//! the person can come back after paying. Administrators are never touched.
+//! Removal is a kick, never a ban ([`crate::membership::removal`]): one
+//! `unbanChatMember` for a member the record knows, else a read then ban and unban,
+//! so the person can come back after paying. Administrators are never touched.
 
 use serde_json::json;
 

@@ -68,6 +68,7 @@ async fn verify(job: &VerifyChat, ctx: &JobContext) -> Result<(), JobError> {
     };
     let me = api.get_chat_member(chat.telegram_chat_id, bot_id).await?;
     let problem = rights_problem(&me);
+    crate::membership::removal::read_administrators(ctx, &api, chat).await?;
     let observed = ctx.now();
     for admin in api.get_chat_administrators(chat.telegram_chat_id).await? {
         store::memberships::observe(&ctx.pool, chat.id, admin.user.id, &admin.status, None, observed).await?;

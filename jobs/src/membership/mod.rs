@@ -5,8 +5,9 @@
 //!
 //! # Layout
 //!
-//! - [`removal`]: the kick (ban then unban, never for administrators or the whitelist),
-//!   revoking a link, revoking a user's open links in a chat.
+//! - [`removal`]: the kick (one `unbanChatMember` for a member the record knows, else
+//!   read, ban, unban; never for administrators or the whitelist), the chat's
+//!   administrators read and recorded, revoking a link, revoking a user's open links.
 //! - [`links`]: a personal invite link for a grant and chat, issued once per action;
 //!   `hand_out`, the one way a member is given a way in (never a link that may be
 //!   spent), and the record of a link possibly misused.

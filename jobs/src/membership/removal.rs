@@ -1,5 +1,12 @@
 //! Removing a member and revoking links: the kick (never a ban), the checks that keep
-//! administrators and the whitelist inside, the revocation of a chat's open links.
+//! administrators and the whitelist inside, the chat's administrators as Telegram lists
+//! them, the revocation of a chat's open links.
+//!
+//! A kick takes one call where Gatehouse's record says the user is a plain member
+//! (`unbanChatMember` without `only_if_banned` removes a member and leaves them free
+//! to rejoin), and the careful path elsewhere: read the member first, then ban and
+//! unban, so a ban someone else set is never lifted. Either is safe to repeat from
+//! any point: the step under way is in the audit log before its call.
 
 use crate::runtime::JobContext;
 use crate::{
@@ -9,7 +16,7 @@ use crate::{
         chats::Chat,
         events::{EventType, NewEvent},
     },
-    telegram::{BotApi, TgError},
+    telegram::{BotApi, ChatMember, TgError},
 };
 use serde_json::json;
 
@@ -24,66 +31,135 @@ pub enum Removal {
     Kept,
 }
 
+/// Why an administrator stays.
+const ADMIN_KEPT: &str = "a chat administrator is never removed";
+
 /// Removes `user` from `chat` unless whitelisted or an administrator. Safe to
-/// repeat: a user already outside is left alone; a removal interrupted between
-/// ban and unban is completed.
+/// repeat: a user already outside is left alone; a removal interrupted anywhere
+/// (between ban and unban, or after its one call) is completed.
+///
+/// One call (`unbanChatMember` without `only_if_banned`) where the record says the
+/// user is a plain member and the chat's administrators, as last listed, do not
+/// include them; otherwise [`remove_carefully`]. An administrator the list missed
+/// (promoted unseen) is refused by Telegram: the list is read again and they stay.
 pub async fn remove(ctx: &JobContext, api: &BotApi, chat: &Chat, user: i64, reason: &str) -> Result<Removal, JobError> {
-    if store::subscribers::is_whitelisted(&ctx.pool, chat.project_id, user).await? {
+    let facts = store::memberships::removal_facts(&ctx.pool, chat, user).await?;
+    if facts.whitelisted {
         ctx.audit(chat.project_id, Some(user), Some(chat.id), "kept", "whitelisted", json!({"wanted": reason})).await?;
         return Ok(Removal::Kept);
     }
+    let administrators = match facts.administrators {
+        Some(ids) => ids,
+        None => read_administrators(ctx, api, chat).await?.iter().map(|a| a.user.id).collect(),
+    };
+    if administrators.contains(&user) {
+        return keep_admin(ctx, chat, user, reason).await;
+    }
+    if facts.status.as_deref() != Some("member") {
+        return remove_carefully(ctx, api, chat, user, reason).await;
+    }
+    if facts.last_step.as_deref() != Some("kick_started") {
+        // Once: a job snoozed for budget comes back here with its step already written.
+        ctx.audit(chat.project_id, Some(user), Some(chat.id), "kick_started", reason, json!({})).await?;
+    }
+    match api.unban(chat.telegram_chat_id, user, false).await {
+        Ok(_) => {}
+        Err(e) if e.is_admin_target() => {
+            read_administrators(ctx, api, chat).await?;
+            store::memberships::observe(&ctx.pool, chat.id, user, "administrator", None, ctx.now()).await?;
+            return keep_admin(ctx, chat, user, reason).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    removed(ctx, chat, user, reason, json!({"calls": 1})).await?;
+    Ok(Removal::Removed)
+}
+
+/// The careful path, for a user the record does not know as a plain member (unknown,
+/// left, banned, restricted): read them first, then ban and unban with
+/// `only_if_banned`. A ban Gatehouse did not set is left in place.
+async fn remove_carefully(
+    ctx: &JobContext,
+    api: &BotApi,
+    chat: &Chat,
+    user: i64,
+    reason: &str,
+) -> Result<Removal, JobError> {
     let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
     let now = ctx.now();
     if member.is_admin() {
         store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, now).await?;
-        ctx.audit(
-            chat.project_id,
-            Some(user),
-            Some(chat.id),
-            "kept",
-            "a chat administrator is never removed",
-            json!({"wanted": reason}),
-        )
-        .await?;
-        return Ok(Removal::Kept);
+        store::chat_administrators::observe(&ctx.pool, chat.id, user, true).await?;
+        return keep_admin(ctx, chat, user, reason).await;
     }
     if member.status == "kicked" {
         if store::audit::banned_by_gatehouse(&ctx.pool, chat.id, user).await? {
             // Our own removal stopped after the ban: finish it.
             api.unban(chat.telegram_chat_id, user, true).await?;
-            let details = json!({"completed": true});
-            let event = removal_event(chat, user, reason);
-            ctx.audit_with_event(chat.project_id, Some(user), Some(chat.id), "removed", reason, details, event).await?;
+            removed(ctx, chat, user, reason, json!({"completed": true})).await?;
+        } else {
+            // Someone else's ban: it stays, and so does the record of it.
+            store::memberships::observe(&ctx.pool, chat.id, user, "kicked", None, now).await?;
         }
-        store::memberships::observe(&ctx.pool, chat.id, user, "left", None, now).await?;
         return Ok(Removal::NotInside);
     }
     if !member.is_inside() {
-        store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, now).await?;
+        let step = store::audit::last_removal_step(&ctx.pool, chat.id, user).await?;
+        if matches!(step.as_deref(), Some("kick_started" | "ban_started")) {
+            // Our removal went through, its last answer lost: record it.
+            removed(ctx, chat, user, reason, json!({"completed": true})).await?;
+        } else {
+            store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, now).await?;
+        }
         return Ok(Removal::NotInside);
     }
     ctx.audit(chat.project_id, Some(user), Some(chat.id), "ban_started", reason, json!({})).await?;
     match api.ban(chat.telegram_chat_id, user).await {
         Ok(_) => {}
         Err(e) if e.is_admin_target() => {
-            ctx.audit(
-                chat.project_id,
-                Some(user),
-                Some(chat.id),
-                "kept",
-                "a chat administrator is never removed",
-                json!({"wanted": reason}),
-            )
-            .await?;
-            return Ok(Removal::Kept);
+            read_administrators(ctx, api, chat).await?;
+            return keep_admin(ctx, chat, user, reason).await;
         }
         Err(e) => return Err(e.into()),
     }
     api.unban(chat.telegram_chat_id, user, true).await?;
-    store::memberships::observe(&ctx.pool, chat.id, user, "left", None, now).await?;
-    let event = removal_event(chat, user, reason);
-    ctx.audit_with_event(chat.project_id, Some(user), Some(chat.id), "removed", reason, json!({}), event).await?;
+    removed(ctx, chat, user, reason, json!({})).await?;
     Ok(Removal::Removed)
+}
+
+/// Records a removal: the user observed as left, the audit line and its event.
+async fn removed(
+    ctx: &JobContext,
+    chat: &Chat,
+    user: i64,
+    reason: &str,
+    details: serde_json::Value,
+) -> Result<(), JobError> {
+    store::memberships::observe(&ctx.pool, chat.id, user, "left", None, ctx.now()).await?;
+    let event = removal_event(chat, user, reason);
+    ctx.audit_with_event(chat.project_id, Some(user), Some(chat.id), "removed", reason, details, event).await?;
+    Ok(())
+}
+
+/// Records that an administrator stays.
+async fn keep_admin(ctx: &JobContext, chat: &Chat, user: i64, reason: &str) -> Result<Removal, JobError> {
+    ctx.audit(chat.project_id, Some(user), Some(chat.id), "kept", ADMIN_KEPT, json!({"wanted": reason})).await?;
+    Ok(Removal::Kept)
+}
+
+/// Reads the chat's administrators from Telegram (`getChatAdministrators`) and records
+/// them: the chat's list, replaced, and each one's membership.
+pub async fn read_administrators(ctx: &JobContext, api: &BotApi, chat: &Chat) -> Result<Vec<ChatMember>, JobError> {
+    let admins = api.get_chat_administrators(chat.telegram_chat_id).await?;
+    let ids: Vec<i64> = admins.iter().map(|a| a.user.id).collect();
+    let now = ctx.now();
+    let mut tx = ctx.pool.begin().await?;
+    store::chat_administrators::replace(&mut *tx, chat.id, &ids, now).await?;
+    for admin in &admins {
+        store::memberships::observe(&mut *tx, chat.id, admin.user.id, &admin.status, None, now).await?;
+    }
+    tx.commit().await?;
+    Ok(admins)
 }
 
 /// Revokes every open link of `user` in `chat`.

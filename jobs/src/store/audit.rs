@@ -78,24 +78,40 @@ pub async fn record_tool_call(db: impl PgExecutor<'_>, call: &ToolCall<'_>) -> R
     .await
 }
 
+/// The audit actions that are steps of removing or banning a member, as SQL.
+pub const REMOVAL_STEPS: &str = "('ban_started', 'kick_started', 'removed', 'banned', 'unbanned')";
+
+/// Gatehouse's own last step of removing or banning this user in this chat, if any:
+/// `ban_started` (a removal between its ban and its unban), `kick_started` (a one-call
+/// removal sent, its outcome maybe unknown), `removed`, `banned` (the owner's /ban) or
+/// `unbanned`.
+pub async fn last_removal_step(
+    db: impl PgExecutor<'_>,
+    chat_id: Uuid,
+    telegram_user_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT action FROM audit_log
+         WHERE chat_id = $1 AND telegram_user_id = $2 AND action IN {REMOVAL_STEPS}
+         ORDER BY id DESC LIMIT 1"
+    )))
+    .bind(chat_id)
+    .bind(telegram_user_id)
+    .fetch_optional(db)
+    .await
+}
+
 /// Whether Gatehouse's own last action on this user in this chat may have left them
 /// banned (a removal between its ban and its unban, or the owner's /ban). A ban Gatehouse did
-/// not make is an administrator's, and Gatehouse never lifts it.
+/// not make is an administrator's, and Gatehouse never lifts it: a ban found after a
+/// removal Gatehouse completed (its ban lifted, or no ban at all) is someone else's.
 pub async fn banned_by_gatehouse(
     db: impl PgExecutor<'_>,
     chat_id: Uuid,
     telegram_user_id: i64,
 ) -> Result<bool, sqlx::Error> {
-    let last: Option<String> = sqlx::query_scalar(
-        "SELECT action FROM audit_log
-         WHERE chat_id = $1 AND telegram_user_id = $2 AND action IN ('ban_started', 'removed', 'banned', 'unbanned')
-         ORDER BY id DESC LIMIT 1",
-    )
-    .bind(chat_id)
-    .bind(telegram_user_id)
-    .fetch_optional(db)
-    .await?;
-    Ok(matches!(last.as_deref(), Some("ban_started") | Some("removed") | Some("banned")))
+    let last = last_removal_step(db, chat_id, telegram_user_id).await?;
+    Ok(matches!(last.as_deref(), Some("ban_started") | Some("banned")))
 }
 
 /// One audit entry about a member.

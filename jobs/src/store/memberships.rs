@@ -218,3 +218,42 @@ pub async fn join_facts(
         .fetch_optional(db)
         .await
 }
+
+/// What removing a user from a chat needs to know, read at once.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RemovalFacts {
+    /// The status Gatehouse last observed of the user in the chat (`None`: never seen).
+    pub status: Option<String>,
+    /// Whether the user is on the project's whitelist.
+    pub whitelisted: bool,
+    /// The chat's administrators as last listed ([`super::chat_administrators`];
+    /// `None`: never read).
+    pub administrators: Option<Vec<i64>>,
+    /// Gatehouse's own last step of removing or banning the user there
+    /// ([`super::audit::last_removal_step`]).
+    pub last_step: Option<String>,
+}
+
+/// What removing `telegram_user_id` from `chat` needs to know: the record of them
+/// there, the whitelist, the chat's administrators, the last removal step.
+pub async fn removal_facts(
+    db: impl PgExecutor<'_>,
+    chat: &chats::Chat,
+    telegram_user_id: i64,
+) -> Result<RemovalFacts, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT (SELECT status FROM memberships WHERE chat_id = $1 AND telegram_user_id = $3) AS status,
+                EXISTS (SELECT 1 FROM subscribers w
+                        WHERE w.project_id = $2 AND w.telegram_user_id = $3 AND w.whitelisted) AS whitelisted,
+                (SELECT user_ids FROM chat_administrators WHERE chat_id = $1) AS administrators,
+                (SELECT action FROM audit_log
+                 WHERE project_id = $2 AND telegram_user_id = $3 AND chat_id = $1
+                   AND action IN {} ORDER BY id DESC LIMIT 1) AS last_step",
+        super::audit::REMOVAL_STEPS
+    )))
+    .bind(chat.id)
+    .bind(chat.project_id)
+    .bind(telegram_user_id)
+    .fetch_one(db)
+    .await
+}

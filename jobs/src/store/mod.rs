@@ -10,8 +10,8 @@
 //!   `api_key_windows`; [`request_keys`]: `request_keys`; [`idempotent_requests`]:
 //!   `idempotent_requests` (the answers replayed for an `Idempotency-Key`);
 //!   [`stripe_settings`]: `stripe_settings`.
-//! - [`bots`]: `bots`; [`chats`]: `chats` and `member_counts`; [`plans`]: `plans`
-//!   and `plan_chats`.
+//! - [`bots`]: `bots`; [`chats`]: `chats` and `member_counts`;
+//!   [`chat_administrators`]: `chat_administrators`; [`plans`]: `plans` and `plan_chats`.
 //! - [`subscribers`]: `subscribers` and `start_payloads`; [`grants`]: `grants`, and
 //!   every entitlement question (through the SQL functions `gatehouse_entitles` and
 //!   `gatehouse_entitling_state`, migration `20261201000041`).
@@ -44,6 +44,7 @@ pub mod audit;
 pub mod bots;
 pub mod broadcasts;
 pub mod budget;
+pub mod chat_administrators;
 pub mod chats;
 pub mod checkouts;
 pub mod diagnostics;

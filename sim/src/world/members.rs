@@ -180,7 +180,8 @@ impl World {
         Ok(json!(true))
     }
 
-    /// `unbanChatMember`.
+    /// `unbanChatMember`: lifts a ban; without `only_if_banned` it also removes a current
+    /// member, who stays free to rejoin. The creator and administrators cannot be removed.
     pub(super) fn unban_chat_member(
         &mut self,
         bot_id: i64,
@@ -199,16 +200,19 @@ impl World {
         )?;
         self.known_person(user_id)?;
         let current = effective(self.chats[&chat_id].members.get(&user_id), now);
+        let only_if_banned = p.bool("only_if_banned");
         match current {
-            MemberStatus::Creator { .. } | MemberStatus::Administrator { .. } => {
-                Err(ApiError::bad_request("user is an administrator of the chat"))
-            }
+            // With only_if_banned, nothing happens to anyone who is not banned.
+            s if only_if_banned && !matches!(s, MemberStatus::Kicked { .. }) => Ok(json!(true)),
+            MemberStatus::Creator { .. } => Err(ApiError::bad_request("can't remove chat owner")),
+            MemberStatus::Administrator { .. } => Err(ApiError::bad_request("user is an administrator of the chat")),
             MemberStatus::Kicked { .. } => {
                 let old = self.change_status(chat_id, user_id, MemberStatus::Left, bot_id, None, false, now);
                 self.mark_stale(chat_id, user_id, old, now_ms);
                 Ok(json!(true))
             }
-            s if s.is_present() && !p.bool("only_if_banned") => {
+            // Without it, a member is removed (not banned): a kick in one call.
+            s if s.is_present() => {
                 let old = self.change_status(chat_id, user_id, MemberStatus::Left, bot_id, None, false, now);
                 self.mark_stale(chat_id, user_id, old, now_ms);
                 Ok(json!(true))

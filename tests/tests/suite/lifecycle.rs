@@ -148,8 +148,9 @@ async fn an_intruder_using_someone_elses_link_is_removed_and_the_owner_gets_a_fr
         .into_iter()
         .filter(|c| c.method.to_lowercase() != "unbanchatmember" || c.params["user_id"] == json!(mallory.id))
         .collect();
-    assert_eq!(names(&removal), ["revokechatinvitelink", "banchatmember", "unbanchatmember"]);
-    assert_eq!(removal[2].params["only_if_banned"], json!(true), "ban then unban: a kick, not a ban");
+    // Seen joining, a plain member: removed in one call, a kick, not a ban.
+    assert_eq!(names(&removal), ["revokechatinvitelink", "unbanchatmember"]);
+    assert_eq!(removal[1].params["only_if_banned"], json!(false), "an unban that removes");
     assert!(matches!(status(&app, &world, mallory.id).await, MemberStatus::Left), "removed and not banned");
     assert!(app.tg.link(&shared).await.unwrap().is_revoked);
 
@@ -187,9 +188,14 @@ async fn someone_who_joins_without_an_entitlement_is_removed_but_admins_and_the_
     assert!(matches!(status(&app, &world, stranger.id).await, MemberStatus::Left));
     assert!(is_member(&status(&app, &world, friend.id).await), "whitelisted users are never removed");
     assert!(matches!(status(&app, &world, moderator.id).await, MemberStatus::Administrator { .. }));
-    let bans = calls(&app, &["banChatMember"]).await;
-    assert_eq!(bans.len(), 1);
-    assert_eq!(bans[0].params["user_id"], json!(stranger.id));
+    assert!(calls(&app, &["banChatMember"]).await.is_empty(), "nobody banned");
+    let kicks: Vec<_> = calls(&app, &["unbanChatMember"])
+        .await
+        .into_iter()
+        .filter(|c| c.status == 200 && c.params["only_if_banned"] == json!(false))
+        .collect();
+    assert_eq!(kicks.len(), 1, "{kicks:?}");
+    assert_eq!(kicks[0].params["user_id"], json!(stranger.id));
 }
 
 #[tokio::test]
@@ -262,10 +268,10 @@ async fn when_a_grant_ends_the_member_is_kicked_not_banned_and_can_come_back_aft
     app.enqueue(&ExpiryScan { tick: app.clock.now() }).await;
     app.settle(&[world.bot.id]).await;
 
-    let removal = calls(&app, &["banChatMember", "unbanChatMember"]).await;
-    let removal: Vec<_> = removal.into_iter().skip_while(|c| c.method.to_lowercase() != "banchatmember").collect();
-    assert_eq!(names(&removal), ["banchatmember", "unbanchatmember"], "ban, then unban");
-    assert_eq!(removal[1].params["only_if_banned"], json!(true));
+    let removal = calls(&app, &["banChatMember", "getChatMember", "unbanChatMember"]).await;
+    let removal: Vec<_> = removal.into_iter().filter(|c| c.params["user_id"] == json!(alice.id)).collect();
+    let removal: Vec<_> = removal.into_iter().skip_while(|c| c.params["only_if_banned"] != json!(false)).collect();
+    assert_eq!(names(&removal), ["unbanchatmember"], "one call: an unban that removes her");
     assert!(matches!(status(&app, &world, alice.id).await, MemberStatus::Left), "out, and not banned");
     let texts: Vec<String> =
         app.tg.messages_to(alice.id, world.bot.id).await.unwrap().into_iter().filter_map(|m| m.text).collect();

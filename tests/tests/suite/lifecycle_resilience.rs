@@ -132,7 +132,10 @@ async fn delivering_every_update_twice_changes_nothing() {
     let people = story(&app, &world).await;
     assert_outcome(&app, &world, &people).await;
     let counts = effects(&app).await;
-    assert_eq!(counts.get("banchatmember"), Some(&3), "Mallory, the stranger, Alice: once each ({counts:?})");
+    assert_eq!(counts.get("banchatmember"), None, "each seen joining: removed in one call ({counts:?})");
+    let kicks = app.tg.calls(&CallFilter::default()).await.unwrap();
+    let kicks = kicks.iter().filter(|c| c.status == 200 && c.params["only_if_banned"] == json!(false)).count();
+    assert_eq!(kicks, 3, "Mallory, the stranger, Alice: once each");
     assert_eq!(counts.get("createchatinvitelink"), Some(&3), "{counts:?}");
     let updates: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM apalis.jobs WHERE convert_from(job, 'UTF8')::jsonb ->> 'kind' = 'process-telegram-update'",
@@ -167,7 +170,7 @@ async fn with_429s_5xx_and_timeouts_everyone_entitled_gets_in_and_everyone_expir
         },
         Fault { method: Some("getChatMember".into()), times: Some(1), latency_ms: Some(3_000), ..Fault::default() },
         Fault {
-            method: Some("banChatMember".into()),
+            method: Some("unbanChatMember".into()),
             times: Some(2),
             error_code: Some(429),
             retry_after: Some(3),

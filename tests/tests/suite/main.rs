@@ -14,6 +14,7 @@ mod lifecycle_resilience;
 pub mod lost_updates;
 mod mcp;
 mod membership_page;
+mod one_call_removal;
 mod operator;
 mod owner_setup;
 mod payments_access_codes;
