@@ -44,9 +44,12 @@ impl Drop for Browser {
 
 /// Kills chromedriver and the Chromium it started: chromedriver runs in a process
 /// group of its own (its id), and Chromium, which outlives a killed chromedriver,
-/// belongs to it.
+/// belongs to it. The group is named after `--`, as `kill -s KILL -- -PGID`: procps-ng
+/// 4.0.2's `kill -KILL -PGID` sends SIGKILL to every process (`kill(-1)`), which took
+/// PostgreSQL and everything else on the machine down with the browser.
 fn stop(driver: &mut Child) {
-    let _ = Command::new("kill").arg("-KILL").arg(format!("-{}", driver.id())).status();
+    let group = format!("-{}", driver.id());
+    let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
     let _ = driver.kill();
     let _ = driver.wait();
 }

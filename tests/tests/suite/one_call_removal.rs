@@ -133,6 +133,7 @@ async fn an_administrator_is_never_removed_listed_or_not_promoted_seen_or_unseen
     app.enqueue(&gatehouse_jobs::catalog::verify_chat::VerifyChat {
         chat_id: chat_uuid(&world),
         attempt: Uuid::new_v4(),
+        report_to: None,
     })
     .await;
     app.settle(&[world.bot.id]).await;
