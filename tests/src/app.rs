@@ -298,6 +298,37 @@ impl TestApp {
         user
     }
 
+    /// Does `act` as `user` in their chat with `bot`, waits for the work it causes, and
+    /// returns the messages `user` received from `bot` since.
+    pub async fn converse<F: std::future::Future<Output = ()>>(
+        &self,
+        bot: i64,
+        user: i64,
+        act: F,
+    ) -> Vec<gatehouse_sim::MessageRecord> {
+        let before = self.tg.messages_to(user, bot).await.unwrap().len();
+        act.await;
+        self.settle(&[bot]).await;
+        self.tg.messages_to(user, bot).await.unwrap().split_off(before)
+    }
+
+    /// `user` sends `text` to `bot`; returns what `bot` answered (see [`Self::converse`]).
+    pub async fn say(&self, bot: i64, user: i64, text: &str) -> Vec<gatehouse_sim::MessageRecord> {
+        self.converse(bot, user, async { self.tg.send_text(user, bot, text).await.map(drop).unwrap() }).await
+    }
+
+    /// `user` presses `data` under `message` in `bot`; returns what `bot` answered.
+    pub async fn press(
+        &self,
+        bot: i64,
+        user: i64,
+        message: &gatehouse_sim::MessageRecord,
+        data: &str,
+    ) -> Vec<gatehouse_sim::MessageRecord> {
+        let pressed = self.tg.press_button(user, bot, message.message_id, data);
+        self.converse(bot, user, async { pressed.await.map(drop).unwrap() }).await
+    }
+
     /// Texts the bot sent `user`, in order.
     pub async fn texts_to(&self, world: &World, user: i64) -> Vec<String> {
         let messages = self.tg.messages_to(user, world.bot.id).await.unwrap();

@@ -31,22 +31,12 @@ impl Bot {
 
     /// Sends `text` as `user`, waits for the answers, returns the messages received since.
     async fn say(&self, user: i64, text: &str) -> Vec<MessageRecord> {
-        let before = self.received(user).await.len();
-        self.app.tg.send_text(user, self.world.bot.id, text).await.unwrap();
-        self.app.settle(&[self.world.bot.id]).await;
-        self.received(user).await.split_off(before)
+        self.app.say(self.world.bot.id, user, text).await
     }
 
     /// Presses `data` under `message` as `user`; returns the messages received since.
     async fn press(&self, user: i64, message: &MessageRecord, data: &str) -> Vec<MessageRecord> {
-        let before = self.received(user).await.len();
-        self.app.tg.press_button(user, self.world.bot.id, message.message_id, data).await.unwrap();
-        self.app.settle(&[self.world.bot.id]).await;
-        self.received(user).await.split_off(before)
-    }
-
-    async fn received(&self, user: i64) -> Vec<MessageRecord> {
-        self.app.tg.messages_to(user, self.world.bot.id).await.unwrap()
+        self.app.press(self.world.bot.id, user, message, data).await
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {

@@ -36,10 +36,9 @@ impl Bot {
 
     /// Sends `message` as `user`; returns what `user` received since.
     async fn send(&self, user: i64, message: UserMessage) -> Vec<MessageRecord> {
-        let before = self.received(user).await.len();
-        self.app.tg.send_message(user, self.world.bot.id, &message).await.unwrap();
-        self.app.settle(&[self.world.bot.id]).await;
-        self.received(user).await.split_off(before)
+        let bot = self.world.bot.id;
+        let sent = self.app.tg.send_message(user, bot, &message);
+        self.app.converse(bot, user, async { sent.await.map(drop).unwrap() }).await
     }
 
     async fn say(&self, user: i64, text: &str) -> Vec<MessageRecord> {
@@ -47,10 +46,7 @@ impl Bot {
     }
 
     async fn press(&self, user: i64, message: &MessageRecord, data: &str) -> Vec<MessageRecord> {
-        let before = self.received(user).await.len();
-        self.app.tg.press_button(user, self.world.bot.id, message.message_id, data).await.unwrap();
-        self.app.settle(&[self.world.bot.id]).await;
-        self.received(user).await.split_off(before)
+        self.app.press(self.world.bot.id, user, message, data).await
     }
 
     async fn received(&self, user: i64) -> Vec<MessageRecord> {

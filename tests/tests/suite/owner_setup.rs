@@ -14,18 +14,12 @@ use serde_json::json;
 
 /// Sends `text` as `user` to `bot`, waits, and returns what the bot answered since.
 async fn say(app: &TestApp, bot: i64, user: i64, text: &str) -> Vec<MessageRecord> {
-    let before = app.tg.messages_to(user, bot).await.unwrap().len();
-    app.tg.send_text(user, bot, text).await.unwrap();
-    app.settle(&[bot]).await;
-    app.tg.messages_to(user, bot).await.unwrap().split_off(before)
+    app.say(bot, user, text).await
 }
 
 /// Presses `data` under `message` as `user`; returns what the bot answered since.
 async fn press(app: &TestApp, bot: i64, user: i64, message: &MessageRecord, data: &str) -> Vec<MessageRecord> {
-    let before = app.tg.messages_to(user, bot).await.unwrap().len();
-    app.tg.press_button(user, bot, message.message_id, data).await.unwrap();
-    app.settle(&[bot]).await;
-    app.tg.messages_to(user, bot).await.unwrap().split_off(before)
+    app.press(bot, user, message, data).await
 }
 
 fn text(messages: &[MessageRecord]) -> String {
