@@ -572,6 +572,8 @@ pub fn setup_commands(lang: Lang) -> Vec<(&'static str, &'static str)> {
             ("apikey", "A new API key (shown once)"),
             ("apikeys", "API keys; revoke one"),
             ("codes", "Access codes: /codes <n> [plan] [days] [uses]"),
+            ("broadcast", "A message to your subscribers"),
+            ("support", "Subscribers' messages to you: /support on|off"),
         ],
         Lang::Ru => vec![
             ("addplan", "Новый тариф: /addplan <название> <цена> <валюта> <дни|lifetime>"),
@@ -581,6 +583,8 @@ pub fn setup_commands(lang: Lang) -> Vec<(&'static str, &'static str)> {
             ("apikey", "Новый API-ключ (показывается один раз)"),
             ("apikeys", "API-ключи; отозвать ключ"),
             ("codes", "Коды доступа: /codes <n> [тариф] [дни] [использований]"),
+            ("broadcast", "Сообщение подписчикам"),
+            ("support", "Сообщения подписчиков вам: /support on|off"),
         ],
     }
 }

@@ -345,16 +345,32 @@ pub async fn due_expiries(
     db: impl PgExecutor<'_>,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<(Uuid, DateTime<Utc>)>, sqlx::Error> {
+) -> Result<Vec<DueExpiry>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, ends_at FROM grants
-         WHERE gatehouse_entitling_state(state) AND ends_at <= $1
-         ORDER BY ends_at LIMIT $2",
+        "SELECT g.id AS grant_id, g.ends_at, b.telegram_bot_id,
+                (SELECT count(*) FROM plan_chats pc WHERE pc.plan_id = g.plan_id) AS chats
+         FROM grants g
+         LEFT JOIN bots b ON b.project_id = g.project_id AND b.verified_at IS NOT NULL
+         WHERE gatehouse_entitling_state(g.state) AND g.ends_at <= $1
+         ORDER BY g.ends_at LIMIT $2",
     )
     .bind(now)
     .bind(limit)
     .fetch_all(db)
     .await
+}
+
+/// A grant whose end has passed, as [`due_expiries`] finds it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueExpiry {
+    /// The grant.
+    pub grant_id: Uuid,
+    /// Its end.
+    pub ends_at: DateTime<Utc>,
+    /// Its project's bot, if one is connected: whose budget its removal spends.
+    pub telegram_bot_id: Option<i64>,
+    /// The chats of its plan: one removal each.
+    pub chats: i64,
 }
 
 /// Marks a grant expired if it still has this end and an entitling state (call it in

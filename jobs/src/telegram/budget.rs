@@ -325,6 +325,37 @@ impl Budgets {
         Ok(pace)
     }
 
+    /// Plans background jobs of a bot that are enqueued together (a mass expiry's kicks),
+    /// each making about `calls[i]` calls: when each should start, one after another at the
+    /// bot's pace from the next free place in its plan. Jobs planned so come due as the
+    /// budget can serve them, so a worker slot does not hold a job that waits for its
+    /// bot's next window while other bots' work waits for a slot, and a job is claimed
+    /// once instead of being snoozed again and again. Planned at the full limit, as
+    /// snoozed jobs are: when interactive work holds its reserve, jobs come a little early
+    /// and wait in their job for a slot. A job that costs more than planned is still
+    /// served: the seat and the snooze are the fallback.
+    pub async fn plan_ahead(&self, bot: i64, calls: &[f64]) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
+        let interval = self.pace(bot).await?.interval();
+        let costs: Vec<f64> = calls.iter().map(|c| c.clamp(0.0, 1_000.0) * interval).collect();
+        let total: f64 = costs.iter().sum();
+        let start = match store::plan(&self.pool, bot, total).await? {
+            Some(start) => start,
+            None => {
+                store::ensure(&self.pool, bot, 0).await?;
+                store::plan(&self.pool, bot, total).await?.unwrap_or_else(Utc::now)
+            }
+        };
+        let mut at = 0.0;
+        Ok(costs
+            .iter()
+            .map(|cost| {
+                let planned = start + chrono::Duration::microseconds((at * 1e6) as i64);
+                at += cost;
+                planned
+            })
+            .collect())
+    }
+
     /// Waits until the call may go (at most the wait limit), or says when it may. A
     /// background call first takes a seat for its job (kept in `seat` until the job ends).
     pub async fn before_call(&self, need: Need, seat: &SeatCell) -> Result<(), NoSlot> {

@@ -317,8 +317,10 @@ async fn an_admin_the_owner_adds_may_run_owner_commands_and_sees_them_in_the_com
     let scoped = b.app.tg.calls_of("setMyCommands").await.unwrap();
     assert!(
         scoped.iter().any(|c| c.params["scope"]["chat_id"] == json!(helper.id)
-            && c.params["commands"].to_string().contains("\"ban\"")),
-        "the admin's chat lists the owner commands"
+            && ["\"ban\"", "\"addplan\"", "\"broadcast\"", "\"support\""]
+                .iter()
+                .all(|name| c.params["commands"].to_string().contains(name))),
+        "the admin's chat lists the owner commands, setup, /broadcast and /support among them"
     );
     let public: Vec<_> = scoped.iter().filter(|c| c.params.get("scope").is_none_or(Value::is_null)).collect();
     assert!(

@@ -295,3 +295,44 @@ async fn the_sweep_catches_a_member_the_record_missed() {
     assert!(matches!(status(&app, &world, moderator.id).await, MemberStatus::Administrator { .. }));
     assert_eq!(audited(&app, moderator.id, "removed").await, 0, "the moderator stays");
 }
+
+/// A mass expiry's kicks are planned at the bot's pace when they are enqueued: each
+/// comes due one kick's calls (its removal and its notice) after the one before, so a
+/// worker claims a kick when its bot has budget for it instead of holding a worker slot
+/// while it waits, or being snoozed and claimed again.
+#[tokio::test]
+async fn a_mass_expiry_s_kicks_come_due_one_after_another_at_the_bot_s_pace() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let mut users = Vec::new();
+    for i in 0..8 {
+        let user = app.started_user(&world, &format!("Member{i}")).await;
+        app.grant(&world, user.id, hours(&app, 1)).await;
+        users.push(user.id);
+    }
+    app.settle(&[world.bot.id]).await;
+
+    access_ends(&app, &world).await;
+
+    let due: Vec<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM run_at)::float8 FROM apalis.jobs WHERE idempotency_key LIKE 'kick-expired:%' ORDER BY run_at",
+    )
+    .fetch_all(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(due.len(), users.len(), "one kick per grant");
+    // 30 calls per window of 1/0.95 s (the defaults): 35.1 ms of budget per call, and a
+    // kick is planned at two calls (one chat: one removal, one notice).
+    let per_kick = 2.0 / (30.0 * 0.95);
+    for pair in due.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!((gap - per_kick).abs() < 0.002, "kicks {gap:.4} s apart, planned {per_kick:.4} s");
+    }
+    let done: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs WHERE idempotency_key LIKE 'kick-expired:%' AND status = 'Done'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(done, users.len() as i64, "every kick ran");
+}

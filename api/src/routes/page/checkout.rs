@@ -100,24 +100,31 @@ pub async fn wait(
         // Only the payer, in this project, sees their checkout.
         .filter(|r| r.project_id == project.id && Some(r.telegram_user_id) == user)
         .ok_or(PageError::NotFound(lang))?;
-    if let Some(url) = request.url.as_deref().filter(|_| request.state == "sent") {
-        return Ok(see_other(url, &[]));
-    }
     let tx = t(lang);
     let failed = request.state == "failed";
+    // The payment page is ready: the visitor goes there by a refresh of this page, not by a
+    // 303. This page is reached by the 303 that answers the checkout form, and a browser
+    // holds the whole redirect chain of a form submission to the CSP's `form-action 'self'`:
+    // a 303 from here to Stripe's (or Telegram's) origin would be blocked whenever the job
+    // had finished before the browser came here.
+    let ready = request
+        .url
+        .as_deref()
+        .filter(|url| request.state == "sent" && (url.starts_with("https://") || url.starts_with("http://")));
     let path = format!("/p/{}/checkout/{id}", project.handle);
     let csrf = visitor.csrf();
-    let frame = Frame {
-        project: Some(&project),
-        title: tx.preparing,
-        lang,
-        signed_in: Some(&csrf),
-        refresh: (!failed).then(|| "1".to_string()),
-        path: &path,
+    let refresh = match ready {
+        Some(url) => Some(format!("0; url={url}")),
+        None => (!failed).then(|| "1".to_string()),
     };
+    let frame =
+        Frame { project: Some(&project), title: tx.preparing, lang, signed_in: Some(&csrf), refresh, path: &path };
     let body = html! {
         section.card.narrow aria-live="polite" {
-            @if failed {
+            @if let Some(url) = ready {
+                h1 { (tx.preparing) }
+                p { a #to-payment href=(url) { (tx.to_payment) } }
+            } @else if failed {
                 h1 { (tx.payment_failed) }
                 p { a href={ "/p/" (project.handle) } { (tx.back_to_plans) } }
             } @else {

@@ -79,6 +79,8 @@ pub struct Texts {
     pub preparing_hint: &'static str,
     /// Payment could not start.
     pub payment_failed: &'static str,
+    /// The payment page is ready: the link to it (if the browser does not go by itself).
+    pub to_payment: &'static str,
     /// Back to the plans.
     pub back_to_plans: &'static str,
     /// 404 heading.
@@ -150,6 +152,7 @@ static EN: Texts = Texts {
     preparing: "Preparing your payment…",
     preparing_hint: "This takes a few seconds; you will be taken to the payment page.",
     payment_failed: "The payment could not be started. Nothing was charged. Please try again later.",
+    to_payment: "Continue to the payment page",
     back_to_plans: "Back to the plans",
     not_found: "Page not found",
     not_found_hint: "There is no membership at this address.",
@@ -203,6 +206,7 @@ static RU: Texts = Texts {
     preparing: "Готовим оплату…",
     preparing_hint: "Это займёт несколько секунд; затем откроется страница оплаты.",
     payment_failed: "Не удалось начать оплату. Деньги не списаны. Попробуйте позже.",
+    to_payment: "Перейти к оплате",
     back_to_plans: "К тарифам",
     not_found: "Страница не найдена",
     not_found_hint: "По этому адресу нет сообщества.",
