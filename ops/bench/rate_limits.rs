@@ -139,13 +139,17 @@ async fn seed_db(db: &BenchDb, bot: &BotSpec, ends_at: DateTime<Utc>) {
     let sealed = gatehouse_jobs::crypto::seal(config.encryption_key().unwrap(), &bot.token);
     let project = Uuid::new_v4();
     let pool = &db.pool;
-    sqlx::query("INSERT INTO projects (id, handle, name, owner_telegram_id) VALUES ($1, $2, 'Bench', $3)")
-        .bind(project)
-        .bind(format!("bench{}", bot.id))
-        .bind(OWNER)
-        .execute(pool)
-        .await
-        .unwrap();
+    // No reminders: the members' access ends seconds after the seed, and a real mass
+    // expiry's reminders went out days before it, not during its drain.
+    sqlx::query(
+        "INSERT INTO projects (id, handle, name, owner_telegram_id, reminder_days) VALUES ($1, $2, 'Bench', $3, '{}')",
+    )
+    .bind(project)
+    .bind(format!("bench{}", bot.id))
+    .bind(OWNER)
+    .execute(pool)
+    .await
+    .unwrap();
     sqlx::query(
         "INSERT INTO bots (id, project_id, telegram_bot_id, username, token_ciphertext, status, verified_at)
          VALUES ($1, $2, $3, $4, $5, 'connected', now())",

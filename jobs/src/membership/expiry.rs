@@ -15,8 +15,10 @@ use crate::{
     store,
 };
 
-/// Grants handled per transaction.
-const BATCH: i64 = 500;
+/// Grants handled per transaction. Short: the batch's events are numbered in it, and the
+/// project's event counter row stays locked until it commits (every job of the project that
+/// records an event waits for it: the kicks, and a paying user's grant).
+const BATCH: i64 = 100;
 
 /// Calls a kick is planned to make: one per chat of its plan (a removal of a member on
 /// record is one call) and the "access ended" notice. A removal that reads first makes
@@ -33,17 +35,29 @@ pub async fn expire_due(ctx: &JobContext) -> Result<usize, JobError> {
         if due.is_empty() {
             return Ok(total);
         }
-        let run_at = plan(ctx, &due).await;
         let mut tx = ctx.pool.begin().await?;
+        // Expired first (each row locked until the commit, so a scan running at the same
+        // time finds them expired and plans nothing), then planned and enqueued.
+        let mut expired = Vec::with_capacity(due.len());
+        let mut events = Vec::with_capacity(due.len());
         for grant in &due {
             if let Some(event) = store::grants::expire(&mut *tx, grant.grant_id, grant.ends_at).await? {
-                ctx.event_on(&mut tx, event).await?;
-                let job = KickExpired { grant_id: grant.grant_id, ends_at: grant.ends_at };
-                let at = run_at.get(&grant.grant_id).map_or(RunAt::Now, |t| RunAt::At(*t));
-                if let Enqueued::New(_) = queue::enqueue(&mut tx, &job, at).await? {
-                    total += 1;
-                }
+                events.push(event);
+                expired.push(grant.clone());
             }
+        }
+        let run_at = plan(ctx, &expired).await;
+        for grant in &expired {
+            let job = KickExpired { grant_id: grant.grant_id, ends_at: grant.ends_at };
+            let at = run_at.get(&grant.grant_id).map_or(RunAt::Now, |t| RunAt::At(*t));
+            if let Enqueued::New(_) = queue::enqueue(&mut tx, &job, at).await? {
+                total += 1;
+            }
+        }
+        // The events last, just before the commit: the project's event counter is locked
+        // from the first of them until the commit, not for the whole batch.
+        for event in events {
+            ctx.event_on(&mut tx, event).await?;
         }
         tx.commit().await?;
         if (due.len() as i64) < BATCH {

@@ -341,6 +341,9 @@ pub async fn count_entitled(db: impl PgExecutor<'_>, project_id: Uuid, now: Date
 }
 
 /// Grants in an entitling state whose end has passed at `now`: the expiry scan's work.
+/// In one total order (end, then id), so that two scans at once (a scan longer than the
+/// minute between ticks) lock the grants they expire in the same order: one waits for the
+/// other instead of both deadlocking, as they did when many grants shared one end.
 pub async fn due_expiries(
     db: impl PgExecutor<'_>,
     now: DateTime<Utc>,
@@ -352,7 +355,7 @@ pub async fn due_expiries(
          FROM grants g
          LEFT JOIN bots b ON b.project_id = g.project_id AND b.verified_at IS NOT NULL
          WHERE gatehouse_entitling_state(g.state) AND g.ends_at <= $1
-         ORDER BY g.ends_at LIMIT $2",
+         ORDER BY g.ends_at, g.id LIMIT $2",
     )
     .bind(now)
     .bind(limit)

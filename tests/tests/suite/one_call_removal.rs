@@ -336,3 +336,58 @@ async fn a_mass_expiry_s_kicks_come_due_one_after_another_at_the_bot_s_pace() {
     .unwrap();
     assert_eq!(done, users.len() as i64, "every kick ran");
 }
+
+/// Two expiry scans at once (a scan longer than the minute between two ticks) over many
+/// grants that end at the same moment: each grant is expired and kicked once, and the
+/// scans do not deadlock (they lock the grants in one order).
+#[tokio::test]
+async fn two_expiry_scans_at_once_expire_each_grant_once_without_a_deadlock() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let project: Uuid = world.project_id.parse().unwrap();
+    let plan: Uuid = world.plan_id.parse().unwrap();
+    let grants = 150;
+    sqlx::query(
+        "INSERT INTO subscribers (id, project_id, telegram_user_id, first_name, language_code)
+         SELECT gen_random_uuid(), $1, 900000000 + u, 'Member', 'en' FROM generate_series(1, $2) u",
+    )
+    .bind(project)
+    .bind(grants)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO grants (id, project_id, subscriber_id, plan_id, source, state, starts_at, ends_at)
+         SELECT gen_random_uuid(), $1, s.id, $2, 'manual', 'active', $3 - interval '1 day', $3
+         FROM subscribers s WHERE s.project_id = $1 AND s.telegram_user_id > 900000000",
+    )
+    .bind(project)
+    .bind(plan)
+    .bind(app.clock.now() - chrono::Duration::minutes(1))
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+
+    let tick = app.clock.now();
+    app.enqueue(&ExpiryScan { tick }).await;
+    app.enqueue(&ExpiryScan { tick: tick + chrono::Duration::minutes(1) }).await;
+    app.settle(&[world.bot.id]).await;
+
+    let deadlocks: i64 = sqlx::query_scalar("SELECT count(*) FROM job_errors WHERE error LIKE '%deadlock%'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(deadlocks, 0, "no scan deadlocked");
+    let kicks: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE idempotency_key LIKE 'kick-expired:%'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(kicks, i64::from(grants), "one kick per grant");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM grants WHERE project_id = $1 AND gatehouse_entitling_state(state)")
+            .bind(project)
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "every grant expired");
+}
