@@ -43,7 +43,7 @@ pub async fn expire_due(ctx: &JobContext) -> Result<usize, JobError> {
         for grant in &due {
             if let Some(event) = store::grants::expire(&mut *tx, grant.grant_id, grant.ends_at).await? {
                 events.push(event);
-                expired.push(grant.clone());
+                expired.push(grant);
             }
         }
         let run_at = plan(ctx, &expired).await;
@@ -68,9 +68,9 @@ pub async fn expire_due(ctx: &JobContext) -> Result<usize, JobError> {
 
 /// When each kick of the batch should start, per bot at its pace. Best effort: a plan
 /// that cannot be read leaves the kicks due now (the budget still paces their calls).
-async fn plan(ctx: &JobContext, due: &[store::grants::DueExpiry]) -> HashMap<Uuid, DateTime<Utc>> {
+async fn plan(ctx: &JobContext, due: &[&store::grants::DueExpiry]) -> HashMap<Uuid, DateTime<Utc>> {
     let mut by_bot: HashMap<i64, Vec<&store::grants::DueExpiry>> = HashMap::new();
-    for grant in due {
+    for &grant in due {
         if let Some(bot) = grant.telegram_bot_id {
             by_bot.entry(bot).or_default().push(grant);
         }

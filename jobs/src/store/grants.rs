@@ -364,7 +364,7 @@ pub async fn due_expiries(
 }
 
 /// A grant whose end has passed, as [`due_expiries`] finds it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct DueExpiry {
     /// The grant.
     pub grant_id: Uuid,
