@@ -143,6 +143,37 @@ impl TestApp {
         panic!("the system did not settle");
     }
 
+    /// Queues every finished job whose kind `rerun` picks to run once more, as after a
+    /// crash between its work and its acknowledgement. Returns how many.
+    pub async fn rerun_finished_jobs(&self, rerun: impl Fn(&str) -> bool) -> usize {
+        let rows: Vec<(String, Vec<u8>, i32)> =
+            sqlx::query_as("SELECT job_type, job, max_attempts FROM apalis.jobs WHERE status = 'Done' ORDER BY id")
+                .fetch_all(&self.db.pool)
+                .await
+                .unwrap();
+        let mut queued = 0;
+        for (queue, job, max_attempts) in rows {
+            let kind = serde_json::from_slice::<Value>(&job).unwrap()["kind"].as_str().unwrap().to_string();
+            if !rerun(&kind) {
+                continue;
+            }
+            sqlx::query(
+                "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
+                 VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, ''::hstore)",
+            )
+            // A valid ULID no real job has.
+            .bind(format!("01JZ{queued:022}"))
+            .bind(queue)
+            .bind(job)
+            .bind(max_attempts)
+            .execute(&self.db.pool)
+            .await
+            .unwrap();
+            queued += 1;
+        }
+        queued
+    }
+
     /// Writes a job directly (as the scheduler would).
     pub async fn enqueue<J: JobSpec>(&self, job: &J) {
         let mut conn = self.db.pool.acquire().await.unwrap();

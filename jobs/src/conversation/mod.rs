@@ -77,7 +77,7 @@ impl<'a> Conversation<'a> {
     }
 
     /// The job context.
-    pub fn ctx(&self) -> &JobContext {
+    pub fn ctx(&self) -> &'a JobContext {
         self.ctx
     }
 
@@ -102,12 +102,67 @@ impl<'a> Conversation<'a> {
         text: String,
         keyboard: Option<InlineKeyboardMarkup>,
     ) -> Result<(), JobError> {
+        let key = self.next_reply_key();
+        let message_id =
+            store::messages::put(&self.ctx.pool, self.project.id, user, &key, &text, markup_of(keyboard)).await?;
+        self.deliver(message_id).await
+    }
+
+    /// Commits `tx`, a setup write, together with the replies that report it, so that
+    /// a re-run of the same update neither repeats the write nor loses its answer.
+    /// When an earlier run already recorded these replies (and so committed its write),
+    /// `tx` is rolled back and the replies recorded then are sent.
+    pub async fn commit_with_replies(
+        &mut self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        replies: Vec<(String, Option<InlineKeyboardMarkup>)>,
+    ) -> Result<(), JobError> {
+        let first = self.replies;
+        let mut recorded = Vec::with_capacity(replies.len());
+        for (text, keyboard) in &replies {
+            let key = self.next_reply_key();
+            let markup = markup_of(keyboard.clone());
+            match store::messages::put_new(&mut *tx, self.project.id, self.user, &key, text, markup).await? {
+                Some(id) => recorded.push(id),
+                None => {
+                    tx.rollback().await?;
+                    tracing::info!(cause = %self.cause, "a re-run of an update whose write committed: its replies are sent, the write is not repeated");
+                    self.replies = first;
+                    for (text, keyboard) in replies {
+                        self.reply(text, keyboard).await?;
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        tx.commit().await?;
+        for id in recorded {
+            self.deliver(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends again the next reply an earlier run of this update recorded, if it did
+    /// (it may still be pending). Returns whether there was one.
+    pub async fn resend_recorded(&mut self) -> Result<bool, JobError> {
+        let key = self.next_reply_key();
+        match store::messages::by_key(&self.ctx.pool, self.project.id, &key).await? {
+            Some(id) => self.deliver(id).await.map(|()| true),
+            None => {
+                self.replies -= 1;
+                Ok(false)
+            }
+        }
+    }
+
+    fn next_reply_key(&mut self) -> String {
         self.replies += 1;
-        let key = format!("reply:{}:{}", self.cause, self.replies);
-        let markup: Option<Value> = keyboard.map(|k| serde_json::to_value(k).expect("a keyboard serializes"));
-        let message_id = store::messages::put(&self.ctx.pool, self.project.id, user, &key, &text, markup).await?;
-        // Sent from this (interactive) job at once; if Telegram cannot take it now, a
-        // send-message job retries it.
+        format!("reply:{}:{}", self.cause, self.replies)
+    }
+
+    /// Sends a recorded message from this (interactive) job at once; if Telegram cannot
+    /// take it now, a send-message job retries it.
+    async fn deliver(&self, message_id: Uuid) -> Result<(), JobError> {
         match crate::membership::messages::deliver(self.ctx, message_id).await {
             Ok(()) => Ok(()),
             Err(JobError::Permanent(reason)) => Err(JobError::Permanent(reason)),
@@ -125,6 +180,10 @@ impl<'a> Conversation<'a> {
         let subscriber = store::subscribers::find(&self.ctx.pool, self.project.id, self.user).await?;
         Ok(subscriber.is_some_and(|s| s.status == "banned"))
     }
+}
+
+fn markup_of(keyboard: Option<InlineKeyboardMarkup>) -> Option<Value> {
+    keyboard.map(|k| serde_json::to_value(k).expect("a keyboard serializes"))
 }
 
 /// An inline keyboard of one button per row.

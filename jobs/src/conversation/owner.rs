@@ -236,22 +236,26 @@ async fn add_plan(talk: &mut Conversation<'_>, plan: OneLinePlan) -> Result<(), 
         ..PlanTerms::default()
     };
     let mut tx = ctx.pool.begin().await?;
-    let text = match setup::plans::create(&mut tx, talk.project.id, &terms).await {
+    match setup::plans::create(&mut tx, talk.project.id, &terms).await {
         Ok(_) => {
-            tx.commit().await?;
             let names: Vec<String> = chats.iter().map(store::chats::Chat::display_name).collect();
             let duration = texts::duration(lang, plan.days.and_then(|d| i32::try_from(d).ok()));
-            texts::plan_created(
+            let text = texts::plan_created(
                 lang,
                 plan.name.trim(),
                 &texts::price(plan.price_minor, &plan.currency),
                 &duration,
                 &names.join(", "),
-            )
+            );
+            // The plan and its answer commit together: a re-run adds no second plan.
+            talk.commit_with_replies(tx, vec![(text, None)]).await
         }
-        Err(e) => refused(lang, e)?,
-    };
-    talk.reply(text, None).await
+        Err(e) => {
+            drop(tx);
+            let text = refused(lang, e)?;
+            talk.reply(text, None).await
+        }
+    }
 }
 
 /// `/plans`: every plan with its state, and a button to take it off sale or put it back.
@@ -363,22 +367,38 @@ async fn api_key(talk: &mut Conversation<'_>, name: Option<String>) -> Result<()
     let name = name.unwrap_or_else(|| "telegram".into());
     let now = ctx.now();
     let all = [crate::access::ALL.to_string()];
-    let created = match setup::keys::create(&ctx.pool, talk.project.id, &name, &all, None, now).await {
+    // The message showing the key is sent straight, never stored; a record of it
+    // without the secret commits with the key and is marked sent once it is: a re-run
+    // of this update after the key was shown mints no second one.
+    let record_key = talk.next_reply_key();
+    if let Some(id) = store::messages::by_key(&ctx.pool, talk.project.id, &record_key).await?
+        && store::messages::get(&ctx.pool, id).await?.is_some_and(|m| m.state == "sent")
+    {
+        return Ok(());
+    }
+    let mut tx = ctx.pool.begin().await?;
+    let created = match setup::keys::create(&mut *tx, talk.project.id, &name, &all, None, now).await {
         Ok(created) => created,
         Err(e) => {
+            drop(tx);
             let text = refused(lang, e)?;
             return talk.reply(text, None).await;
         }
     };
+    let record = format!("[API key {}: shown once, not kept]", created.name);
+    let record_id = store::messages::put(&mut *tx, talk.project.id, talk.user, &record_key, &record, None).await?;
+    tx.commit().await?;
     let key = created.minted.secret.expose();
     let compat = format!("{}/bot{}/{key}/", ctx.config.public_url, bot.telegram_bot_id);
     let text = texts::apikey_created(lang, &created.name, key, &compat);
     let api = ctx.open_bot(&bot)?;
-    if let Err(e) = api.send_message(talk.user, &text, None).await {
-        store::api_keys::revoke(&ctx.pool, talk.project.id, created.id, now).await?;
-        return Err(e.into());
+    match api.send_message(talk.user, &text, None).await {
+        Ok(sent) => Ok(store::messages::sent(&ctx.pool, record_id, sent.message_id).await?),
+        Err(e) => {
+            store::api_keys::revoke(&ctx.pool, talk.project.id, created.id, now).await?;
+            Err(e.into())
+        }
     }
-    Ok(())
 }
 
 /// `/apikeys`: the keys in force by name, each with a revoke button.
@@ -435,12 +455,10 @@ async fn codes(talk: &mut Conversation<'_>, request: CodesRequest) -> Result<(),
             return talk.reply(text, None).await;
         }
     };
-    tx.commit().await?;
     let links: Vec<String> = created.into_iter().map(|c| c.deep_link.unwrap_or(c.code)).collect();
-    for chunk in links.chunks(LINKS_PER_MESSAGE) {
-        talk.reply(texts::codes_created(lang, &plan.name, chunk), None).await?;
-    }
-    Ok(())
+    let replies = links.chunks(LINKS_PER_MESSAGE).map(|chunk| (texts::codes_created(lang, &plan.name, chunk), None));
+    // The codes and the messages listing them commit together: a re-run makes no more.
+    talk.commit_with_replies(tx, replies.collect()).await
 }
 
 /// A setup button pressed by the owner (or an admin): a plan off sale or back, a key
@@ -479,6 +497,9 @@ pub async fn on_setup_callback(talk: &mut Conversation<'_>, data: &[&str]) -> Re
 /// currency → duration → recurring → trial → chats → payment methods → confirm. Each
 /// answer is stored as it comes, so the flow resumes after any pause or restart.
 pub const ADDPLAN_FLOW: &str = "addplan";
+/// The guided `/addplan`'s last step: ended (created or cancelled), kept so that a
+/// re-run of the update that ended it sends the same answer.
+const DONE: &str = "done";
 
 /// Durations offered as buttons (days); any other is typed.
 const DURATION_CHOICES: [i64; 4] = [7, 30, 90, 365];
@@ -493,6 +514,10 @@ async fn add_plan_guided(talk: &mut Conversation<'_>) -> Result<(), JobError> {
     if !ready {
         let text = texts::plan_needs_chat(talk.lang);
         return talk.reply(text, None).await;
+    }
+    // A re-run of this `/addplan` (the flow may have moved on since) starts nothing anew.
+    if talk.resend_recorded().await? {
+        return Ok(());
     }
     let data = serde_json::json!({});
     store::dialogs::set(&ctx.pool, bot.telegram_bot_id, talk.user, ADDPLAN_FLOW, "name", &data, talk.cause()).await?;
@@ -621,10 +646,20 @@ async fn answer_flow(talk: &mut Conversation<'_>, answer: Result<&str, &str>) ->
     }
     let step = dialog.step.clone();
     let mut data = dialog.data.clone();
-    if dialog.last_cause.as_deref() == Some(talk.cause()) {
-        // This update moved the flow already (a re-run): ask what comes next again.
+    let rerun = dialog.last_cause.as_deref() == Some(talk.cause());
+    if step == DONE && !rerun {
+        // The flow ended; this text is not for it.
+        return Ok(false);
+    }
+    if rerun {
         drop(tx);
-        prompt(talk, &step, &data, "").await?;
+        if step == DONE {
+            // This update ended the flow (a re-run): send the answer it recorded.
+            talk.resend_recorded().await?;
+        } else {
+            // This update moved the flow already (a re-run): ask what comes next again.
+            prompt(talk, &step, &data, "").await?;
+        }
         return Ok(true);
     }
     let again = texts::addplan_other(lang, "again");
@@ -705,19 +740,22 @@ async fn answer_flow(talk: &mut Conversation<'_>, answer: Result<&str, &str>) ->
             None => Err(again.clone()),
         },
         ("confirm", Ok("cancel")) => {
-            store::dialogs::clear(&mut *tx, bot.telegram_bot_id, talk.user).await?;
-            tx.commit().await?;
+            store::dialogs::set(&mut *tx, bot.telegram_bot_id, talk.user, ADDPLAN_FLOW, DONE, &data, talk.cause())
+                .await?;
             let text = texts::addplan_other(lang, "cancelled");
-            talk.reply(text, None).await?;
+            talk.commit_with_replies(tx, vec![(text, None)]).await?;
             return Ok(true);
         }
         ("confirm", Ok("create")) => {
             let terms = terms_of(&data);
+            // The flow ends (kept as done, moved by this update, so that a re-run of it
+            // sends the answer recorded now), the plan and the answer in one commit.
+            store::dialogs::set(&mut *tx, bot.telegram_bot_id, talk.user, ADDPLAN_FLOW, DONE, &data, talk.cause())
+                .await?;
             let mut attempt = sqlx::Connection::begin(&mut *tx).await?;
             let text = match setup::plans::create(&mut attempt, talk.project.id, &terms).await {
                 Ok(_) => {
                     attempt.commit().await?;
-                    store::dialogs::clear(&mut *tx, bot.telegram_bot_id, talk.user).await?;
                     let chats: Vec<String> = store::chats::by_telegram_ids(&mut *tx, talk.project.id, &terms.chat_ids)
                         .await?
                         .iter()
@@ -734,12 +772,10 @@ async fn answer_flow(talk: &mut Conversation<'_>, answer: Result<&str, &str>) ->
                 }
                 Err(e) => {
                     attempt.rollback().await?;
-                    store::dialogs::clear(&mut *tx, bot.telegram_bot_id, talk.user).await?;
                     refused(lang, e)?
                 }
             };
-            tx.commit().await?;
-            talk.reply(text, None).await?;
+            talk.commit_with_replies(tx, vec![(text, None)]).await?;
             return Ok(true);
         }
         // A press under an older question, or a text where a button is wanted.
@@ -780,7 +816,9 @@ pub async fn dialog_button(talk: &mut Conversation<'_>, parts: &[&str]) -> Resul
         let mut conn = ctx.pool.acquire().await?;
         store::dialogs::lock(&mut conn, bot.telegram_bot_id, talk.user).await?
     };
-    if current.as_ref().is_none_or(|d| d.flow != ADDPLAN_FLOW || d.step != *step) {
+    // (A re-run of the press that moved the flow on is answered again by answer_flow.)
+    let rerun = |d: &store::dialogs::Dialog| d.last_cause.as_deref() == Some(talk.cause());
+    if current.as_ref().is_none_or(|d| d.flow != ADDPLAN_FLOW || (d.step != *step && !rerun(d))) {
         return Ok(());
     }
     answer_flow(talk, Ok(value)).await.map(|_| ())

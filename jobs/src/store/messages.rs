@@ -51,6 +51,41 @@ pub async fn put(
     .await
 }
 
+/// Records a message under its dedupe key in the caller's transaction; `None` when
+/// one is recorded under that key already (the caller rolls back what it reports).
+pub async fn put_new(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    telegram_user_id: i64,
+    dedupe_key: &str,
+    text: &str,
+    reply_markup: Option<serde_json::Value>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO outbound_messages (id, project_id, telegram_user_id, dedupe_key, text, reply_markup)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (project_id, dedupe_key) DO NOTHING
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(project_id)
+    .bind(telegram_user_id)
+    .bind(dedupe_key)
+    .bind(text)
+    .bind(reply_markup)
+    .fetch_optional(db)
+    .await
+}
+
+/// The message recorded under a dedupe key.
+pub async fn by_key(db: impl PgExecutor<'_>, project_id: Uuid, dedupe_key: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM outbound_messages WHERE project_id = $1 AND dedupe_key = $2")
+        .bind(project_id)
+        .bind(dedupe_key)
+        .fetch_optional(db)
+        .await
+}
+
 /// A message by id.
 pub async fn get(db: impl PgExecutor<'_>, id: Uuid) -> Result<Option<OutboundMessage>, sqlx::Error> {
     sqlx::query_as(

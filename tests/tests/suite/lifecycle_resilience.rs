@@ -76,31 +76,9 @@ async fn running_every_job_again_makes_no_second_link_message_or_removal() {
     assert_outcome(&app, &world, &people).await;
     let before = effects(&app).await;
 
-    // Every finished job runs once more, as after a crash between its work and its ack.
-    let rows: Vec<(String, Vec<u8>, i32)> =
-        sqlx::query_as("SELECT job_type, job, max_attempts FROM apalis.jobs WHERE status = 'Done' ORDER BY id")
-            .fetch_all(&app.db.pool)
-            .await
-            .unwrap();
-    let mut rerun = 0;
-    for (queue, job, max_attempts) in rows {
-        let kind = serde_json::from_slice::<Value>(&job).unwrap()["kind"].as_str().unwrap().to_string();
-        if kind == "connect-bot" || kind == "verify-chat" {
-            continue; // setup, not member actions
-        }
-        sqlx::query(
-            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
-             VALUES ($1, $2, $3, 'Pending', 0, $4, now(), 0, ''::hstore)",
-        )
-        .bind(ulid_like(rerun))
-        .bind(queue)
-        .bind(job)
-        .bind(max_attempts)
-        .execute(&app.db.pool)
-        .await
-        .unwrap();
-        rerun += 1;
-    }
+    // Every finished job runs once more, as after a crash between its work and its ack
+    // (setup jobs aside: not member actions).
+    let rerun = app.rerun_finished_jobs(|kind| kind != "connect-bot" && kind != "verify-chat").await;
     assert!(rerun > 15, "the story ran {rerun} jobs");
     app.settle(&[world.bot.id]).await;
 
@@ -117,11 +95,6 @@ async fn running_every_job_again_makes_no_second_link_message_or_removal() {
         assert_eq!(after.get(method), before.get(method), "{method}: {before:?} → {after:?}");
     }
     assert_outcome(&app, &world, &people).await;
-}
-
-/// A valid, unique ULID for a re-run row.
-fn ulid_like(n: usize) -> String {
-    format!("01JZ{:022}", n)
 }
 
 #[tokio::test]

@@ -46,10 +46,40 @@ async fn a_failed_run_is_filed_under_the_project_its_ids_lead_to() {
         .execute(&db.pool)
         .await
         .unwrap();
+    let broadcast = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO broadcasts (id, project_id, cause, owner_telegram_id, lang, segment, text)
+         VALUES ($1, $2, 'tg:6001:1', 1, 'en', 'all', 'hello')",
+    )
+    .bind(broadcast)
+    .bind(project)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let (endpoint, event, delivery) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query(
+        "WITH e AS (INSERT INTO webhook_endpoints (id, project_id, url, secret_sealed, created_at, updated_at)
+                    VALUES ($1, $4, 'https://example.com/hook', '\\x00', now(), now())),
+              ev AS (INSERT INTO events (id, project_id, sequence, type, created_at, data)
+                     VALUES ($2, $4, 1, 'member.joined', now(), '{}'))
+         INSERT INTO webhook_deliveries (id, endpoint_id, event_id, state, created_at, window_start)
+         VALUES ($3, $1, $2, 'pending', now(), now())",
+    )
+    .bind(endpoint)
+    .bind(event)
+    .bind(delivery)
+    .bind(project)
+    .execute(&db.pool)
+    .await
+    .unwrap();
     let cases = [
         ("by-chat", serde_json::json!({"chat_id": chat.to_string(), "telegram_user_id": 1})),
         ("by-bot", serde_json::json!({"bot_id": 6001, "update_id": 5})),
         ("by-project", serde_json::json!({"project_id": project.to_string()})),
+        ("by-broadcast", serde_json::json!({"broadcast_id": broadcast.to_string(), "batch": 0})),
+        ("by-delivery", serde_json::json!({"delivery_id": delivery.to_string(), "round": 0, "attempt": 1})),
+        // A message deleted from the project's bot: Telegram's numbers, no UUID.
+        ("by-telegram-bot", serde_json::json!({"telegram_bot_id": 6001, "chat_id": 5, "message_id": 7})),
     ];
     for (job_id, args) in &cases {
         let run = FailedRun {

@@ -2,7 +2,7 @@
 //! up in the platform bot (`GATEHOUSE_MANAGER_BOT_TOKEN`), connects their bot, and sets
 //! the project up with the owner commands (`/addchat`, `/chats`, `/addplan`, `/plans`,
 //! `/apikey`, `/apikeys`, `/codes`, `/stats`), in English and Russian; anyone else
-//! gets the unknown-command answer.
+//! gets the unknown-command answer; an update handled twice adds nothing twice.
 
 use gatehouse_jobs::{
     catalog::connect_manager_bot::ConnectManagerBot,
@@ -604,4 +604,120 @@ async fn the_guided_addplan_in_russian_makes_a_stars_plan_and_can_be_cancelled()
     // A stranger's "/addplan" is an unknown command, and their text no answer.
     let stranger = user(&c.app, "Чужой", Some("ru")).await;
     assert_eq!(text(&c.say(stranger.id, "/addplan").await), texts::unknown_command(Lang::Ru));
+}
+
+#[tokio::test]
+async fn setup_commands_run_again_add_nothing_twice_and_lose_no_answer() {
+    let c = club().await;
+    let owner = c.world.owner.id;
+    c.say(owner, "/addplan Gold 15.00 EUR 30").await;
+    let codes = c.say(owner, "/codes 3 Monthly").await;
+    assert_eq!(codes.len(), 1);
+    let key = c.say(owner, "/apikey zapier").await;
+    assert!(text(&key).starts_with("New API key zapier"), "{}", text(&key));
+    // The guided flow, to its end.
+    c.say(owner, "/addplan").await;
+    c.say(owner, "Silver").await;
+    let duration = c.say(owner, "250 XTR").await;
+    let trial = c.press(owner, &duration[0], "ap:duration:lifetime").await;
+    let chats = c.press(owner, &trial[0], "ap:trial:0").await;
+    let marked = c.press(owner, &chats[0], &format!("ap:chats:{}", c.world.channel.id)).await;
+    let confirm = c.press(owner, &marked[0], "ap:chats:done").await;
+    let created = text(&c.press(owner, &confirm[0], "ap:confirm:create").await);
+    assert!(created.starts_with("Plan Silver created"), "{created}");
+    let counts = || async {
+        (
+            c.app.db.count("SELECT count(*) FROM plans").await,
+            c.app.db.count("SELECT count(*) FROM access_codes").await,
+            c.app.db.count("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL").await,
+        )
+    };
+    let before = counts().await;
+    assert_eq!(before, (3, 3, 2));
+    // The last turn crashed after its commit, before its answer went out.
+    let lost = sqlx::query("UPDATE outbound_messages SET state = 'pending', sent_at = NULL WHERE text = $1")
+        .bind(&created)
+        .execute(&c.app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(lost.rows_affected(), 1);
+    let seen = c.app.tg.messages_to(owner, c.world.bot.id).await.unwrap().len();
+
+    // Every update the bot handled is handled once more.
+    let rerun = c.app.rerun_finished_jobs(|kind| kind == "process-telegram-update").await;
+    assert!(rerun >= 10, "{rerun} updates");
+    c.app.settle(&[c.world.bot.id]).await;
+
+    assert_eq!(counts().await, before, "no second plan, code or key");
+    let since = c.app.tg.messages_to(owner, c.world.bot.id).await.unwrap().split_off(seen);
+    assert_eq!(text(&since), created, "only the lost answer is sent, once");
+    // And the flow is over.
+    assert_eq!(text(&c.say(owner, "hello").await), texts::help(Lang::En));
+}
+
+#[tokio::test]
+async fn a_russian_speaking_admin_adds_chats_by_id_username_and_forward_in_russian() {
+    let c = club().await;
+    let admin = c.russian_admin().await;
+    let owner = c.world.owner.id;
+    let group = c
+        .app
+        .tg
+        .create_chat(ChatInfo {
+            id: 0,
+            kind: ChatKind::Supergroup,
+            title: "Club Talk".into(),
+            username: None,
+            join_by_request: false,
+            description: None,
+            creator_id: Some(owner),
+        })
+        .await
+        .unwrap();
+    let rights = AdminRights { can_restrict_members: false, ..AdminRights::all() };
+    c.app.tg.add_admin(group.id, c.world.bot.id, rights).await.unwrap();
+    let public = c
+        .app
+        .tg
+        .create_chat(ChatInfo {
+            id: 0,
+            kind: ChatKind::Channel,
+            title: "Club Public".into(),
+            username: Some("club_public".into()),
+            join_by_request: false,
+            description: None,
+            creator_id: Some(owner),
+        })
+        .await
+        .unwrap();
+    c.app.tg.add_admin(public.id, c.world.bot.id, AdminRights::all()).await.unwrap();
+    let news = c.app.tg.create_channel("Club News").await.unwrap();
+    c.app.tg.add_admin(news.id, c.world.bot.id, AdminRights::all()).await.unwrap();
+    c.app.settle(&[c.world.bot.id]).await;
+
+    let told = text(&c.say(admin.id, &format!("/addchat {}", group.id)).await);
+    assert!(told.starts_with(&texts::chat_checking(Lang::Ru, &group.id.to_string())), "{told}");
+    assert!(told.contains("Club Talk"), "{told}");
+    assert!(told.contains("Club Talk не готов: "), "in Russian: {told}");
+    assert_eq!(
+        text(&c.say(admin.id, "/addchat @club_public").await),
+        [texts::chat_checking(Lang::Ru, &public.id.to_string()), texts::chat_ready(Lang::Ru, "Club Public")]
+            .join("\n---\n")
+    );
+    assert_eq!(text(&c.say(admin.id, "/addchat @nobody_here").await), texts::chat_unknown(Lang::Ru, "@nobody_here"));
+    assert_eq!(text(&c.say(admin.id, "/addchat 0").await), "Формат: /addchat <chat_id or @username>");
+
+    let before = c.app.tg.messages_to(admin.id, c.world.bot.id).await.unwrap().len();
+    c.app.tg.forward_from_chat(admin.id, c.world.bot.id, news.id, "a post").await.unwrap();
+    c.app.settle(&[c.world.bot.id]).await;
+    let answer = c.app.tg.messages_to(admin.id, c.world.bot.id).await.unwrap().split_off(before);
+    assert_eq!(
+        text(&answer),
+        [texts::chat_checking(Lang::Ru, &news.id.to_string()), texts::chat_ready(Lang::Ru, "Club News")]
+            .join("\n---\n")
+    );
+    let chats = text(&c.say(admin.id, "/chats").await);
+    assert!(chats.starts_with("Ваши чаты:\n"), "{chats}");
+    assert!(chats.contains(&format!("• Club News ({}): готов", news.id)), "{chats}");
+    assert!(chats.contains(&format!("• Club Talk ({}): не готов", group.id)), "{chats}");
 }
