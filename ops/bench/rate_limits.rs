@@ -540,6 +540,23 @@ async fn mass_run(rate: u32, workers: usize, recorded: bool) -> MassFigures {
         .filter(|c| user_of(c).is_some_and(|u| expired.contains(&u)) || c.method == "getChatAdministrators")
         .count();
     let calls_per_removal = removal_calls as f64 / members as f64;
+    // Where they went: by method and answer, and the removals by path (audit log).
+    let mut by_method: std::collections::BTreeMap<(String, u16), usize> = Default::default();
+    for c in calls
+        .iter()
+        .filter(|c| c.status == 200 || c.status == 400)
+        .filter(|c| user_of(c).is_some_and(|u| expired.contains(&u)) || c.method == "getChatAdministrators")
+    {
+        *by_method.entry((c.method.clone(), c.status)).or_default() += 1;
+    }
+    let paths: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT reason, coalesce(details->>'calls', CASE WHEN details ? 'completed' THEN 'completed' ELSE 'careful' END),
+                count(*)
+         FROM audit_log WHERE action = 'removed' GROUP BY 1, 2 ORDER BY 3 DESC",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
     let in_window_removal_calls = window
         .iter()
         .filter(|c| user_of(c).is_some_and(|u| expired.contains(&u)) || c.method == "getChatAdministrators")
@@ -562,6 +579,17 @@ async fn mass_run(rate: u32, workers: usize, recorded: bool) -> MassFigures {
     let path = if recorded { "members on record: one call per removal" } else { "no record: read, ban, unban" };
     println!("mass expiry: {members} members in {chats} chats of one bot, {workers} worker processes ({path})");
     println!("  Bot API calls per removal      {calls_per_removal:>9.2}   (notices aside)");
+    for ((method, status), n) in &by_method {
+        println!(
+            "    {method} ({status}){:>w$} {:.3} per removal",
+            n,
+            *n as f64 / members as f64,
+            w = 28 - method.len()
+        );
+    }
+    for (reason, path, n) in &paths {
+        println!("    removed for {reason}, path {path}: {n}");
+    }
     println!("  time until all removed         {elapsed:>9.1} s");
     println!(
         "  floor (calls ÷ limit)          {floor:>9.1} s   ({} calls in the drain, {:.2} per member, limit {rate}/s)",

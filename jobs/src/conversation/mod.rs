@@ -2,7 +2,10 @@
 //! what it answers. Every reply is a recorded outbound message, keyed by the update
 //! that caused it, so a redelivered or re-run update never answers twice; the
 //! interactive job that handles the update sends it at once, and leaves it to a
-//! `send-message` job when Telegram cannot take it right now.
+//! `send-message` job when Telegram cannot take it right now. A setup write (a plan,
+//! access codes) commits with the replies that report it
+//! ([`Conversation::commit_with_replies`]), an API key with a record of the message that
+//! shows it, so a re-run of its update makes nothing twice.
 //!
 //! - [`command`]: parsing commands and `/start` payloads (no I/O).
 //! - [`subscriber`]: home, plans, `/status`, `/links`, `/cancel`, `/help`, deep links.

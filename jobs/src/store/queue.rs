@@ -202,13 +202,14 @@ pub struct QueueDepth {
     pub jobs: i64,
 }
 
-/// Counts jobs per queue and state.
+/// Counts the unfinished and failed jobs per queue and state (the finished ones are
+/// [`crate::store::operator::done_counts`]): an index-only read of
+/// `gatehouse_jobs_open_idx`, whatever the history.
 pub async fn depth(pool: &PgPool) -> Result<Vec<QueueDepth>, sqlx::Error> {
     sqlx::query_as(
         "SELECT job_type AS queue,
                 CASE
                   WHEN status IN ('Queued', 'Running') THEN 'running'
-                  WHEN status = 'Done' THEN 'done'
                   WHEN status = 'Killed' OR (status = 'Failed' AND attempts >= max_attempts) THEN 'failed'
                   WHEN run_at > now() AND status = 'Failed' THEN 'retrying'
                   WHEN run_at > now() THEN 'scheduled'
@@ -216,6 +217,7 @@ pub async fn depth(pool: &PgPool) -> Result<Vec<QueueDepth>, sqlx::Error> {
                 END AS state,
                 count(*) AS jobs
          FROM apalis.jobs
+         WHERE status <> 'Done'
          GROUP BY 1, 2",
     )
     .fetch_all(pool)
