@@ -237,6 +237,20 @@ impl Club {
         press(&self.app, self.world.bot.id, user, message, data).await
     }
 
+    /// A chat the owner created, without the bot in it yet.
+    async fn chat(&self, kind: ChatKind, title: &str, username: Option<&str>) -> ChatInfo {
+        let chat = ChatInfo {
+            id: 0,
+            kind,
+            title: title.into(),
+            username: username.map(Into::into),
+            join_by_request: false,
+            description: None,
+            creator_id: Some(self.world.owner.id),
+        };
+        self.app.tg.create_chat(chat).await.unwrap()
+    }
+
     /// A Russian-speaking admin of the project (staff: runs owner commands).
     async fn russian_admin(&self) -> UserInfo {
         let admin = user(&self.app, "Админ", Some("ru")).await;
@@ -327,20 +341,7 @@ async fn the_owner_adds_plans_and_takes_one_off_sale_and_back() {
 async fn the_owner_adds_a_chat_by_id_and_is_told_what_is_missing() {
     let c = club().await;
     let owner = c.world.owner.id;
-    let group = c
-        .app
-        .tg
-        .create_chat(ChatInfo {
-            id: 0,
-            kind: ChatKind::Supergroup,
-            title: "Club Talk".into(),
-            username: None,
-            join_by_request: false,
-            description: None,
-            creator_id: Some(owner),
-        })
-        .await
-        .unwrap();
+    let group = c.chat(ChatKind::Supergroup, "Club Talk", None).await;
     // An administrator without the right to ban.
     let rights = AdminRights { can_restrict_members: false, ..AdminRights::all() };
     c.app.tg.add_admin(group.id, c.world.bot.id, rights).await.unwrap();
@@ -359,20 +360,7 @@ async fn the_owner_adds_a_chat_by_id_and_is_told_what_is_missing() {
     assert_eq!(text(&answer), "Usage: /addchat <chat_id or @username>");
 
     // Or a public chat by its @username (looked up with getChat), or one unknown.
-    let public = c
-        .app
-        .tg
-        .create_chat(ChatInfo {
-            id: 0,
-            kind: ChatKind::Channel,
-            title: "Club Public".into(),
-            username: Some("club_public".into()),
-            join_by_request: false,
-            description: None,
-            creator_id: Some(owner),
-        })
-        .await
-        .unwrap();
+    let public = c.chat(ChatKind::Channel, "Club Public", Some("club_public")).await;
     c.app.tg.add_admin(public.id, c.world.bot.id, AdminRights::all()).await.unwrap();
     c.app.settle(&[c.world.bot.id]).await;
     let answer = c.say(owner, "/addchat @club_public").await;
@@ -659,37 +647,10 @@ async fn setup_commands_run_again_add_nothing_twice_and_lose_no_answer() {
 async fn a_russian_speaking_admin_adds_chats_by_id_username_and_forward_in_russian() {
     let c = club().await;
     let admin = c.russian_admin().await;
-    let owner = c.world.owner.id;
-    let group = c
-        .app
-        .tg
-        .create_chat(ChatInfo {
-            id: 0,
-            kind: ChatKind::Supergroup,
-            title: "Club Talk".into(),
-            username: None,
-            join_by_request: false,
-            description: None,
-            creator_id: Some(owner),
-        })
-        .await
-        .unwrap();
+    let group = c.chat(ChatKind::Supergroup, "Club Talk", None).await;
     let rights = AdminRights { can_restrict_members: false, ..AdminRights::all() };
     c.app.tg.add_admin(group.id, c.world.bot.id, rights).await.unwrap();
-    let public = c
-        .app
-        .tg
-        .create_chat(ChatInfo {
-            id: 0,
-            kind: ChatKind::Channel,
-            title: "Club Public".into(),
-            username: Some("club_public".into()),
-            join_by_request: false,
-            description: None,
-            creator_id: Some(owner),
-        })
-        .await
-        .unwrap();
+    let public = c.chat(ChatKind::Channel, "Club Public", Some("club_public")).await;
     c.app.tg.add_admin(public.id, c.world.bot.id, AdminRights::all()).await.unwrap();
     let news = c.app.tg.create_channel("Club News").await.unwrap();
     c.app.tg.add_admin(news.id, c.world.bot.id, AdminRights::all()).await.unwrap();
