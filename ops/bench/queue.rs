@@ -10,7 +10,8 @@
 //!
 //! `cargo bench --bench queue` (env: BENCH_JOBS, default 10000; BENCH_BATCH for the
 //! worker's claim batch, default the worker's own default; BENCH_LATENCY_SAMPLES,
-//! default 200, 0 skips the latency runs).
+//! default 200, 0 skips the latency runs; BENCH_OLD_CLAIM, default 1, 0 skips the run
+//! with apalis-postgres 1.0's claim put back, the baseline of migration 20261201000170).
 //!
 //! `BENCH_HISTORY=1000000` adds a long run: the same two worker processes kept running
 //! through that many no-op jobs in chunks of `BENCH_CHUNK` (100000), each chunk written
@@ -30,6 +31,25 @@ use gatehouse_jobs::{
 };
 
 const RAW_BATCH: i64 = 100;
+
+/// `apalis.get_jobs` as apalis-postgres 1.0 defines it (its migration
+/// `20260902075949_remove_pl_in_get_jobs.sql`), before migration 20261201000170: its
+/// UPDATE joins the picked ids, which the planner hashes against a read of the whole table.
+const APALIS_CLAIM: &str =
+    "CREATE OR REPLACE FUNCTION apalis.get_jobs(worker_id TEXT, v_job_type TEXT, v_job_count INTEGER DEFAULT 5)
+RETURNS SETOF apalis.jobs LANGUAGE sql VOLATILE AS $$
+    WITH jobs AS (
+        SELECT id FROM apalis.jobs
+        WHERE (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
+          AND run_at < now() AND job_type = v_job_type
+        ORDER BY priority DESC, run_at ASC
+        LIMIT v_job_count
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE apalis.jobs j SET status = 'Queued', lock_by = worker_id, lock_at = now()
+    FROM jobs WHERE j.id = jobs.id
+    RETURNING j.*;
+$$;";
 
 #[tokio::main]
 async fn main() {
@@ -63,6 +83,20 @@ async fn main() {
             jobs as f64 / rate,
             rate,
             rate / floors[i]
+        );
+    }
+    if env_or("BENCH_OLD_CLAIM", 1u8) == 1 {
+        // The baseline of migration 20261201000170: apalis-postgres 1.0's own claim, put
+        // back for this one run.
+        sqlx::raw_sql(APALIS_CLAIM).execute(&db.pool).await.unwrap();
+        let (rate, per_job) = gatehouse(&db, jobs, 2, batch).await;
+        sqlx::raw_sql(include_str!("../../migrations/20261201000170_claim_by_id.sql")).execute(&db.pool).await.unwrap();
+        println!(
+            "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
+            "the same, apalis 1.0's claim put back",
+            jobs as f64 / rate,
+            rate,
+            rate / floors[1]
         );
     }
     println!("ratio = gatehouse jobs/s ÷ raw floor jobs/s at the same parallelism (1 loop ↔ 1 process, 2 ↔ 2)");
@@ -294,18 +328,30 @@ async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<us
     let commits_before = commits(db).await;
     tx.commit().await.unwrap();
     let started = Instant::now();
+    // Done when no row is left open, read through the index of open rows: counting the
+    // finished rows every few milliseconds would take the database from the workers
+    // (at 100,000 jobs it took more of its CPU than they did).
     loop {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE status = 'Done'")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-        if done as usize >= jobs {
+        let open: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = 'bulk' AND status <> 'Done' AND run_at <= now())",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if !open {
             break;
         }
         assert!(started.elapsed() < Duration::from_secs(600), "jobs did not finish");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
+    let done: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs WHERE status = 'Done' AND convert_from(job, 'UTF8')::jsonb ->> 'kind' = 'noop'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(done as usize, jobs, "every no-op job ends Done");
     drop(workers);
     // The statistics reach pg_stat_database within a second of a backend going idle.
     tokio::time::sleep(Duration::from_millis(1500)).await;

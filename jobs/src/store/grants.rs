@@ -379,6 +379,13 @@ pub struct DueExpiry {
 /// Marks a grant expired if it still has this end and an entitling state (call it in
 /// the transaction that enqueues its kick); when it did, returns the
 /// `subscription.expired` event that reports it, to write in the same transaction.
+///
+/// The row is found by its id, the primary key. `ends_at = $2` would let the generic plan
+/// of the prepared statement find it through `grants_ends_at_idx` instead (the same
+/// estimated cost, and the index's predicate is the entitling states), reading every
+/// grant that ends at the same moment: all of a cohort that ends together, 58 ms a grant
+/// at 10,000 of them. `IS NOT DISTINCT FROM` (the same test, as the end passed here is
+/// never null) is no index condition, so the end is checked on the row the id found.
 pub async fn expire(
     db: impl PgExecutor<'_>,
     grant_id: Uuid,
@@ -394,7 +401,8 @@ pub async fn expire(
     let expired: Option<Expired> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE grants g SET state = 'expired', updated_at = now()
          FROM (SELECT id, state FROM grants WHERE id = $1 FOR UPDATE) before, subscribers s
-         WHERE g.id = before.id AND s.id = g.subscriber_id AND g.ends_at = $2 AND gatehouse_entitling_state(g.state)
+         WHERE g.id = $1 AND g.id = before.id AND s.id = g.subscriber_id AND g.ends_at IS NOT DISTINCT FROM $2
+           AND gatehouse_entitling_state(g.state)
          RETURNING {COLUMNS}, before.state AS previous_state, s.telegram_user_id"
     )))
     .bind(grant_id)

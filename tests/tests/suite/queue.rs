@@ -204,3 +204,84 @@ async fn finished_jobs_older_than_the_retention_are_pruned() {
     assert!(keys.contains(&"probe:recent".to_string()), "{keys:?}");
     worker.stop().await;
 }
+
+/// apalis's claim (`apalis.get_jobs`, as migration 20261201000170 defines it): the due
+/// rows of the queue, highest priority first, Failed ones with attempts left included;
+/// rows another transaction holds are skipped; and it finds its rows by index, never by
+/// reading the whole table (behind a backlog, the old claim's join read every row of
+/// `apalis.jobs` once per claim, so a claim cost as much as the table held).
+#[tokio::test]
+async fn a_claim_takes_the_due_rows_by_priority_skips_held_ones_and_reads_no_whole_table() {
+    let db = TestDb::new().await;
+    sqlx::query(
+        "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
+         VALUES ('claimer', 'bulk', 'PgStorage', '', now()), ('other', 'bulk', 'PgStorage', '', now())",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    // A backlog of five thousand due rows of lower priority, as a mass expiry leaves them.
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
+         SELECT 'Z' || lpad(g::text, 25, '0'), 'bulk', convert_to('{}', 'UTF8'), 'Pending', 0, 25,
+                now() - interval '1 hour', -1, ''::hstore
+         FROM generate_series(1, 5000) g",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let rows = [
+        // (id, queue, status, attempts, max_attempts, run_at offset in s, priority)
+        ("A-low", "bulk", "Pending", 0, 25, -10, 0),
+        ("B-high", "bulk", "Pending", 0, 25, -5, 5),
+        ("C-failed", "bulk", "Failed", 1, 25, -20, 0),
+        ("D-exhausted", "bulk", "Failed", 25, 25, -30, 9),
+        ("E-later", "bulk", "Pending", 0, 25, 60, 9),
+        ("F-other-queue", "lifecycle", "Pending", 0, 25, -30, 9),
+        ("G-held", "bulk", "Pending", 0, 25, -40, 9),
+        ("H-running", "bulk", "Running", 1, 25, -50, 9),
+    ];
+    for (id, queue, status, attempts, max_attempts, offset, priority) in rows {
+        sqlx::query(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, lock_by)
+             VALUES ($1, $2, convert_to('{}', 'UTF8'), $3, $4, $5, now() + make_interval(secs => $6), $7, ''::hstore,
+                     CASE WHEN $3 = 'Running' THEN 'other' END)",
+        )
+        .bind(id)
+        .bind(queue)
+        .bind(status)
+        .bind(attempts)
+        .bind(max_attempts)
+        .bind(f64::from(offset))
+        .bind(priority)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("ANALYZE apalis.jobs").execute(&db.pool).await.unwrap();
+    // Another worker's transaction holds one due row.
+    let mut holder = db.pool.begin().await.unwrap();
+    sqlx::query("SELECT id FROM apalis.jobs WHERE id = 'G-held' FOR UPDATE").execute(&mut *holder).await.unwrap();
+
+    // Rows read from apalis.jobs by sequential scans, as this backend counts them (the
+    // count is not reset between transactions until it is reported, so it is read before
+    // and after).
+    let read_by_scans = "SELECT pg_stat_get_xact_tuples_returned('apalis.jobs'::regclass)";
+    let mut tx = db.pool.begin().await.unwrap();
+    let before: i64 = sqlx::query_scalar(read_by_scans).fetch_one(&mut *tx).await.unwrap();
+    let claimed: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT id, status, lock_by FROM apalis.get_jobs('claimer', 'bulk', 3)")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+    let scanned = sqlx::query_scalar::<_, i64>(read_by_scans).fetch_one(&mut *tx).await.unwrap() - before;
+    tx.commit().await.unwrap();
+    holder.rollback().await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|(id, ..)| id.as_str()).collect();
+    assert_eq!(ids, ["B-high", "C-failed", "A-low"], "due rows of the queue, highest priority first, then oldest");
+    assert!(
+        claimed.iter().all(|(_, status, lock)| status == "Queued" && lock.as_deref() == Some("claimer")),
+        "{claimed:?}"
+    );
+    assert!(scanned < 100, "a claim of 3 rows read {scanned} rows of apalis.jobs by sequential scan");
+}
