@@ -142,18 +142,7 @@ async fn long_run(db: &BenchDb, total: usize, chunk: usize, batch: Option<usize>
         .await
         .unwrap();
         let started = Instant::now();
-        loop {
-            // Through the index of open rows: counting a million done ones would load the run.
-            let open: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM apalis.jobs WHERE status <> 'Done')")
-                .fetch_one(&db.pool)
-                .await
-                .unwrap();
-            if !open {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(900), "chunk {c} did not finish");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_none_open(db, started + Duration::from_secs(900)).await;
         let rate = n as f64 / started.elapsed().as_secs_f64();
         let base = *first.get_or_insert(rate);
         println!(
@@ -243,6 +232,25 @@ async fn started_after(db: &BenchDb, key: &str, at: chrono::DateTime<chrono::Utc
     }
 }
 
+/// Waits until no due row of the no-ops' queue is open, polling every 20 ms through the
+/// index of open rows: counting the finished rows every few milliseconds would take the
+/// database from the workers (at 100,000 jobs it took more of its CPU than they did).
+async fn wait_until_none_open(db: &BenchDb, deadline: Instant) {
+    loop {
+        let open: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = 'bulk' AND status <> 'Done' AND run_at <= now())",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if !open {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the no-op jobs did not finish in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until every queue of `processes` worker processes is registered.
 async fn wait_registered(db: &BenchDb, processes: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -328,22 +336,7 @@ async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<us
     let commits_before = commits(db).await;
     tx.commit().await.unwrap();
     let started = Instant::now();
-    // Done when no row is left open, read through the index of open rows: counting the
-    // finished rows every few milliseconds would take the database from the workers
-    // (at 100,000 jobs it took more of its CPU than they did).
-    loop {
-        let open: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM apalis.jobs WHERE job_type = 'bulk' AND status <> 'Done' AND run_at <= now())",
-        )
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-        if !open {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(600), "jobs did not finish");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_none_open(db, started + Duration::from_secs(600)).await;
     let elapsed = started.elapsed();
     let done: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM apalis.jobs WHERE status = 'Done' AND convert_from(job, 'UTF8')::jsonb ->> 'kind' = 'noop'",
