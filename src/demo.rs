@@ -64,6 +64,7 @@ pub async fn run(config: Arc<Config>) -> anyhow::Result<()> {
         config: demo_config.clone(),
         metrics: gatehouse_jobs::metrics::prometheus(),
         clock: gatehouse_jobs::clock::Clock::system(),
+        webhook_secrets: Default::default(),
     };
     let mut api_stop = stop.subscribe();
     let api_task = tokio::spawn(gatehouse_api::serve(listener, state, async move {

@@ -119,6 +119,7 @@ async fn run_api(config: Arc<Config>, shutdown: impl Future<Output = ()> + Send 
         config,
         metrics: gatehouse_jobs::metrics::prometheus(),
         clock: gatehouse_jobs::clock::Clock::system(),
+        webhook_secrets: Default::default(),
     };
     gatehouse_api::serve(listener, state, shutdown).await?;
     Ok(())

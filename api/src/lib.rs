@@ -44,6 +44,8 @@ use sqlx::PgPool;
 pub use error::ApiError;
 /// Telegram sign-in verification (and signing, for tests and the demo).
 pub use routes::page::telegram_login;
+/// The bots' webhook secrets the Telegram webhook remembers, and for how long.
+pub use routes::telegram::{SECRET_TTL as WEBHOOK_SECRET_TTL, WebhookSecrets};
 use routes::v1;
 
 /// The largest request body accepted (Telegram updates are far smaller).
@@ -60,6 +62,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Gatehouse's time: every "has this ended?" the api answers takes `now` from it.
     pub clock: gatehouse_jobs::clock::Clock,
+    /// The bots' webhook secrets, remembered for a moment (`POST /hooks/telegram`).
+    pub webhook_secrets: Arc<WebhookSecrets>,
 }
 
 /// The router. Every route is listed here.

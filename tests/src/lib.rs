@@ -196,7 +196,13 @@ pub async fn serve_api_with(
     clock: gatehouse_jobs::clock::Clock,
 ) -> Running {
     let addr = listener.local_addr().expect("addr");
-    let state = gatehouse_api::AppState { pool, config, metrics: gatehouse_jobs::metrics::prometheus(), clock };
+    let state = gatehouse_api::AppState {
+        pool,
+        config,
+        metrics: gatehouse_jobs::metrics::prometheus(),
+        clock,
+        webhook_secrets: Default::default(),
+    };
     let (stop, signal) = stop_signal();
     let task = tokio::spawn(async move {
         gatehouse_api::serve(listener, state, signal).await.expect("api");

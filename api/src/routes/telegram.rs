@@ -4,8 +4,16 @@
 //! and enqueues `process-telegram-update` keyed by `tg:<bot_id>:<update_id>` in one
 //! statement. A redelivery answers 200 and enqueues nothing. Any answer but 2xx
 //! makes Telegram deliver again later, so a 503 loses nothing.
+//!
+//! The bot's secret is read from `bots` once per bot and [`SECRET_TTL`]
+//! ([`WebhookSecrets`]), not on every update: a delivery whose secret differs from the
+//! one remembered is checked against the table before it is refused.
 
-use std::time::Instant;
+use std::{
+    collections::HashMap,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use axum::{
     body::Bytes,
@@ -34,7 +42,7 @@ pub async fn webhook(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
     let started = Instant::now();
-    let result = match project_bot(&state, &bot_id).await {
+    let result = match project_bot(&state, &bot_id, &headers).await {
         Ok((bot_id, secret_hash)) => accept(&state, bot_id, secret_hash.as_deref(), &headers, body).await,
         Err(e) => Err(e),
     };
@@ -60,13 +68,65 @@ pub async fn manager_webhook(
     answer(started, result)
 }
 
-/// A project's bot by the id in the path, with its secret's digest.
-async fn project_bot(state: &AppState, bot_id: &str) -> Result<(i64, Option<Vec<u8>>), ApiError> {
+/// A project's bot by the id in the path, with its secret's digest: the one remembered
+/// when the delivery's secret matches it, else the table's.
+async fn project_bot(state: &AppState, bot_id: &str, headers: &HeaderMap) -> Result<(i64, Option<Vec<u8>>), ApiError> {
     let bot_id: i64 = bot_id.parse().map_err(|_| ApiError::NotFound("no such bot".into()))?;
+    if let Some(hash) = state.webhook_secrets.get(bot_id)
+        && secret_matches(given_secret(headers), hash.as_deref())
+    {
+        return Ok((bot_id, hash));
+    }
+    // Not remembered, or the secret differs from the one remembered (it may be new).
     let bot = store::bots::by_telegram_id(&state.pool, bot_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such bot".into()))?;
+    state.webhook_secrets.put(bot_id, bot.webhook_secret_hash.clone());
     Ok((bot_id, bot.webhook_secret_hash))
+}
+
+/// How long a bot's webhook secret is remembered. A bot that is disconnected, or whose
+/// secret is replaced, has its old secret accepted for at most this long; a new secret is
+/// accepted at once.
+pub const SECRET_TTL: Duration = Duration::from_secs(2);
+
+/// At most this many bots' secrets are remembered; beyond it, the expired ones are
+/// forgotten, and all of them if none has expired.
+const SECRETS_REMEMBERED: usize = 100_000;
+
+/// The webhook secrets (their SHA-256 digests) of the project bots whose updates arrived
+/// in the last [`SECRET_TTL`], by Telegram bot id. Only bots found in `bots` are
+/// remembered, so unknown ids cannot fill it.
+#[derive(Default)]
+pub struct WebhookSecrets {
+    bots: Mutex<HashMap<i64, Remembered>>,
+}
+
+/// A bot's secret digest (`None`: it has none yet) and when it was read.
+type Remembered = (Option<Vec<u8>>, Instant);
+
+impl WebhookSecrets {
+    /// The digest remembered for `bot_id`, if read less than [`SECRET_TTL`] ago.
+    fn get(&self, bot_id: i64) -> Option<Option<Vec<u8>>> {
+        let bots = self.bots.lock().ok()?;
+        bots.get(&bot_id).filter(|(_, read)| read.elapsed() < SECRET_TTL).map(|(hash, _)| hash.clone())
+    }
+
+    fn put(&self, bot_id: i64, hash: Option<Vec<u8>>) {
+        let Ok(mut bots) = self.bots.lock() else { return };
+        if bots.len() >= SECRETS_REMEMBERED && !bots.contains_key(&bot_id) {
+            bots.retain(|_, (_, read)| read.elapsed() < SECRET_TTL);
+            if bots.len() >= SECRETS_REMEMBERED {
+                bots.clear();
+            }
+        }
+        bots.insert(bot_id, (hash, Instant::now()));
+    }
+}
+
+/// The secret the delivery carries (empty when none).
+fn given_secret(headers: &HeaderMap) -> &[u8] {
+    headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default()
 }
 
 fn answer(started: Instant, result: Result<Enqueued, ApiError>) -> Result<StatusCode, ApiError> {
@@ -91,8 +151,7 @@ async fn accept(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Enqueued, ApiError> {
-    let given = headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
-    if !secret_matches(given, secret_hash) {
+    if !secret_matches(given_secret(headers), secret_hash) {
         return Err(ApiError::Unauthorized("wrong or missing secret token".into()));
     }
     let body = body.map_err(|e| match e.status() {

@@ -8,13 +8,14 @@
 //! 4. entitled users handed a link whom Gatehouse has not seen inside are asked about
 //!    (their join, or in a join-request chat their request, may have gone unreported:
 //!    a request waiting is approved), and so are the longest-unobserved of
-//!    those it believes inside (a leave may have gone unreported), [`RECHECK`] of each;
+//!    those it believes inside who stay past the next sweep (a leave may have gone
+//!    unreported; whoever's access ends sooner is removed instead), [`RECHECK`] of each;
 //! 5. the chat's administrators are read again (the list removals go by), and when
 //!    Telegram counts more members than Gatehouse knows plus the administrators,
 //!    the gap is reported (`gatehouse_chat_unknown_members`, `/stats`, the owner once
 //!    a day): those people joined unseen.
 
-pub use crate::kinds::consistency_sweep::{Sweep, SweepChat};
+pub use crate::kinds::consistency_sweep::{SWEEP_INTERVAL, Sweep, SweepChat};
 use crate::runtime::{Job, JobContext};
 use crate::{metrics as m, queue::JobError, store};
 
@@ -74,7 +75,8 @@ impl Job for SweepChat {
                 crate::membership::links::approve_pending_request(ctx, &api, &chat, user, when).await?;
             }
         }
-        for user in store::memberships::stalest_inside(&ctx.pool, chat.id, RECHECK).await? {
+        let until = now.checked_add_signed(SWEEP_INTERVAL).unwrap_or(now);
+        for user in store::memberships::stalest_inside(&ctx.pool, &chat, until, RECHECK).await? {
             let member = api.get_chat_member(chat.telegram_chat_id, user).await?;
             store::memberships::observe(&ctx.pool, chat.id, user, &member.status, None, ctx.now()).await?;
         }

@@ -1,7 +1,8 @@
 //! `kick-expired`: an entitlement ended: remove its subscriber from every chat of
 //! its plan (a kick, so they can come back after paying: one call for a member the
-//! record knows, see [`crate::membership::removal`]) unless still entitled, an
-//! administrator or whitelisted; revoke
+//! record knows, none for one observed outside since the end, see
+//! [`crate::membership::removal`]) unless still entitled, an administrator or
+//! whitelisted; revoke
 //! their open links; tell them how to renew (a `send-notice` in the bulk lane).
 
 use serde_json::json;
@@ -41,7 +42,7 @@ impl Job for KickExpired {
                 .await?;
                 continue;
             }
-            let result = crate::membership::removal::remove(ctx, &api, &chat, user, &reason).await;
+            let result = crate::membership::removal::remove_ended(ctx, &api, &chat, user, &reason, self.ends_at).await;
             ctx.audit_failure(grant.grant.project_id, Some(user), Some(chat.id), result).await?;
         }
         if grant.subscriber_status == "active" {

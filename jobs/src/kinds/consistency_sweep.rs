@@ -14,6 +14,10 @@ pub struct Sweep {
     pub tick: DateTime<Utc>,
 }
 
+/// The time between two sweeps, as [`Sweep`]'s schedule says. A member whose access ends
+/// within it is not re-checked by the sweep: the removal that comes first settles them.
+pub const SWEEP_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
 impl Periodic for Sweep {
     /// Every 15 minutes: reconcile desired and observed membership.
     const SCHEDULE: &'static str = "30 */15 * * * *";
@@ -46,5 +50,21 @@ impl JobSpec for SweepChat {
     const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
     fn idempotency_key(&self) -> Option<String> {
         Some(format!("{}:{}", self.chat_id, self.tick.to_rfc3339()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn the_sweep_interval_is_the_time_between_two_ticks_of_its_schedule() {
+        let schedule = cron::Schedule::from_str(Sweep::SCHEDULE).expect("the schedule parses");
+        let ticks: Vec<_> = schedule.upcoming(Utc).take(8).collect();
+        for pair in ticks.windows(2) {
+            assert_eq!(pair[1] - pair[0], SWEEP_INTERVAL, "ticks {} and {}", pair[0], pair[1]);
+        }
     }
 }

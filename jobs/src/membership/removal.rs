@@ -8,6 +8,8 @@
 //! unban, so a ban someone else set is never lifted. Either is safe to repeat from
 //! any point: the step under way is in the audit log before its call.
 
+use chrono::{DateTime, Utc};
+
 use crate::runtime::JobContext;
 use crate::{
     queue::JobError,
@@ -43,10 +45,43 @@ const ADMIN_KEPT: &str = "a chat administrator is never removed";
 /// include them; otherwise [`remove_carefully`]. An administrator the list missed
 /// (promoted unseen) is refused by Telegram: the list is read again and they stay.
 pub async fn remove(ctx: &JobContext, api: &BotApi, chat: &Chat, user: i64, reason: &str) -> Result<Removal, JobError> {
+    remove_seen_after(ctx, api, chat, user, reason, None).await
+}
+
+/// [`remove`] for an entitlement that ended at `ended_at`: a user whom Gatehouse has
+/// observed outside the chat since then (removed by the sweep before this kick came, or
+/// gone by themselves) is left alone without a call. Anyone else is removed as
+/// [`remove`] does, the careful path included for a record that says `left` from before
+/// the end (a join since then may have gone unreported).
+pub async fn remove_ended(
+    ctx: &JobContext,
+    api: &BotApi,
+    chat: &Chat,
+    user: i64,
+    reason: &str,
+    ended_at: DateTime<Utc>,
+) -> Result<Removal, JobError> {
+    remove_seen_after(ctx, api, chat, user, reason, Some(ended_at)).await
+}
+
+async fn remove_seen_after(
+    ctx: &JobContext,
+    api: &BotApi,
+    chat: &Chat,
+    user: i64,
+    reason: &str,
+    ended_at: Option<DateTime<Utc>>,
+) -> Result<Removal, JobError> {
     let facts = store::memberships::removal_facts(&ctx.pool, chat, user).await?;
     if facts.whitelisted {
         ctx.audit(chat.project_id, Some(user), Some(chat.id), "kept", "whitelisted", json!({"wanted": reason})).await?;
         return Ok(Removal::Kept);
+    }
+    if let (Some("left"), Some(seen), Some(ended)) = (facts.status.as_deref(), facts.observed_at, ended_at)
+        && seen >= ended
+    {
+        tracing::info!(chat = chat.telegram_chat_id, user, %seen, "observed outside since the access ended: no call");
+        return Ok(Removal::NotInside);
     }
     let administrators = match facts.administrators {
         Some(ids) => ids,

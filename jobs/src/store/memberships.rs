@@ -156,18 +156,32 @@ pub async fn entitled_unseen(
         .await
 }
 
-/// Up to `limit` people Gatehouse believes inside a chat (not administrators), the
-/// longest unobserved first: a leave Telegram did not report would keep them counted.
-pub async fn stalest_inside(db: impl PgExecutor<'_>, chat_id: Uuid, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT telegram_user_id FROM memberships
-         WHERE chat_id = $1 AND status IN ('member', 'restricted')
-         ORDER BY observed_at, telegram_user_id LIMIT $2",
-    )
-    .bind(chat_id)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+/// Up to `limit` people Gatehouse believes inside a chat as plain members, the longest
+/// unobserved first: a leave Telegram did not report would keep them counted. Only those
+/// who stay: whitelisted, or entitled still at `until`. Anyone else is about to be
+/// removed, in one call that works whether or not they are still inside, so reading them
+/// first would spend a call of the bot's budget on nothing (a mass expiry's whole cohort).
+pub async fn stalest_inside(
+    db: impl PgExecutor<'_>,
+    chat: &chats::Chat,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let sql = format!(
+        "SELECT m.telegram_user_id FROM memberships m
+         WHERE m.chat_id = $1 AND m.status IN ('member', 'restricted')
+           AND (EXISTS (SELECT 1 FROM subscribers w WHERE w.project_id = $2 AND w.telegram_user_id = m.telegram_user_id AND w.whitelisted)
+                OR {})
+         ORDER BY m.observed_at, m.telegram_user_id LIMIT $4",
+        grants::entitles_to_chat("m.chat_id", "m.telegram_user_id", "$3")
+    );
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(chat.id)
+        .bind(chat.project_id)
+        .bind(until)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// What a `chat_member` update into a chat needs to know, read at once.
@@ -224,6 +238,8 @@ pub async fn join_facts(
 pub struct RemovalFacts {
     /// The status Gatehouse last observed of the user in the chat (`None`: never seen).
     pub status: Option<String>,
+    /// When it was observed (Gatehouse's time).
+    pub observed_at: Option<DateTime<Utc>>,
     /// Whether the user is on the project's whitelist.
     pub whitelisted: bool,
     /// The chat's administrators as last listed ([`super::chat_administrators`];
@@ -242,13 +258,15 @@ pub async fn removal_facts(
     telegram_user_id: i64,
 ) -> Result<RemovalFacts, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT (SELECT status FROM memberships WHERE chat_id = $1 AND telegram_user_id = $3) AS status,
+        "SELECT m.status, m.observed_at,
                 EXISTS (SELECT 1 FROM subscribers w
                         WHERE w.project_id = $2 AND w.telegram_user_id = $3 AND w.whitelisted) AS whitelisted,
                 (SELECT user_ids FROM chat_administrators WHERE chat_id = $1) AS administrators,
                 (SELECT action FROM audit_log
                  WHERE project_id = $2 AND telegram_user_id = $3 AND chat_id = $1
-                   AND action IN {} ORDER BY id DESC LIMIT 1) AS last_step",
+                   AND action IN {} ORDER BY id DESC LIMIT 1) AS last_step
+         FROM (SELECT 1) one
+         LEFT JOIN memberships m ON m.chat_id = $1 AND m.telegram_user_id = $3",
         super::audit::REMOVAL_STEPS
     )))
     .bind(chat.id)

@@ -4,7 +4,11 @@
 //! interrupted anywhere is completed with nobody left banned, and the sweep catches
 //! what the record missed.
 
-use gatehouse_jobs::catalog::{consistency_sweep::Sweep, expiry_scan::ExpiryScan, remove_member::RemoveMember};
+use gatehouse_jobs::catalog::{
+    consistency_sweep::{Sweep, SweepChat},
+    expiry_scan::ExpiryScan,
+    remove_member::RemoveMember,
+};
 use gatehouse_sim::{AdminRights, CallRecord, Fault, MemberStatus, UpdateFaults, UserInfo};
 use gatehouse_tests::app::{TestApp, World};
 use serde_json::{Value, json};
@@ -390,4 +394,112 @@ async fn two_expiry_scans_at_once_expire_each_grant_once_without_a_deadlock() {
             .await
             .unwrap();
     assert_eq!(left, 0, "every grant expired");
+}
+
+/// The sweep re-checks the longest-unobserved members who stay (entitled past the next
+/// sweep, or whitelisted), so an unreported leave is found; a member whose access ends
+/// before the next sweep is not read at all: their removal, one call that works whether
+/// or not they are still inside, comes first.
+#[tokio::test]
+async fn the_sweep_rechecks_who_stays_and_reads_nobody_it_is_about_to_remove() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let stays = granted_and_joined(&app, &world, "Stays", true).await;
+    let soon = app.started_user(&world, "Soon").await;
+    let friend = app.started_user(&world, "Friend").await;
+    for user in [&soon, &friend] {
+        let ends = app.clock.now() + chrono::Duration::minutes(10);
+        app.grant(&world, user.id, json!(ends.to_rfc3339())).await;
+        app.settle(&[world.bot.id]).await;
+        let link = app.invite_links_to(&world, user.id).await.pop().unwrap();
+        assert_eq!(app.tg.join_by_link(user.id, &link).await.unwrap().outcome, "joined");
+        app.settle(&[world.bot.id]).await;
+    }
+    sqlx::query("UPDATE subscribers SET whitelisted = true WHERE telegram_user_id = $1")
+        .bind(friend.id)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    // Two of them leave, and Gatehouse is not told.
+    for user in [&stays, &friend] {
+        assert_eq!(recorded(&app, &world, user.id).await.as_deref(), Some("member"));
+        app.tg.set_update_faults(world.bot.id, &UpdateFaults { drop_next: 1, duplicate_next: 0 }).await.unwrap();
+        app.tg.leave(user.id, world.channel.id).await.unwrap();
+        app.settle(&[world.bot.id]).await;
+        assert_eq!(recorded(&app, &world, user.id).await.as_deref(), Some("member"), "the leave went unseen");
+    }
+    let before = call_count(&app).await;
+
+    app.enqueue(&Sweep { tick: app.clock.now() }).await;
+    app.settle(&[world.bot.id]).await;
+
+    assert_eq!(recorded(&app, &world, stays.id).await.as_deref(), Some("left"), "the entitled member re-checked");
+    assert_eq!(recorded(&app, &world, friend.id).await.as_deref(), Some("left"), "the whitelisted member re-checked");
+    let about_soon = calls_about(&app, soon.id, before).await;
+    assert!(about_soon.is_empty(), "no call about a member whose access ends before the next sweep: {about_soon:?}");
+    assert!(matches!(status(&app, &world, soon.id).await, MemberStatus::Member { .. }), "still entitled, still inside");
+
+    // When it ends, the removal is its one call.
+    app.clock.advance(chrono::Duration::minutes(11));
+    app.enqueue(&ExpiryScan { tick: app.clock.now() }).await;
+    app.settle(&[world.bot.id]).await;
+    let methods: Vec<_> = calls_about(&app, soon.id, before).await.iter().map(|c| c.method.clone()).collect();
+    assert_eq!(methods, ["unbanChatMember"]);
+    assert!(matches!(status(&app, &world, soon.id).await, MemberStatus::Left));
+    assert!(matches!(status(&app, &world, friend.id).await, MemberStatus::Left));
+}
+
+/// A member whose access ended and whom the sweep removed before their planned kick
+/// came costs no second call: the kick finds them observed outside since the end. They
+/// are removed once and told once.
+#[tokio::test]
+async fn a_kick_after_the_sweep_removed_the_member_makes_no_call() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let alice = granted_and_joined(&app, &world, "Alice", true).await;
+    let before = call_count(&app).await;
+
+    // The access ends; the sweep of the chat comes before the expiry scan's kick. The
+    // simulator's clock moves too: the `chat_member` update of the removal is dated by it.
+    app.clock.advance(chrono::Duration::hours(2));
+    app.tg.advance_clock(2 * 3600).await.unwrap();
+    app.enqueue(&SweepChat { chat_id: chat_uuid(&world), tick: app.clock.now() }).await;
+    app.settle(&[world.bot.id]).await;
+    assert!(matches!(status(&app, &world, alice.id).await, MemberStatus::Left), "removed by the sweep");
+    app.enqueue(&ExpiryScan { tick: app.clock.now() }).await;
+    app.settle(&[world.bot.id]).await;
+
+    let methods: Vec<_> = calls_about(&app, alice.id, before).await.iter().map(|c| c.method.clone()).collect();
+    assert_eq!(methods, ["unbanChatMember"], "the sweep's one call, and none from the kick");
+    assert_eq!(audited(&app, alice.id, "removed").await, 1);
+    let kicks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.jobs WHERE idempotency_key LIKE 'kick-expired:%' AND status = 'Done'",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(kicks, 1, "the kick ran");
+    let notices = app.tg.messages_to(alice.id, world.bot.id).await.unwrap();
+    let ended = notices.iter().filter(|m| m.text.as_deref().is_some_and(|t| t.contains("has ended"))).count();
+    assert_eq!(ended, 1, "one \"access ended\" notice");
+}
+
+/// A record that says `left` from before the access ended is not trusted to mean the
+/// user is still outside (a join since may have gone unreported): the kick reads first.
+#[tokio::test]
+async fn a_kick_reads_first_when_the_user_was_last_seen_outside_before_the_end() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let carol = app.started_user(&world, "Carol").await;
+    // Seen outside (read before her join), then her join goes unreported.
+    rejoins(&app, &world, &carol, 1, false).await;
+    assert_eq!(recorded(&app, &world, carol.id).await.as_deref(), Some("left"));
+    assert!(matches!(status(&app, &world, carol.id).await, MemberStatus::Member { .. }));
+    let before = call_count(&app).await;
+
+    access_ends(&app, &world).await;
+
+    let methods: Vec<_> = calls_about(&app, carol.id, before).await.iter().map(|c| c.method.clone()).collect();
+    assert_eq!(methods, ["getChatMember", "banChatMember", "unbanChatMember"], "the careful path");
+    assert!(matches!(status(&app, &world, carol.id).await, MemberStatus::Left), "out, and not banned");
 }

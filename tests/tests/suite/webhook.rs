@@ -160,3 +160,28 @@ async fn readiness_is_503_until_the_migrations_are_applied() {
     let readyz = reqwest::get(format!("{}/readyz", api.url())).await.unwrap();
     assert_eq!(readyz.status().as_u16(), 503);
 }
+
+/// The webhook remembers a bot's secret for a moment instead of reading `bots` on every
+/// update; a new secret is accepted at once, and an old one, or a bot that is gone, is
+/// refused once the moment has passed.
+#[tokio::test]
+async fn a_replaced_secret_works_at_once_and_the_old_one_and_a_removed_bot_stop_within_the_ttl() {
+    use sha2::Digest;
+    let f = fixture().await;
+    let bot = BOT.to_string();
+    assert_eq!(f.post(&bot, Some(SECRET), update(30)).await, 200, "remembered from here on");
+    sqlx::query("UPDATE bots SET webhook_secret_hash = $2 WHERE telegram_bot_id = $1")
+        .bind(BOT)
+        .bind(sha2::Sha256::digest(b"the-new-secret").to_vec())
+        .execute(&f.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(f.post(&bot, Some("the-new-secret"), update(31)).await, 200, "the new secret, at once");
+    assert_eq!(f.post(&bot, Some(SECRET), update(32)).await, 401, "the old one, once read again");
+    assert_eq!(f.post(&bot, Some("the-new-secret"), update(33)).await, 200);
+
+    sqlx::query("DELETE FROM bots WHERE telegram_bot_id = $1").bind(BOT).execute(&f.db.pool).await.unwrap();
+    tokio::time::sleep(gatehouse_api::WEBHOOK_SECRET_TTL + std::time::Duration::from_millis(100)).await;
+    assert_eq!(f.post(&bot, Some("the-new-secret"), update(34)).await, 404, "a bot that is gone");
+    assert_eq!(f.jobs().await, 3, "updates 30, 31 and 33");
+}
