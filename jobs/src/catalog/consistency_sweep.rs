@@ -2,8 +2,8 @@
 //! which reconciles what should be with what is:
 //!
 //! 1. missed expiries are processed (the same work as `expiry-scan`);
-//! 2. known members whom nothing entitles any more are checked with getChatMember
-//!    and removed if still inside (administrators and the whitelist excepted);
+//! 2. known members whom nothing entitles any more are removed (administrators and the
+//!    whitelist excepted), unless their kick is still waiting in the queue;
 //! 3. open links of ended entitlements, and expired links, are revoked;
 //! 4. entitled users handed a link whom Gatehouse has not seen inside are asked about
 //!    (their join, or in a join-request chat their request, may have gone unreported:

@@ -87,7 +87,10 @@ pub async fn of_member(
 }
 
 /// Known members of a chat (observed inside, not administrators) whom nothing
-/// entitles at `now` and who are not whitelisted.
+/// entitles at `now` and who are not whitelisted, except those whose removal is still to
+/// come: a `kick-expired` of an expired grant of theirs for this chat waiting in the
+/// queue (a mass expiry's kicks, planned at the bot's pace). Once that kick has run,
+/// whatever it left undone is here again.
 pub async fn unentitled_in(
     db: impl PgExecutor<'_>,
     chat: &chats::Chat,
@@ -98,8 +101,17 @@ pub async fn unentitled_in(
          WHERE m.chat_id = $1 AND m.status IN ('member', 'restricted')
            AND NOT EXISTS (SELECT 1 FROM subscribers w WHERE w.project_id = $2 AND w.telegram_user_id = m.telegram_user_id AND w.whitelisted)
            AND NOT {}
+           AND NOT EXISTS (
+             SELECT 1 FROM grants kg
+             JOIN subscribers ks ON ks.id = kg.subscriber_id
+             JOIN plan_chats kpc ON kpc.plan_id = kg.plan_id AND kpc.chat_id = m.chat_id
+             JOIN apalis.jobs kj ON kj.job_type = 'lifecycle'
+              AND kj.idempotency_key = 'kick-expired:' || kg.id || ':' || (extract(epoch FROM kg.ends_at) * 1000000)::bigint
+             WHERE ks.project_id = $2 AND ks.telegram_user_id = m.telegram_user_id
+               AND kg.state = 'expired' AND {})
          ORDER BY m.telegram_user_id",
-        grants::entitles_to_chat("m.chat_id", "m.telegram_user_id", "$3")
+        grants::entitles_to_chat("m.chat_id", "m.telegram_user_id", "$3"),
+        super::queue::still_to_run("kj")
     );
     sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).bind(chat.id).bind(chat.project_id).bind(now).fetch_all(db).await
 }

@@ -251,12 +251,17 @@ pub async fn due_or_running(pool: &PgPool) -> Result<i64, sqlx::Error> {
 
 /// How many jobs are not finished, whenever they are due.
 pub async fn unfinished(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM apalis.jobs
-         WHERE status IN ('Pending', 'Queued', 'Running') OR (status = 'Failed' AND attempts < max_attempts)",
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM apalis.jobs j WHERE {}", still_to_run("j"))))
+        .fetch_one(pool)
+        .await
+}
+
+/// The condition that the `apalis.jobs` row aliased `job` is still to run: waiting,
+/// claimed, running, or failed with attempts left.
+pub(crate) fn still_to_run(job: &str) -> String {
+    format!(
+        "({job}.status IN ('Pending', 'Queued', 'Running') OR ({job}.status = 'Failed' AND {job}.attempts < {job}.max_attempts))"
     )
-    .fetch_one(pool)
-    .await
 }
 
 /// One job row, for tests and the CLI.

@@ -503,3 +503,52 @@ async fn a_kick_reads_first_when_the_user_was_last_seen_outside_before_the_end()
     assert_eq!(methods, ["getChatMember", "banChatMember", "unbanChatMember"], "the careful path");
     assert!(matches!(status(&app, &world, carol.id).await, MemberStatus::Left), "out, and not banned");
 }
+
+/// The sweep leaves a member whose kick is waiting in the queue (a mass expiry's kicks
+/// come due one after another at the bot's pace) to that kick: one removal, one call.
+#[tokio::test]
+async fn the_sweep_leaves_a_member_whose_kick_is_waiting_to_that_kick() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let alice = granted_and_joined(&app, &world, "Alice", true).await;
+    let before = call_count(&app).await;
+    // Her access ended and the scan expired it; her kick is planned for later.
+    app.clock.advance(chrono::Duration::hours(2));
+    let (grant_id, ends_at): (Uuid, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "UPDATE grants g SET state = 'expired' FROM subscribers s
+         WHERE s.id = g.subscriber_id AND s.telegram_user_id = $1 RETURNING g.id, g.ends_at",
+    )
+    .bind(alice.id)
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
+    let kick = gatehouse_jobs::catalog::kick_expired::KickExpired { grant_id, ends_at };
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut conn = app.db.pool.acquire().await.unwrap();
+    gatehouse_jobs::queue::enqueue(&mut conn, &kick, gatehouse_jobs::queue::RunAt::At(later)).await.unwrap();
+    drop(conn);
+
+    app.enqueue(&SweepChat { chat_id: chat_uuid(&world), tick: app.clock.now() }).await;
+    gatehouse_tests::wait_until(std::time::Duration::from_secs(60), "the sweep of the chat", || async {
+        let done: Option<bool> =
+            sqlx::query_scalar("SELECT status = 'Done' FROM apalis.jobs WHERE idempotency_key LIKE 'sweep-chat:%'")
+                .fetch_optional(&app.db.pool)
+                .await
+                .unwrap();
+        done == Some(true)
+    })
+    .await;
+    assert!(calls_about(&app, alice.id, before).await.is_empty(), "the sweep leaves her to her kick");
+    assert!(matches!(status(&app, &world, alice.id).await, MemberStatus::Member { .. }));
+
+    // The kick comes due.
+    sqlx::query("UPDATE apalis.jobs SET run_at = now() WHERE idempotency_key LIKE 'kick-expired:%'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    app.settle(&[world.bot.id]).await;
+    let methods: Vec<_> = calls_about(&app, alice.id, before).await.iter().map(|c| c.method.clone()).collect();
+    assert_eq!(methods, ["unbanChatMember"], "one removal, one call");
+    assert_eq!(audited(&app, alice.id, "removed").await, 1);
+    assert!(matches!(status(&app, &world, alice.id).await, MemberStatus::Left));
+}
