@@ -77,8 +77,12 @@ async fn remove_seen_after(
         ctx.audit(chat.project_id, Some(user), Some(chat.id), "kept", "whitelisted", json!({"wanted": reason})).await?;
         return Ok(Removal::Kept);
     }
+    // Unless a removal of ours stopped part-way (its answer lost): then the path below
+    // completes it and records it.
+    let unfinished = matches!(facts.last_step.as_deref(), Some("kick_started" | "ban_started"));
     if let (Some("left"), Some(seen), Some(ended)) = (facts.status.as_deref(), facts.observed_at, ended_at)
         && seen >= ended
+        && !unfinished
     {
         tracing::info!(chat = chat.telegram_chat_id, user, %seen, "observed outside since the access ended: no call");
         return Ok(Removal::NotInside);

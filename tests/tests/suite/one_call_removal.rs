@@ -552,3 +552,32 @@ async fn the_sweep_leaves_a_member_whose_kick_is_waiting_to_that_kick() {
     assert_eq!(audited(&app, alice.id, "removed").await, 1);
     assert!(matches!(status(&app, &world, alice.id).await, MemberStatus::Left));
 }
+
+/// A kick whose one call went through with its answer lost is completed and recorded
+/// on its next run, even though the member's `chat_member` update has recorded them
+/// outside since the access ended (the simulator's clock moved with Gatehouse's, so the
+/// update is dated after the end, as Telegram's would be).
+#[tokio::test]
+async fn a_kick_whose_answer_was_lost_is_recorded_when_the_update_came_first() {
+    let app = TestApp::start().await;
+    let world = app.world().await;
+    let lost = granted_and_joined(&app, &world, "Lost", true).await;
+    let fault = Fault {
+        method: Some("unbanChatMember".into()),
+        when: json!({"user_id": lost.id}).as_object().unwrap().clone(),
+        times: Some(1),
+        after_effect: true,
+        drop_connection: true,
+        ..Fault::default()
+    };
+    app.tg.add_fault(&fault).await.unwrap();
+    app.clock.advance(chrono::Duration::hours(2));
+    app.tg.advance_clock(2 * 3600).await.unwrap();
+    app.enqueue(&ExpiryScan { tick: app.clock.now() }).await;
+    app.settle(&[world.bot.id]).await;
+
+    assert!(app.tg.faults().await.unwrap().is_empty(), "the fault fired");
+    assert!(matches!(status(&app, &world, lost.id).await, MemberStatus::Left), "out, and not banned");
+    assert_eq!(audited(&app, lost.id, "removed").await, 1, "the removal recorded");
+    assert_eq!(recorded(&app, &world, lost.id).await.as_deref(), Some("left"));
+}
