@@ -37,6 +37,17 @@ async fn call_count(app: &TestApp) -> usize {
     app.tg.calls(&Default::default()).await.unwrap().len()
 }
 
+/// The methods of the calls about `user`, from the `from`-th call on.
+async fn methods_about(app: &TestApp, user: i64, from: usize) -> Vec<String> {
+    calls_about(app, user, from).await.into_iter().map(|c| c.method).collect()
+}
+
+/// How many "access ended" notices `user` got from the world's bot.
+async fn ended_notices(app: &TestApp, world: &World, user: i64) -> usize {
+    let notices = app.tg.messages_to(user, world.bot.id).await.unwrap();
+    notices.iter().filter(|m| m.text.as_deref().is_some_and(|t| t.contains("has ended"))).count()
+}
+
 /// How often an action about `user` is in the audit log.
 async fn audited(app: &TestApp, user: i64, action: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE telegram_user_id = $1 AND action = $2")
@@ -121,8 +132,7 @@ async fn a_member_the_record_knows_is_removed_in_one_call_and_can_rejoin() {
     assert_eq!(calls[0].params["only_if_banned"], json!(false));
     assert!(matches!(status(&app, &world, alice.id).await, MemberStatus::Left), "out, and not banned");
     assert_eq!(audited(&app, alice.id, "removed").await, 1);
-    let notices = app.tg.messages_to(alice.id, world.bot.id).await.unwrap();
-    let ended = notices.iter().filter(|m| m.text.as_deref().is_some_and(|t| t.contains("has ended"))).count();
+    let ended = ended_notices(&app, &world, alice.id).await;
     assert_eq!(ended, 1, "one \"access ended\" notice");
 }
 
@@ -262,8 +272,7 @@ async fn a_removal_interrupted_anywhere_is_completed_and_leaves_nobody_banned() 
         assert!(matches!(status(&app, &world, user.id).await, MemberStatus::Left), "{name}: out and not banned");
         assert_eq!(audited(&app, user.id, "removed").await, 1, "{name}: one removal recorded");
         assert_eq!(recorded(&app, &world, user.id).await.as_deref(), Some("left"), "{name}");
-        let notices = app.tg.messages_to(user.id, world.bot.id).await.unwrap();
-        let ended = notices.iter().filter(|m| m.text.as_deref().is_some_and(|t| t.contains("has ended"))).count();
+        let ended = ended_notices(&app, &world, user.id).await;
         assert_eq!(ended, 1, "{name}: one \"access ended\" notice");
     }
 }
@@ -443,7 +452,7 @@ async fn the_sweep_rechecks_who_stays_and_reads_nobody_it_is_about_to_remove() {
     app.clock.advance(chrono::Duration::minutes(11));
     app.enqueue(&ExpiryScan { tick: app.clock.now() }).await;
     app.settle(&[world.bot.id]).await;
-    let methods: Vec<_> = calls_about(&app, soon.id, before).await.iter().map(|c| c.method.clone()).collect();
+    let methods = methods_about(&app, soon.id, before).await;
     assert_eq!(methods, ["unbanChatMember"]);
     assert!(matches!(status(&app, &world, soon.id).await, MemberStatus::Left));
     assert!(matches!(status(&app, &world, friend.id).await, MemberStatus::Left));
@@ -469,7 +478,7 @@ async fn a_kick_after_the_sweep_removed_the_member_makes_no_call() {
     app.enqueue(&ExpiryScan { tick: app.clock.now() }).await;
     app.settle(&[world.bot.id]).await;
 
-    let methods: Vec<_> = calls_about(&app, alice.id, before).await.iter().map(|c| c.method.clone()).collect();
+    let methods = methods_about(&app, alice.id, before).await;
     assert_eq!(methods, ["unbanChatMember"], "the sweep's one call, and none from the kick");
     assert_eq!(audited(&app, alice.id, "removed").await, 1);
     let kicks: i64 = sqlx::query_scalar(
@@ -479,8 +488,7 @@ async fn a_kick_after_the_sweep_removed_the_member_makes_no_call() {
     .await
     .unwrap();
     assert_eq!(kicks, 1, "the kick ran");
-    let notices = app.tg.messages_to(alice.id, world.bot.id).await.unwrap();
-    let ended = notices.iter().filter(|m| m.text.as_deref().is_some_and(|t| t.contains("has ended"))).count();
+    let ended = ended_notices(&app, &world, alice.id).await;
     assert_eq!(ended, 1, "one \"access ended\" notice");
 }
 
@@ -499,7 +507,7 @@ async fn a_kick_reads_first_when_the_user_was_last_seen_outside_before_the_end()
 
     access_ends(&app, &world).await;
 
-    let methods: Vec<_> = calls_about(&app, carol.id, before).await.iter().map(|c| c.method.clone()).collect();
+    let methods = methods_about(&app, carol.id, before).await;
     assert_eq!(methods, ["getChatMember", "banChatMember", "unbanChatMember"], "the careful path");
     assert!(matches!(status(&app, &world, carol.id).await, MemberStatus::Left), "out, and not banned");
 }
@@ -547,7 +555,7 @@ async fn the_sweep_leaves_a_member_whose_kick_is_waiting_to_that_kick() {
         .await
         .unwrap();
     app.settle(&[world.bot.id]).await;
-    let methods: Vec<_> = calls_about(&app, alice.id, before).await.iter().map(|c| c.method.clone()).collect();
+    let methods = methods_about(&app, alice.id, before).await;
     assert_eq!(methods, ["unbanChatMember"], "one removal, one call");
     assert_eq!(audited(&app, alice.id, "removed").await, 1);
     assert!(matches!(status(&app, &world, alice.id).await, MemberStatus::Left));
