@@ -161,7 +161,12 @@ async fn latency(db: &BenchDb, samples: usize) {
     sqlx::query("DELETE FROM apalis.jobs").execute(&db.pool).await.unwrap();
     sqlx::query("DELETE FROM apalis.workers").execute(&db.pool).await.unwrap();
     let poll_ms = 200;
-    let _worker = Proc::start("worker", &db.url, &[("GATEHOUSE_POLL_INTERVAL_MS", poll_ms.to_string())]);
+    let mut env = vec![("GATEHOUSE_POLL_INTERVAL_MS", poll_ms.to_string())];
+    // BENCH_WORKER_LOG: the worker's RUST_LOG for these runs (e.g. to trace its claims).
+    if let Ok(filter) = std::env::var("BENCH_WORKER_LOG") {
+        env.push(("RUST_LOG", filter));
+    }
+    let _worker = Proc::start("worker", &db.url, &env);
     wait_registered(db, 1).await;
     // Let the worker settle into waiting.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -7,7 +7,7 @@ use std::{
 };
 
 use apalis::prelude::*;
-use apalis_postgres::{Config as QueueConfig, PostgresStorage};
+use apalis_postgres::{Config as QueueConfig, PostgresStorage, Pubsub};
 use chrono::Utc;
 use futures::FutureExt;
 use gatehouse_jobs::{
@@ -219,10 +219,9 @@ pub async fn run(
                 state.worker = Arc::from(name.as_str());
                 tokio::spawn(recover_stream(pool.clone(), previous));
             }
-            let backend = PostgresStorage::<StoredJob>::new(&pool)
-                .with_config(queue_config.clone())
-                .with_pubsub()
-                .poll_with_interval(poll);
+            let storage = PostgresStorage::<StoredJob>::new(&pool).with_config(queue_config.clone());
+            let wakes = EchoedWakes::new(Pubsub::new(pool.clone(), queue.name().to_string()), WAKE_ECHO);
+            let backend = PollWith::new(storage, StreamStrategy::new(wakes)).poll_with_interval(poll);
             WorkerBuilder::new(name).backend(backend).catch_panic().concurrency(concurrency).data(state).build(handle)
         });
     }
@@ -316,6 +315,75 @@ async fn nudge_idle_workers(monitor: apalis::prelude::MonitorContext, mut stop: 
                 let _ = worker.resume();
             }
         }
+    }
+}
+
+/// How long after a wake-up its timed echo comes (see [`EchoedWakes`]).
+const WAKE_ECHO: Duration = Duration::from_millis(10);
+
+/// A queue's wake-ups (apalis-postgres's LISTEN stream), each echoed twice.
+///
+/// apalis-core's stream strategy takes a notification and then lets the backend poll;
+/// when a claim is already on its way (it started before the notified row committed), the
+/// notification is spent on that claim, which comes back without the row, and the worker
+/// waits for the next poll or nudge (the second of two jobs enqueued 5 ms apart waited up to
+/// 200 ms, `cargo bench --bench queue`). So each wake-up is echoed: once at the next poll
+/// after the one that took it (the claim in flight has usually ended by then; the echo
+/// wakes the task again so that it claims once more), and once [`WAKE_ECHO`] later (for a
+/// claim that was still running at that poll). An idle worker pays up to two empty claims
+/// per notification (at most two notifications per queue, enqueueing process and 20 ms
+/// window, [`gatehouse_jobs::queue::wake`]); a busy one claims anyway.
+struct EchoedWakes<S> {
+    wakes: S,
+    echo_after: Duration,
+    next_poll: bool,
+    timed: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    ended: bool,
+}
+
+impl<S> EchoedWakes<S> {
+    fn new(wakes: S, echo_after: Duration) -> Self {
+        Self { wakes, echo_after, next_poll: false, timed: None, ended: false }
+    }
+}
+
+impl<S: futures::Stream + Unpin> futures::Stream for EchoedWakes<S> {
+    type Item = ();
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<()>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if !this.ended {
+            match std::pin::Pin::new(&mut this.wakes).poll_next(cx) {
+                Poll::Ready(Some(_)) => {
+                    // A newer wake-up moves the echoes: they follow the last one. The
+                    // timer is polled once now, so that it wakes this task.
+                    let mut timed = Box::pin(tokio::time::sleep(this.echo_after));
+                    let _ = timed.as_mut().poll(cx);
+                    this.timed = Some(timed);
+                    this.next_poll = true;
+                    return Poll::Ready(Some(()));
+                }
+                // The listener ended: the poll interval and the nudges carry on alone.
+                Poll::Ready(None) => this.ended = true,
+                Poll::Pending => {}
+            }
+        }
+        if std::mem::take(&mut this.next_poll) {
+            // Polled again, so that the backend, which polls after this, claims once more.
+            cx.waker().wake_by_ref();
+            return Poll::Ready(Some(()));
+        }
+        if let Some(timed) = this.timed.as_mut() {
+            if timed.as_mut().poll(cx).is_ready() {
+                this.timed = None;
+                return Poll::Ready(Some(()));
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -463,4 +531,56 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll};
+
+    use futures::{Stream, channel::mpsc, task::noop_waker_ref};
+
+    use super::*;
+
+    /// Long enough that a loaded machine does not reach it between two polls meant to fall
+    /// before it.
+    const ECHO: Duration = Duration::from_millis(400);
+
+    fn poll(wakes: &mut EchoedWakes<mpsc::UnboundedReceiver<u32>>) -> Poll<Option<()>> {
+        std::pin::Pin::new(wakes).poll_next(&mut Context::from_waker(noop_waker_ref()))
+    }
+
+    #[tokio::test]
+    async fn each_wake_up_is_echoed_at_the_next_poll_and_once_more_after_the_echo_time() {
+        let (tx, rx) = mpsc::unbounded();
+        let mut wakes = EchoedWakes::new(rx, ECHO);
+        assert_eq!(poll(&mut wakes), Poll::Pending, "nothing yet");
+        tx.unbounded_send(1).unwrap();
+        assert_eq!(poll(&mut wakes), Poll::Ready(Some(())), "the wake-up");
+        assert_eq!(poll(&mut wakes), Poll::Ready(Some(())), "its echo at the next poll");
+        assert_eq!(poll(&mut wakes), Poll::Pending, "one echo at the next poll, not at every poll");
+        tokio::time::sleep(ECHO + Duration::from_millis(100)).await;
+        assert_eq!(poll(&mut wakes), Poll::Ready(Some(())), "the timed echo");
+        tokio::time::sleep(ECHO + Duration::from_millis(100)).await;
+        assert_eq!(poll(&mut wakes), Poll::Pending, "and no more");
+    }
+
+    #[tokio::test]
+    async fn a_newer_wake_up_moves_the_timed_echo_and_an_ended_listener_leaves_the_echoes() {
+        let (tx, rx) = mpsc::unbounded();
+        let mut wakes = EchoedWakes::new(rx, ECHO);
+        tx.unbounded_send(1).unwrap();
+        assert_eq!(poll(&mut wakes), Poll::Ready(Some(())));
+        tokio::time::sleep(ECHO / 2).await;
+        tx.unbounded_send(2).unwrap();
+        assert_eq!(poll(&mut wakes), Poll::Ready(Some(())), "the second wake-up");
+        drop(tx);
+        assert_eq!(poll(&mut wakes), Poll::Ready(Some(())), "its echo at the next poll");
+        tokio::time::sleep(ECHO * 3 / 4).await;
+        assert_eq!(poll(&mut wakes), Poll::Pending, "the first timed echo was moved to follow the second");
+        assert!(wakes.ended, "the listener ended");
+        tokio::time::sleep(ECHO / 2).await;
+        assert_eq!(poll(&mut wakes), Poll::Ready(Some(())), "the second's timed echo");
+        tokio::time::sleep(ECHO + Duration::from_millis(100)).await;
+        assert_eq!(poll(&mut wakes), Poll::Pending, "nothing more");
+    }
 }

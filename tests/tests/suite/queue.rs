@@ -285,3 +285,114 @@ async fn a_claim_takes_the_due_rows_by_priority_skips_held_ones_and_reads_no_who
     );
     assert!(scanned < 100, "a claim of 3 rows read {scanned} rows of apalis.jobs by sequential scan");
 }
+
+/// The claim keeps its plan for the session (PL/pgSQL, migration 20261201000180): after
+/// PostgreSQL's five custom plans it runs a generic one, which must pick the same rows
+/// the same way. Ten claims on one connection take the backlog in order, by index.
+#[tokio::test]
+async fn a_claim_repeated_on_one_connection_takes_the_backlog_in_order_by_index() {
+    let db = TestDb::new().await;
+    sqlx::query(
+        "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
+         VALUES ('claimer', 'bulk', 'PgStorage', '', now())",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
+         SELECT 'J' || lpad(g::text, 25, '0'), 'bulk', convert_to('{}', 'UTF8'), 'Pending', 0, 25,
+                now() - interval '1 hour' + make_interval(secs => g), 0, ''::hstore
+         FROM generate_series(1, 3000) g",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE apalis.jobs").execute(&db.pool).await.unwrap();
+    let mut conn = db.pool.acquire().await.unwrap();
+    let read_by_scans = "SELECT pg_stat_get_xact_tuples_returned('apalis.jobs'::regclass)";
+    let mut taken = Vec::new();
+    for claim in 0..10 {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+        let before: i64 = sqlx::query_scalar(read_by_scans).fetch_one(&mut *tx).await.unwrap();
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM apalis.get_jobs('claimer', 'bulk', 7)")
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap();
+        let scanned = sqlx::query_scalar::<_, i64>(read_by_scans).fetch_one(&mut *tx).await.unwrap() - before;
+        tx.commit().await.unwrap();
+        assert_eq!(ids.len(), 7, "claim {claim}: {ids:?}");
+        assert!(scanned < 100, "claim {claim} read {scanned} rows of apalis.jobs by sequential scan");
+        taken.extend(ids);
+    }
+    let expected: Vec<String> = (1..=70).map(|g| format!("J{g:025}")).collect();
+    assert_eq!(taken, expected, "the oldest due rows, in order, none twice");
+    let queued = db.count("SELECT count(*) FROM apalis.jobs WHERE status = 'Queued' AND lock_by = 'claimer'").await;
+    assert_eq!(queued, 70);
+}
+
+/// With no foreign key from `lock_by` to `apalis.workers` (migration 20261201000180), a
+/// worker's row still cannot be deleted while it holds claimed or running rows, since the
+/// rescue finds those through it; and the rescue gives back what a silent worker held,
+/// counting an attempt, while a live worker's rows and rows nobody holds stay.
+#[tokio::test]
+async fn a_worker_holding_rows_cannot_be_deleted_and_the_rescue_gives_back_a_silent_ones_rows() {
+    let db = TestDb::new().await;
+    sqlx::query(
+        "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
+         VALUES ('alive', 'bulk', 'PgStorage', '', now()),
+                ('silent', 'bulk', 'PgStorage', '', now() - interval '10 minutes'),
+                ('finished', 'bulk', 'PgStorage', '', now() - interval '10 minutes')",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let rows = [
+        ("A-alive-running", "Running", Some("alive")),
+        ("B-alive-queued", "Queued", Some("alive")),
+        ("C-silent-running", "Running", Some("silent")),
+        ("D-silent-queued", "Queued", Some("silent")),
+        ("E-pending", "Pending", None),
+        ("F-done", "Done", Some("finished")),
+    ];
+    for (id, status, lock_by) in rows {
+        sqlx::query(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, lock_by)
+             VALUES ($1, 'bulk', convert_to('{}', 'UTF8'), $2, 1, 25, now(), 0, ''::hstore, $3)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(lock_by)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let refused = sqlx::query("DELETE FROM apalis.workers WHERE id = 'silent'").execute(&db.pool).await.unwrap_err();
+    let code = refused.as_database_error().and_then(|e| e.code()).map(|c| c.to_string());
+    assert_eq!(code.as_deref(), Some("23503"), "{refused}");
+    let gone = sqlx::query("DELETE FROM apalis.workers WHERE id = 'finished'").execute(&db.pool).await.unwrap();
+    assert_eq!(gone.rows_affected(), 1, "a worker holding only finished rows can go");
+
+    let rescued = gatehouse_jobs::store::queue::rescue_orphans(&db.pool, 60).await.unwrap();
+    assert_eq!(rescued, 2);
+    let after: Vec<(String, String, i32, Option<String>)> =
+        sqlx::query_as("SELECT id, status, attempts, lock_by FROM apalis.jobs ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let expected = [
+        ("A-alive-running", "Running", 1, Some("alive")),
+        ("B-alive-queued", "Queued", 1, Some("alive")),
+        ("C-silent-running", "Pending", 2, None),
+        ("D-silent-queued", "Pending", 2, None),
+        ("E-pending", "Pending", 1, None),
+        ("F-done", "Done", 1, Some("finished")),
+    ];
+    let expected: Vec<(String, String, i32, Option<String>)> = expected
+        .into_iter()
+        .map(|(id, status, attempts, lock)| (id.into(), status.into(), attempts, lock.map(String::from)))
+        .collect();
+    assert_eq!(after, expected);
+    let now_free = sqlx::query("DELETE FROM apalis.workers WHERE id = 'silent'").execute(&db.pool).await.unwrap();
+    assert_eq!(now_free.rows_affected(), 1, "once its rows were given back, the silent worker's row can go");
+}
