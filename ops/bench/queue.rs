@@ -11,7 +11,9 @@
 //! `cargo bench --bench queue` (env: BENCH_JOBS, default 10000; BENCH_BATCH for the
 //! worker's claim batch, default the worker's own default; BENCH_LATENCY_SAMPLES,
 //! default 200, 0 skips the latency runs; BENCH_OLD_CLAIM, default 1, 0 skips the run
-//! with apalis-postgres 1.0's claim put back, the baseline of migration 20261201000170).
+//! with apalis-postgres 1.0's claim put back, the baseline of migration 20261201000170;
+//! BENCH_BEFORE_0180, default 1, 0 skips the runs with migration 0170's claim and apalis's
+//! foreign key on `lock_by` put back, the baseline of migration 20261201000180).
 //!
 //! `BENCH_HISTORY=1000000` adds a long run: the same two worker processes kept running
 //! through that many no-op jobs in chunks of `BENCH_CHUNK` (100000), each chunk written
@@ -71,26 +73,45 @@ async fn main() {
         );
         floors.push(rate);
     }
+    // With BENCH_BEFORE_0180 (default on), each parallelism runs today's claim and the
+    // baseline of migration 20261201000180 (migration 0170's claim, a LANGUAGE sql function
+    // planned on every call, and apalis's foreign key from `lock_by` to `apalis.workers`)
+    // in the order today, baseline, baseline, today, so neither gains from going first.
+    let before_0180 = env_or("BENCH_BEFORE_0180", 1u8) == 1;
     for (i, processes) in [1usize, 2].into_iter().enumerate() {
-        let (rate, per_job) = gatehouse(&db, jobs, processes, batch).await;
-        let label = format!(
-            "gatehouse, {processes} worker process(es), batch {}",
-            batch.map_or("default".to_string(), |b| b.to_string())
-        );
-        println!(
-            "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
-            label,
-            jobs as f64 / rate,
-            rate,
-            rate / floors[i]
-        );
+        let order: &[bool] = if before_0180 { &[false, true, true, false] } else { &[false] };
+        for &baseline in order {
+            if baseline {
+                put_back_claim_before_0180(&db).await;
+            }
+            let (rate, per_job) = gatehouse(&db, jobs, processes, batch).await;
+            if baseline {
+                sqlx::raw_sql("ALTER TABLE apalis.jobs DROP CONSTRAINT fk_worker_lock_by").execute(&db.pool).await.unwrap();
+                restore_claim(&db).await;
+            }
+            let label = if baseline {
+                format!("the same, {processes} process(es), before migration 0180")
+            } else {
+                format!(
+                    "gatehouse, {processes} worker process(es), batch {}",
+                    batch.map_or("default".to_string(), |b| b.to_string())
+                )
+            };
+            println!(
+                "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
+                label,
+                jobs as f64 / rate,
+                rate,
+                rate / floors[i]
+            );
+        }
     }
     if env_or("BENCH_OLD_CLAIM", 1u8) == 1 {
         // The baseline of migration 20261201000170: apalis-postgres 1.0's own claim, put
         // back for this one run.
         sqlx::raw_sql(APALIS_CLAIM).execute(&db.pool).await.unwrap();
         let (rate, per_job) = gatehouse(&db, jobs, 2, batch).await;
-        sqlx::raw_sql(include_str!("../../migrations/20261201000170_claim_by_id.sql")).execute(&db.pool).await.unwrap();
+        restore_claim(&db).await;
         println!(
             "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
             "the same, apalis 1.0's claim put back",
@@ -109,6 +130,26 @@ async fn main() {
         latency(&db, samples).await;
     }
     db.drop_now().await;
+}
+
+/// The claim as it was before migration 20261201000180: migration 0170's function and
+/// apalis's foreign key on `lock_by`.
+async fn put_back_claim_before_0180(db: &BenchDb) {
+    sqlx::raw_sql(include_str!("../../migrations/20261201000170_claim_by_id.sql")).execute(&db.pool).await.unwrap();
+    sqlx::raw_sql(
+        "ALTER TABLE apalis.jobs ADD CONSTRAINT fk_worker_lock_by FOREIGN KEY (lock_by) REFERENCES apalis.workers(id)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
+/// Puts back today's claim (the last statement of migration 20261201000180) after a
+/// baseline run replaced it.
+async fn restore_claim(db: &BenchDb) {
+    let migration = include_str!("../../migrations/20261201000180_claim_plan_kept.sql");
+    let claim = migration.find("CREATE OR REPLACE FUNCTION apalis.get_jobs").expect("the claim is in migration 0180");
+    sqlx::raw_sql(&migration[claim..]).execute(&db.pool).await.unwrap();
 }
 
 /// No-op jobs/s of each chunk of `total`, two worker processes running throughout.
