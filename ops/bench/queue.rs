@@ -86,7 +86,10 @@ async fn main() {
             }
             let (rate, per_job) = gatehouse(&db, jobs, processes, batch).await;
             if baseline {
-                sqlx::raw_sql("ALTER TABLE apalis.jobs DROP CONSTRAINT fk_worker_lock_by").execute(&db.pool).await.unwrap();
+                sqlx::raw_sql("ALTER TABLE apalis.jobs DROP CONSTRAINT fk_worker_lock_by")
+                    .execute(&db.pool)
+                    .await
+                    .unwrap();
                 restore_claim(&db).await;
             }
             let label = if baseline {

@@ -350,10 +350,7 @@ impl<S> EchoedWakes<S> {
 impl<S: futures::Stream + Unpin> futures::Stream for EchoedWakes<S> {
     type Item = ();
 
-    fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<()>> {
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<()>> {
         use std::task::Poll;
         let this = &mut *self;
         if !this.ended {
