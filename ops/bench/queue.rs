@@ -86,10 +86,6 @@ async fn main() {
             }
             let (rate, per_job) = gatehouse(&db, jobs, processes, batch).await;
             if baseline {
-                sqlx::raw_sql("ALTER TABLE apalis.jobs DROP CONSTRAINT fk_worker_lock_by")
-                    .execute(&db.pool)
-                    .await
-                    .unwrap();
                 restore_claim(&db).await;
             }
             let label = if baseline {
@@ -147,9 +143,13 @@ async fn put_back_claim_before_0180(db: &BenchDb) {
     .unwrap();
 }
 
-/// Puts back today's claim (the last statement of migration 20261201000180) after a
-/// baseline run replaced it.
+/// Puts back today's claim (the last statement of migration 20261201000180, and no foreign
+/// key on `lock_by`) after a baseline run replaced it.
 async fn restore_claim(db: &BenchDb) {
+    sqlx::raw_sql("ALTER TABLE apalis.jobs DROP CONSTRAINT IF EXISTS fk_worker_lock_by")
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let migration = include_str!("../../migrations/20261201000180_claim_plan_kept.sql");
     let claim = migration.find("CREATE OR REPLACE FUNCTION apalis.get_jobs").expect("the claim is in migration 0180");
     sqlx::raw_sql(&migration[claim..]).execute(&db.pool).await.unwrap();

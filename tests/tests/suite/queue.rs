@@ -22,6 +22,19 @@ async fn put(db: &TestDb, job: &Probe) -> Enqueued {
     enqueue(&mut conn, job, RunAt::Now).await.unwrap()
 }
 
+/// A bulk worker's row in `apalis.workers`, last seen `silent_secs` ago.
+async fn register_worker(db: &TestDb, id: &str, silent_secs: i64) {
+    sqlx::query(
+        "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
+         VALUES ($1, 'bulk', 'PgStorage', '', now() - make_interval(secs => $2))",
+    )
+    .bind(id)
+    .bind(silent_secs as f64)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+}
+
 /// Start times of a probe's runs, in order.
 async fn starts(db: &TestDb, key: &str) -> Vec<DateTime<Utc>> {
     sqlx::query_scalar("SELECT at FROM diagnostic_probe_runs WHERE probe_key = $1 AND phase = 'started' ORDER BY at")
@@ -213,13 +226,8 @@ async fn finished_jobs_older_than_the_retention_are_pruned() {
 #[tokio::test]
 async fn a_claim_takes_the_due_rows_by_priority_skips_held_ones_and_reads_no_whole_table() {
     let db = TestDb::new().await;
-    sqlx::query(
-        "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
-         VALUES ('claimer', 'bulk', 'PgStorage', '', now()), ('other', 'bulk', 'PgStorage', '', now())",
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    register_worker(&db, "claimer", 0).await;
+    register_worker(&db, "other", 0).await;
     // A backlog of five thousand due rows of lower priority, as a mass expiry leaves them.
     sqlx::query(
         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
@@ -292,13 +300,7 @@ async fn a_claim_takes_the_due_rows_by_priority_skips_held_ones_and_reads_no_who
 #[tokio::test]
 async fn a_claim_repeated_on_one_connection_takes_the_backlog_in_order_by_index() {
     let db = TestDb::new().await;
-    sqlx::query(
-        "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
-         VALUES ('claimer', 'bulk', 'PgStorage', '', now())",
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    register_worker(&db, "claimer", 0).await;
     sqlx::query(
         "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata)
          SELECT 'J' || lpad(g::text, 25, '0'), 'bulk', convert_to('{}', 'UTF8'), 'Pending', 0, 25,
@@ -338,15 +340,9 @@ async fn a_claim_repeated_on_one_connection_takes_the_backlog_in_order_by_index(
 #[tokio::test]
 async fn a_worker_holding_rows_cannot_be_deleted_and_the_rescue_gives_back_a_silent_ones_rows() {
     let db = TestDb::new().await;
-    sqlx::query(
-        "INSERT INTO apalis.workers (id, worker_type, storage_name, layers, last_seen)
-         VALUES ('alive', 'bulk', 'PgStorage', '', now()),
-                ('silent', 'bulk', 'PgStorage', '', now() - interval '10 minutes'),
-                ('finished', 'bulk', 'PgStorage', '', now() - interval '10 minutes')",
-    )
-    .execute(&db.pool)
-    .await
-    .unwrap();
+    register_worker(&db, "alive", 0).await;
+    register_worker(&db, "silent", 600).await;
+    register_worker(&db, "finished", 600).await;
     let rows = [
         ("A-alive-running", "Running", Some("alive")),
         ("B-alive-queued", "Queued", Some("alive")),
