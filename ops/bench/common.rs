@@ -41,7 +41,12 @@ pub struct Proc(pub Child);
 
 impl Proc {
     pub fn start(command: &str, database_url: &str, env: &[(&str, String)]) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        Self::start_bin(env!("CARGO_BIN_EXE_gatehouse").as_ref(), command, database_url, env)
+    }
+
+    /// The same with another build of `gatehouse` (a baseline measured in the same run).
+    pub fn start_bin(bin: &std::path::Path, command: &str, database_url: &str, env: &[(&str, String)]) -> Self {
+        let mut cmd = Command::new(bin);
         cmd.arg(command)
             .env("DATABASE_URL", database_url)
             .env("GATEHOUSE_ENCRYPTION_KEY", ENCRYPTION_KEY)

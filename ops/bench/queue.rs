@@ -15,6 +15,11 @@
 //! BENCH_BEFORE_0180, default 1, 0 skips the runs with migration 0170's claim and apalis's
 //! foreign key on `lock_by` put back, the baseline of migration 20261201000180).
 //!
+//! `BENCH_BASELINE_BIN=<path of another gatehouse build>` adds, for 1 and 2 processes, runs
+//! of that build in the order today, baseline, baseline, today: e.g. the commit before the
+//! worker's own backend (`worker/src/backend.rs`), built from a `git worktree` of it with
+//! `cargo build --release --bin gatehouse`. Both builds must agree on the migrations.
+//!
 //! `BENCH_HISTORY=1000000` adds a long run: the same two worker processes kept running
 //! through that many no-op jobs in chunks of `BENCH_CHUNK` (100000), each chunk written
 //! in one statement and timed from its commit to its last job done; finished rows are
@@ -84,7 +89,7 @@ async fn main() {
             if baseline {
                 put_back_claim_before_0180(&db).await;
             }
-            let (rate, per_job) = gatehouse(&db, jobs, processes, batch).await;
+            let (rate, per_job) = gatehouse(&db, jobs, processes, batch, None).await;
             if baseline {
                 restore_claim(&db).await;
             }
@@ -105,11 +110,31 @@ async fn main() {
             );
         }
     }
+    if let Ok(bin) = std::env::var("BENCH_BASELINE_BIN") {
+        let bin = std::path::PathBuf::from(bin);
+        for (i, processes) in [1usize, 2].into_iter().enumerate() {
+            for baseline in [false, true, true, false] {
+                let (rate, per_job) = gatehouse(&db, jobs, processes, batch, baseline.then_some(bin.as_path())).await;
+                let label = if baseline {
+                    format!("the same, {processes} process(es), BENCH_BASELINE_BIN")
+                } else {
+                    format!("gatehouse, {processes} worker process(es), this build")
+                };
+                println!(
+                    "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
+                    label,
+                    jobs as f64 / rate,
+                    rate,
+                    rate / floors[i]
+                );
+            }
+        }
+    }
     if env_or("BENCH_OLD_CLAIM", 1u8) == 1 {
         // The baseline of migration 20261201000170: apalis-postgres 1.0's own claim, put
         // back for this one run.
         sqlx::raw_sql(APALIS_CLAIM).execute(&db.pool).await.unwrap();
-        let (rate, per_job) = gatehouse(&db, jobs, 2, batch).await;
+        let (rate, per_job) = gatehouse(&db, jobs, 2, batch, None).await;
         restore_claim(&db).await;
         println!(
             "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
@@ -365,16 +390,28 @@ async fn raw_floor(db: &BenchDb, jobs: usize, loops: usize) -> f64 {
     jobs as f64 / elapsed.as_secs_f64()
 }
 
-/// Runs `jobs` no-op jobs through `processes` worker processes; returns jobs/s and the
-/// database transactions committed per job (the workers', and the benchmark's polling).
-async fn gatehouse(db: &BenchDb, jobs: usize, processes: usize, batch: Option<usize>) -> (f64, f64) {
+/// Runs `jobs` no-op jobs through `processes` worker processes (of `bin`, or of this
+/// build); returns jobs/s and the database transactions committed per job (the workers',
+/// and the benchmark's polling).
+async fn gatehouse(
+    db: &BenchDb,
+    jobs: usize,
+    processes: usize,
+    batch: Option<usize>,
+    bin: Option<&std::path::Path>,
+) -> (f64, f64) {
     sqlx::query("DELETE FROM apalis.jobs").execute(&db.pool).await.unwrap();
     sqlx::query("DELETE FROM apalis.workers").execute(&db.pool).await.unwrap();
     let mut env = vec![("GATEHOUSE_POLL_INTERVAL_MS", "100".to_string())];
     if let Some(b) = batch {
         env.push(("GATEHOUSE_WORKER_BATCH", b.to_string()));
     }
-    let workers: Vec<Proc> = (0..processes).map(|_| Proc::start("worker", &db.url, &env)).collect();
+    let workers: Vec<Proc> = (0..processes)
+        .map(|_| match bin {
+            Some(bin) => Proc::start_bin(bin, "worker", &db.url, &env),
+            None => Proc::start("worker", &db.url, &env),
+        })
+        .collect();
     // Every queue of every process registered and idle.
     wait_registered(db, processes).await;
     // Enqueued in one transaction: the clock starts when they become visible.

@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //!
+//! - [`backend`]: the queue's apalis backend over apalis-postgres's schema: one
+//!   statement per claim, starts and acknowledgements written by a completer.
 //! - [`pool`]: one apalis worker per queue, the job handler that turns a
 //!   [`JobError`](gatehouse_jobs::queue::JobError) into a queue state, graceful shutdown.
 //! - [`scheduler`]: the leader (a Postgres advisory lock) that enqueues schedule ticks
@@ -11,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod pool;
 pub mod scheduler;
 pub mod telemetry;

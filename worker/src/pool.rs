@@ -7,7 +7,7 @@ use std::{
 };
 
 use apalis::prelude::*;
-use apalis_postgres::{Config as QueueConfig, PostgresStorage, Pubsub};
+use apalis_postgres::{Config as QueueConfig, Pubsub};
 use chrono::Utc;
 use futures::FutureExt;
 use gatehouse_jobs::{
@@ -21,6 +21,8 @@ use gatehouse_jobs::{
 };
 use sqlx::PgPool;
 use tracing::Instrument;
+
+use crate::backend::QueueBackend;
 
 /// How long a run of a kind the catalog does not know may take (every kind has its
 /// own, [`gatehouse_jobs::queue::JobSpec::TIMEOUT`]).
@@ -190,6 +192,8 @@ pub async fn run(
     // One share of the rate budgets per process: its leases serve all three queues.
     let budgets = Arc::new(Budgets::new(pool.clone(), config.telegram_budget.clone()));
     let mut monitor = Monitor::new();
+    // The streams' completers, which write their last acknowledgements after them.
+    let completers = Arc::new(std::sync::Mutex::new(Vec::new()));
     for queue in options.queues.iter().copied() {
         let base = format!("{}:{}", options.name, queue.name());
         let state = HandlerState {
@@ -210,6 +214,7 @@ pub async fn run(
         let poll = settings.poll_interval;
         let pool = pool.clone();
         let names = names.clone();
+        let completers = completers.clone();
         monitor = monitor.register(move |restarts| {
             let name = stream_name(&base, restarts);
             let mut state = state.clone();
@@ -219,7 +224,11 @@ pub async fn run(
                 state.worker = Arc::from(name.as_str());
                 tokio::spawn(recover_stream(pool.clone(), previous));
             }
-            let storage = PostgresStorage::<StoredJob>::new(&pool).with_config(queue_config.clone());
+            let (storage, completer) = QueueBackend::<StoredJob>::new(&pool, queue_config.clone());
+            if let Ok(mut all) = completers.lock() {
+                all.retain(|c: &tokio::task::JoinHandle<()>| !c.is_finished());
+                all.push(completer);
+            }
             let wakes = EchoedWakes::new(Pubsub::new(pool.clone(), queue.name().to_string()), WAKE_ECHO);
             let backend = PollWith::new(storage, StreamStrategy::new(wakes)).poll_with_interval(poll);
             WorkerBuilder::new(name).backend(backend).catch_panic().concurrency(concurrency).data(state).build(handle)
@@ -259,10 +268,19 @@ pub async fn run(
         })
         .await;
     let _ = stop_tx.send(true);
+    // Each completer ends once its stream is gone and what it was handed is written.
+    let pending: Vec<tokio::task::JoinHandle<()>> =
+        completers.lock().map(|mut all| all.drain(..).collect()).unwrap_or_default();
+    if tokio::time::timeout(COMPLETERS_GRACE, futures::future::join_all(pending)).await.is_err() {
+        tracing::warn!("acknowledgements still unwritten at shutdown: those jobs are rescued and run again");
+    }
     let _ = scheduler.await;
     let _ = watchdog.await;
     result
 }
+
+/// How long a stopping worker waits for its streams' last acknowledgements.
+const COMPLETERS_GRACE: Duration = Duration::from_secs(5);
 
 /// The longest pause between two restarts of worker streams.
 const RESTART_PAUSE_MAX: Duration = Duration::from_secs(2);

@@ -392,3 +392,69 @@ async fn a_worker_holding_rows_cannot_be_deleted_and_the_rescue_gives_back_a_sil
     let now_free = sqlx::query("DELETE FROM apalis.workers WHERE id = 'silent'").execute(&db.pool).await.unwrap();
     assert_eq!(now_free.rows_affected(), 1, "once its rows were given back, the silent worker's row can go");
 }
+
+/// The worker's completer writes starts and acknowledgements apart from the stream, so one
+/// may come after its row was given back (a stream that ended) or claimed by another: it
+/// changes only rows the worker still holds, and the job runs again.
+#[tokio::test]
+async fn a_start_or_acknowledgement_written_late_changes_only_rows_the_worker_still_holds() {
+    use gatehouse_worker::backend::{Status, TaskEvent, TaskId, TaskResult, write_events};
+    let db = TestDb::new().await;
+    let rows = [
+        ("A-claimed", "Queued", Some("w1")),
+        ("B-given-back", "Pending", None),
+        ("C-claimed-by-another", "Queued", Some("w2")),
+        ("D-running", "Running", Some("w1")),
+        ("E-running-on-another", "Running", Some("w2")),
+        ("F-claimed-and-done", "Queued", Some("w1")),
+    ];
+    for (id, status, lock_by) in rows {
+        sqlx::query(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, lock_by)
+             VALUES ($1, 'bulk', convert_to('{}', 'UTF8'), $2, 0, 25, now() - interval '1 second', 0, ''::hstore, $3)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(lock_by)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let start = |id: &str| TaskEvent::Lock { task_id: TaskId::from_string(id) };
+    let done = |id: &str| {
+        TaskEvent::Complete(TaskResult {
+            task_id: TaskId::from_string(id),
+            attempt: 1,
+            status: Status::Done,
+            result: Ok(serde_json::Value::Null),
+        })
+    };
+    let events = [
+        start("A-claimed"),
+        start("B-given-back"),
+        start("C-claimed-by-another"),
+        done("D-running"),
+        done("E-running-on-another"),
+        start("F-claimed-and-done"),
+        done("F-claimed-and-done"),
+    ];
+    write_events(&db.pool, "w1", &events).await.unwrap();
+    let after: Vec<(String, String, i32, Option<String>)> =
+        sqlx::query_as("SELECT id, status, attempts, lock_by FROM apalis.jobs ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let expected = [
+        ("A-claimed", "Running", 0, Some("w1")),
+        ("B-given-back", "Pending", 0, None),
+        ("C-claimed-by-another", "Queued", 0, Some("w2")),
+        ("D-running", "Done", 1, Some("w1")),
+        ("E-running-on-another", "Running", 0, Some("w2")),
+        ("F-claimed-and-done", "Done", 1, Some("w1")),
+    ];
+    let expected: Vec<(String, String, i32, Option<String>)> = expected
+        .into_iter()
+        .map(|(id, status, attempts, lock)| (id.into(), status.into(), attempts, lock.map(String::from)))
+        .collect();
+    assert_eq!(after, expected);
+}

@@ -124,6 +124,53 @@ async fn a_row_that_is_not_json_is_killed_and_the_worker_stream_starts_again() {
     worker.stop().await;
 }
 
+/// The worker's completer writes job starts and acknowledgements in batches, apart from
+/// the stream's claims (worker/src/backend.rs): one it cannot write ends the stream, as a
+/// failed write of apalis's own did, and the row is rescued and run again, not left
+/// `Running` under a worker that goes on.
+#[tokio::test]
+async fn an_acknowledgement_the_database_refuses_ends_the_stream_and_the_job_runs_again() {
+    let db = TestDb::new().await;
+    // The first write that ends a job Done fails (a sequence's value is not rolled back).
+    sqlx::raw_sql(
+        "CREATE SEQUENCE refuse_first_ack;
+         CREATE FUNCTION refuse_first_ack() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.status = 'Done' AND OLD.status <> 'Done' AND nextval('refuse_first_ack') = 1 THEN
+                 RAISE EXCEPTION 'acknowledgement refused for the test';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_first_ack BEFORE UPDATE ON apalis.jobs
+             FOR EACH ROW EXECUTE FUNCTION refuse_first_ack();",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let row = insert_raw(&db, "interactive", &probe_row("refused-ack")).await;
+    let worker = spawn_worker(Arc::new(test_config(&db.url, &[]))).await;
+    wait_until(Duration::from_secs(60), "the job done after its refused acknowledgement", || async {
+        job(&db, &row).await.status == "Done"
+    })
+    .await;
+    let runs: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM diagnostic_probe_runs WHERE probe_key = 'refused-ack' AND phase = 'finished'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(runs, 2, "run once, its acknowledgement refused, rescued and run again");
+    let refused: i64 = sqlx::query_scalar("SELECT last_value FROM refuse_first_ack").fetch_one(&db.pool).await.unwrap();
+    assert!(refused >= 2, "the second acknowledgement went through the same trigger");
+    // The restarted stream runs new work.
+    let after = insert_raw(&db, "interactive", &probe_row("after-refused-ack")).await;
+    wait_until(Duration::from_secs(30), "work after the refused acknowledgement", || async {
+        job(&db, &after).await.status == "Done"
+    })
+    .await;
+    worker.stop().await;
+}
+
 // 2. Panics ----------------------------------------------------------------------------
 
 #[tokio::test]
