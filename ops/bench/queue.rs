@@ -8,6 +8,9 @@
 //! (each job the first of its queue's wake-up window) and as the second of two
 //! enqueued 5 ms apart (woken by the trailing wake-up or found by the claim loop).
 //!
+//! Each run of the workers also prints the database transactions committed per job and
+//! the share of the machine's CPU busy while the jobs ran (`/proc/stat`, both cores).
+//!
 //! `cargo bench --bench queue` (env: BENCH_JOBS, default 10000; BENCH_BATCH for the
 //! worker's claim batch, default the worker's own default; BENCH_LATENCY_SAMPLES,
 //! default 200, 0 skips the latency runs; BENCH_OLD_CLAIM, default 1, 0 skips the run
@@ -31,7 +34,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{BenchDb, Proc, env_or};
+use common::{BenchDb, Proc, cpu_busy, cpu_ticks, env_or};
 use gatehouse_jobs::{
     catalog::diagnostics::{Noop, Probe},
     queue::{RunAt, enqueue},
@@ -89,7 +92,7 @@ async fn main() {
             if baseline {
                 put_back_claim_before_0180(&db).await;
             }
-            let (rate, per_job) = gatehouse(&db, jobs, processes, batch, None).await;
+            let (rate, per_job, cpu) = gatehouse(&db, jobs, processes, batch, None).await;
             if baseline {
                 restore_claim(&db).await;
             }
@@ -102,11 +105,12 @@ async fn main() {
                 )
             };
             println!(
-                "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
+                "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job, CPU {:.0} % busy)",
                 label,
                 jobs as f64 / rate,
                 rate,
-                rate / floors[i]
+                rate / floors[i],
+                cpu * 100.0
             );
         }
     }
@@ -114,18 +118,20 @@ async fn main() {
         let bin = std::path::PathBuf::from(bin);
         for (i, processes) in [1usize, 2].into_iter().enumerate() {
             for baseline in [false, true, true, false] {
-                let (rate, per_job) = gatehouse(&db, jobs, processes, batch, baseline.then_some(bin.as_path())).await;
+                let (rate, per_job, cpu) =
+                    gatehouse(&db, jobs, processes, batch, baseline.then_some(bin.as_path())).await;
                 let label = if baseline {
                     format!("the same, {processes} process(es), BENCH_BASELINE_BIN")
                 } else {
                     format!("gatehouse, {processes} worker process(es), this build")
                 };
                 println!(
-                    "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
+                    "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job, CPU {:.0} % busy)",
                     label,
                     jobs as f64 / rate,
                     rate,
-                    rate / floors[i]
+                    rate / floors[i],
+                    cpu * 100.0
                 );
             }
         }
@@ -134,14 +140,15 @@ async fn main() {
         // The baseline of migration 20261201000170: apalis-postgres 1.0's own claim, put
         // back for this one run.
         sqlx::raw_sql(APALIS_CLAIM).execute(&db.pool).await.unwrap();
-        let (rate, per_job) = gatehouse(&db, jobs, 2, batch, None).await;
+        let (rate, per_job, cpu) = gatehouse(&db, jobs, 2, batch, None).await;
         restore_claim(&db).await;
         println!(
-            "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job)",
+            "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job, CPU {:.0} % busy)",
             "the same, apalis 1.0's claim put back",
             jobs as f64 / rate,
             rate,
-            rate / floors[1]
+            rate / floors[1],
+            cpu * 100.0
         );
     }
     println!("ratio = gatehouse jobs/s ÷ raw floor jobs/s at the same parallelism (1 loop ↔ 1 process, 2 ↔ 2)");
@@ -391,15 +398,15 @@ async fn raw_floor(db: &BenchDb, jobs: usize, loops: usize) -> f64 {
 }
 
 /// Runs `jobs` no-op jobs through `processes` worker processes (of `bin`, or of this
-/// build); returns jobs/s and the database transactions committed per job (the workers',
-/// and the benchmark's polling).
+/// build); returns jobs/s, the database transactions committed per job (the workers',
+/// and the benchmark's polling), and the share of the machine's CPU busy meanwhile.
 async fn gatehouse(
     db: &BenchDb,
     jobs: usize,
     processes: usize,
     batch: Option<usize>,
     bin: Option<&std::path::Path>,
-) -> (f64, f64) {
+) -> (f64, f64, f64) {
     sqlx::query("DELETE FROM apalis.jobs").execute(&db.pool).await.unwrap();
     sqlx::query("DELETE FROM apalis.workers").execute(&db.pool).await.unwrap();
     let mut env = vec![("GATEHOUSE_POLL_INTERVAL_MS", "100".to_string())];
@@ -420,10 +427,12 @@ async fn gatehouse(
         enqueue(&mut tx, &Noop { n: n as u64 }, RunAt::Now).await.unwrap();
     }
     let commits_before = commits(db).await;
+    let cpu_before = cpu_ticks();
     tx.commit().await.unwrap();
     let started = Instant::now();
     wait_until_none_open(db, started + Duration::from_secs(600)).await;
     let elapsed = started.elapsed();
+    let cpu = cpu_busy(cpu_before, cpu_ticks());
     let done: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM apalis.jobs WHERE status = 'Done' AND convert_from(job, 'UTF8')::jsonb ->> 'kind' = 'noop'",
     )
@@ -435,7 +444,7 @@ async fn gatehouse(
     // The statistics reach pg_stat_database within a second of a backend going idle.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let per_job = (commits(db).await - commits_before) as f64 / jobs as f64;
-    (jobs as f64 / elapsed.as_secs_f64(), per_job)
+    (jobs as f64 / elapsed.as_secs_f64(), per_job, cpu)
 }
 
 /// Transactions committed in the benchmark's database so far (every worker statement

@@ -392,11 +392,11 @@ impl<S: futures::Stream + Unpin> futures::Stream for EchoedWakes<S> {
             cx.waker().wake_by_ref();
             return Poll::Ready(Some(()));
         }
-        if let Some(timed) = this.timed.as_mut() {
-            if timed.as_mut().poll(cx).is_ready() {
-                this.timed = None;
-                return Poll::Ready(Some(()));
-            }
+        if let Some(timed) = this.timed.as_mut()
+            && timed.as_mut().poll(cx).is_ready()
+        {
+            this.timed = None;
+            return Poll::Ready(Some(()));
         }
         Poll::Pending
     }
