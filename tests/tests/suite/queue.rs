@@ -458,3 +458,26 @@ async fn a_start_or_acknowledgement_written_late_changes_only_rows_the_worker_st
         .collect();
     assert_eq!(after, expected);
 }
+
+/// Migration 20261201000190: the queue table is vacuumed after a fixed number of dead or
+/// inserted rows whatever its size, without cost-based pauses (its claims otherwise walk
+/// the dead index entries of every row claimed since the last vacuum).
+#[tokio::test]
+async fn the_queue_table_is_vacuumed_after_a_fixed_number_of_rows_whatever_its_size() {
+    let db = TestDb::new().await;
+    let options: Vec<String> =
+        sqlx::query_scalar("SELECT unnest(reloptions) FROM pg_class WHERE oid = 'apalis.jobs'::regclass")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    for option in [
+        "autovacuum_vacuum_scale_factor=0",
+        "autovacuum_vacuum_threshold=5000",
+        "autovacuum_vacuum_insert_scale_factor=0",
+        "autovacuum_vacuum_insert_threshold=5000",
+        "autovacuum_vacuum_cost_delay=0",
+        "autovacuum_analyze_scale_factor=0.02",
+    ] {
+        assert!(options.iter().any(|o| o == option), "{option} in {options:?}");
+    }
+}
