@@ -92,7 +92,7 @@ async fn main() {
             if baseline {
                 put_back_claim_before_0180(&db).await;
             }
-            let (rate, per_job, cpu) = gatehouse(&db, jobs, processes, batch, None).await;
+            let run = gatehouse(&db, jobs, processes, batch, None).await;
             if baseline {
                 restore_claim(&db).await;
             }
@@ -104,35 +104,20 @@ async fn main() {
                     batch.map_or("default".to_string(), |b| b.to_string())
                 )
             };
-            println!(
-                "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job, CPU {:.0} % busy)",
-                label,
-                jobs as f64 / rate,
-                rate,
-                rate / floors[i],
-                cpu * 100.0
-            );
+            report(&label, jobs, run, floors[i]);
         }
     }
     if let Ok(bin) = std::env::var("BENCH_BASELINE_BIN") {
         let bin = std::path::PathBuf::from(bin);
         for (i, processes) in [1usize, 2].into_iter().enumerate() {
             for baseline in [false, true, true, false] {
-                let (rate, per_job, cpu) =
-                    gatehouse(&db, jobs, processes, batch, baseline.then_some(bin.as_path())).await;
+                let run = gatehouse(&db, jobs, processes, batch, baseline.then_some(bin.as_path())).await;
                 let label = if baseline {
                     format!("the same, {processes} process(es), BENCH_BASELINE_BIN")
                 } else {
                     format!("gatehouse, {processes} worker process(es), this build")
                 };
-                println!(
-                    "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job, CPU {:.0} % busy)",
-                    label,
-                    jobs as f64 / rate,
-                    rate,
-                    rate / floors[i],
-                    cpu * 100.0
-                );
+                report(&label, jobs, run, floors[i]);
             }
         }
     }
@@ -140,16 +125,9 @@ async fn main() {
         // The baseline of migration 20261201000170: apalis-postgres 1.0's own claim, put
         // back for this one run.
         sqlx::raw_sql(APALIS_CLAIM).execute(&db.pool).await.unwrap();
-        let (rate, per_job, cpu) = gatehouse(&db, jobs, 2, batch, None).await;
+        let run = gatehouse(&db, jobs, 2, batch, None).await;
         restore_claim(&db).await;
-        println!(
-            "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job, CPU {:.0} % busy)",
-            "the same, apalis 1.0's claim put back",
-            jobs as f64 / rate,
-            rate,
-            rate / floors[1],
-            cpu * 100.0
-        );
+        report("the same, apalis 1.0's claim put back", jobs, run, floors[1]);
     }
     println!("ratio = gatehouse jobs/s ÷ raw floor jobs/s at the same parallelism (1 loop ↔ 1 process, 2 ↔ 2)");
     let history: usize = env_or("BENCH_HISTORY", 0);
@@ -161,6 +139,19 @@ async fn main() {
         latency(&db, samples).await;
     }
     db.drop_now().await;
+}
+
+/// Prints one run of the workers: jobs/s from `(jobs/s, transactions per job, CPU busy)`
+/// next to the raw loop's `floor`.
+fn report(label: &str, jobs: usize, (rate, per_job, cpu): (f64, f64, f64), floor: f64) {
+    println!(
+        "{:<44} {:>9.2} {:>11.0} {:>8.2}   ({per_job:.2} transactions per job, CPU {:.0} % busy)",
+        label,
+        jobs as f64 / rate,
+        rate,
+        rate / floor,
+        cpu * 100.0
+    );
 }
 
 /// The claim as it was before migration 20261201000180: migration 0170's function and

@@ -35,6 +35,39 @@ async fn register_worker(db: &TestDb, id: &str, silent_secs: i64) {
     .unwrap();
 }
 
+/// Bulk rows `(id, status, lock_by)`, each run `attempts` times, due a second ago.
+async fn insert_rows(db: &TestDb, rows: &[(&str, &str, Option<&str>)], attempts: i32) {
+    for (id, status, lock_by) in rows {
+        sqlx::query(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, lock_by)
+             VALUES ($1, 'bulk', convert_to('{}', 'UTF8'), $2, $3, 25, now() - interval '1 second', 0, ''::hstore, $4)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(attempts)
+        .bind(lock_by)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// Every row's `(id, status, attempts, lock_by)`, by id.
+async fn rows_now(db: &TestDb) -> Vec<(String, String, i32, Option<String>)> {
+    sqlx::query_as("SELECT id, status, attempts, lock_by FROM apalis.jobs ORDER BY id")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+/// `expected` as [`rows_now`] reads it.
+fn owned(expected: &[(&str, &str, i32, Option<&str>)]) -> Vec<(String, String, i32, Option<String>)> {
+    expected
+        .iter()
+        .map(|(id, status, attempts, lock)| (id.to_string(), status.to_string(), *attempts, lock.map(String::from)))
+        .collect()
+}
+
 /// Start times of a probe's runs, in order.
 async fn starts(db: &TestDb, key: &str) -> Vec<DateTime<Utc>> {
     sqlx::query_scalar("SELECT at FROM diagnostic_probe_runs WHERE probe_key = $1 AND phase = 'started' ORDER BY at")
@@ -351,18 +384,7 @@ async fn a_worker_holding_rows_cannot_be_deleted_and_the_rescue_gives_back_a_sil
         ("E-pending", "Pending", None),
         ("F-done", "Done", Some("finished")),
     ];
-    for (id, status, lock_by) in rows {
-        sqlx::query(
-            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, lock_by)
-             VALUES ($1, 'bulk', convert_to('{}', 'UTF8'), $2, 1, 25, now(), 0, ''::hstore, $3)",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(lock_by)
-        .execute(&db.pool)
-        .await
-        .unwrap();
-    }
+    insert_rows(&db, &rows, 1).await;
     let refused = sqlx::query("DELETE FROM apalis.workers WHERE id = 'silent'").execute(&db.pool).await.unwrap_err();
     let code = refused.as_database_error().and_then(|e| e.code()).map(|c| c.to_string());
     assert_eq!(code.as_deref(), Some("23503"), "{refused}");
@@ -371,11 +393,7 @@ async fn a_worker_holding_rows_cannot_be_deleted_and_the_rescue_gives_back_a_sil
 
     let rescued = gatehouse_jobs::store::queue::rescue_orphans(&db.pool, 60).await.unwrap();
     assert_eq!(rescued, 2);
-    let after: Vec<(String, String, i32, Option<String>)> =
-        sqlx::query_as("SELECT id, status, attempts, lock_by FROM apalis.jobs ORDER BY id")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
+    let after = rows_now(&db).await;
     let expected = [
         ("A-alive-running", "Running", 1, Some("alive")),
         ("B-alive-queued", "Queued", 1, Some("alive")),
@@ -384,11 +402,7 @@ async fn a_worker_holding_rows_cannot_be_deleted_and_the_rescue_gives_back_a_sil
         ("E-pending", "Pending", 1, None),
         ("F-done", "Done", 1, Some("finished")),
     ];
-    let expected: Vec<(String, String, i32, Option<String>)> = expected
-        .into_iter()
-        .map(|(id, status, attempts, lock)| (id.into(), status.into(), attempts, lock.map(String::from)))
-        .collect();
-    assert_eq!(after, expected);
+    assert_eq!(after, owned(&expected));
     let now_free = sqlx::query("DELETE FROM apalis.workers WHERE id = 'silent'").execute(&db.pool).await.unwrap();
     assert_eq!(now_free.rows_affected(), 1, "once its rows were given back, the silent worker's row can go");
 }
@@ -408,18 +422,7 @@ async fn a_start_or_acknowledgement_written_late_changes_only_rows_the_worker_st
         ("E-running-on-another", "Running", Some("w2")),
         ("F-claimed-and-done", "Queued", Some("w1")),
     ];
-    for (id, status, lock_by) in rows {
-        sqlx::query(
-            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority, metadata, lock_by)
-             VALUES ($1, 'bulk', convert_to('{}', 'UTF8'), $2, 0, 25, now() - interval '1 second', 0, ''::hstore, $3)",
-        )
-        .bind(id)
-        .bind(status)
-        .bind(lock_by)
-        .execute(&db.pool)
-        .await
-        .unwrap();
-    }
+    insert_rows(&db, &rows, 0).await;
     let start = |id: &str| TaskEvent::Lock { task_id: TaskId::from_string(id) };
     let done = |id: &str| {
         TaskEvent::Complete(TaskResult {
@@ -439,11 +442,7 @@ async fn a_start_or_acknowledgement_written_late_changes_only_rows_the_worker_st
         done("F-claimed-and-done"),
     ];
     write_events(&db.pool, "w1", &events).await.unwrap();
-    let after: Vec<(String, String, i32, Option<String>)> =
-        sqlx::query_as("SELECT id, status, attempts, lock_by FROM apalis.jobs ORDER BY id")
-            .fetch_all(&db.pool)
-            .await
-            .unwrap();
+    let after = rows_now(&db).await;
     let expected = [
         ("A-claimed", "Running", 0, Some("w1")),
         ("B-given-back", "Pending", 0, None),
@@ -452,11 +451,7 @@ async fn a_start_or_acknowledgement_written_late_changes_only_rows_the_worker_st
         ("E-running-on-another", "Running", 0, Some("w2")),
         ("F-claimed-and-done", "Done", 1, Some("w1")),
     ];
-    let expected: Vec<(String, String, i32, Option<String>)> = expected
-        .into_iter()
-        .map(|(id, status, attempts, lock)| (id.into(), status.into(), attempts, lock.map(String::from)))
-        .collect();
-    assert_eq!(after, expected);
+    assert_eq!(after, owned(&expected));
 }
 
 /// Migration 20261201000190: the queue table is vacuumed after a fixed number of dead or
