@@ -61,8 +61,8 @@ impl Default for WorkerOptions {
 }
 
 /// Database connections a worker process needs: one per job slot of each queue,
-/// plus heartbeats, claims, the completers' writes ([`crate::backend`]) and the scheduler. (Each queue's LISTEN connection is
-/// opened apart from the pool.)
+/// plus heartbeats, claims, the completers' writes ([`crate::backend`]) and the
+/// scheduler. (Each queue's LISTEN connection is opened apart from the pool.)
 pub fn pool_size(config: &Config) -> u32 {
     (3 * config.worker.concurrency as u32 + 4).min(200)
 }
