@@ -394,7 +394,7 @@ const PROJECT_JOB: &str = "SELECT j.id, j.job_type AS queue, j.job,
 
 /// The project's job `job_id`, if it is one of the project's.
 pub async fn of_project(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     project_id: uuid::Uuid,
     job_id: &str,
 ) -> Result<Option<ProjectJob>, sqlx::Error> {
@@ -403,7 +403,7 @@ pub async fn of_project(
     )))
     .bind(job_id)
     .bind(project_id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     Ok(row.map(ProjectJob::from))
 }
@@ -435,7 +435,11 @@ pub async fn failed_of_project(
 /// Gives a failed job of the project (killed, or out of attempts) a new run now, with
 /// its attempts counted from zero (snoozes forgotten). Returns its id; `None` if it is
 /// not a failed job of the project (the caller tells which with [`of_project`]).
-pub async fn retry_failed(pool: &PgPool, project_id: uuid::Uuid, job_id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn retry_failed(
+    db: impl PgExecutor<'_>,
+    project_id: uuid::Uuid,
+    job_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "UPDATE apalis.jobs j
          SET status = 'Pending', attempts = 0, run_at = now(), done_at = NULL, lock_by = NULL, lock_at = NULL,
@@ -448,7 +452,7 @@ pub async fn retry_failed(pool: &PgPool, project_id: uuid::Uuid, job_id: &str) -
     )
     .bind(job_id)
     .bind(project_id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }
 

@@ -105,15 +105,20 @@ pub async fn status(state: &AppState, key: &ProjectKey, id: &str) -> Result<JobV
 pub async fn retry(state: &AppState, key: &ProjectKey, id: &str) -> Result<JobView, ApiError> {
     key.require(Ability::JobsWrite)?;
     let id = job_id(id)?;
-    if store::queue::retry_failed(&state.pool, key.project_id, &id).await?.is_none() {
-        let job = store::queue::of_project(&state.pool, key.project_id, &id)
+    // The answer is read in the retry's transaction: what the retry made, not what a worker
+    // that claimed the row since made of it.
+    let mut tx = state.pool.begin().await?;
+    if store::queue::retry_failed(&mut *tx, key.project_id, &id).await?.is_none() {
+        let job = store::queue::of_project(&mut *tx, key.project_id, &id)
             .await?
             .ok_or_else(|| ApiError::NotFound("no such job".into()))?;
         return Err(ApiError::Conflict(format!("only a failed job can be retried; this one is {}", job.state)));
     }
-    tracing::info!(project_id = %key.project_id, job_id = %id, "failed job retried");
-    store::queue::of_project(&state.pool, key.project_id, &id)
+    let job = store::queue::of_project(&mut *tx, key.project_id, &id)
         .await?
         .map(JobView::from)
-        .ok_or_else(|| ApiError::NotFound("no such job".into()))
+        .ok_or_else(|| ApiError::NotFound("no such job".into()))?;
+    tx.commit().await?;
+    tracing::info!(project_id = %key.project_id, job_id = %id, "failed job retried");
+    Ok(job)
 }
